@@ -1,0 +1,13 @@
+// Command downgrade-sweep runs on an EventBridge schedule and starts the period-end
+// downgrades that are due at the scheduled event's time.
+package main
+
+import (
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/tenantflow/tenantflow/shared/app"
+)
+
+func main() {
+	lambda.Start(app.Sweeper("downgrade-sweep").Handle)
+}

@@ -1,0 +1,13 @@
+// Command plan-commit is a step of the upgrade and downgrade state machines: it
+// sets the new plan, returns the tenant to ACTIVE and marks the operation SUCCEEDED.
+package main
+
+import (
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/tenantflow/tenantflow/shared/app"
+)
+
+func main() {
+	lambda.Start(app.PlanSteps("plan-commit").Commit)
+}

@@ -1,0 +1,158 @@
+package billing
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/stripe/stripe-go/v76"
+)
+
+// TransientError is a failure that the same request may not meet again: Stripe
+// answered 5xx or 429, a lock or in-flight idempotency conflict (409), or the network
+// or a deadline failed. Retry with the same idempotency key: Stripe replays a write
+// that did happen. The Step Functions Retry on this error type is the retry layer.
+type TransientError struct {
+	// Op names the call, e.g. "update subscription sub_123".
+	Op string
+	// StatusCode is Stripe's HTTP status, 0 when no answer came.
+	StatusCode int
+	// Code is Stripe's error code when it sent one (e.g. "rate_limit", "lock_timeout").
+	Code string
+	// RequestID is Stripe's Request-Id, for Stripe support.
+	RequestID string
+	// Err is the underlying error (*stripe.Error, a network error, a context error).
+	Err error
+}
+
+// Error says what failed and that a retry may succeed.
+func (e *TransientError) Error() string {
+	msg := "billing: " + e.Op + ": transient failure"
+	if e.StatusCode != 0 {
+		msg += fmt.Sprintf(" (HTTP %d", e.StatusCode)
+		if e.Code != "" {
+			msg += " " + e.Code
+		}
+		if e.RequestID != "" {
+			msg += ", request " + e.RequestID
+		}
+		msg += ")"
+	}
+	return msg + ": " + errMessage(e.Err)
+}
+
+// Unwrap returns the underlying error.
+func (e *TransientError) Unwrap() error { return e.Err }
+
+// RejectedError means Stripe refused the request (4xx other than 409 and 429): a
+// declined card (402), an invalid request or unknown object (400/404), bad credentials
+// (401/403), an idempotency key reused with other parameters. Retrying the same
+// request gives the same answer.
+type RejectedError struct {
+	// Op names the call, e.g. "create subscription for tenant t_1".
+	Op string
+	// StatusCode is Stripe's HTTP status.
+	StatusCode int
+	// Type, Code, DeclineCode, Param and Message are Stripe's error fields.
+	Type        string
+	Code        string
+	DeclineCode string
+	Param       string
+	Message     string
+	// RequestID is Stripe's Request-Id, for Stripe support.
+	RequestID string
+	// Err is the *stripe.Error.
+	Err error
+}
+
+// Error says what Stripe refused and why, in Stripe's words.
+func (e *RejectedError) Error() string {
+	msg := fmt.Sprintf("billing: %s: rejected by Stripe (HTTP %d %s", e.Op, e.StatusCode, e.Type)
+	if e.Code != "" {
+		msg += " " + e.Code
+	}
+	if e.DeclineCode != "" {
+		msg += " " + e.DeclineCode
+	}
+	if e.Param != "" {
+		msg += " param " + e.Param
+	}
+	if e.RequestID != "" {
+		msg += ", request " + e.RequestID
+	}
+	return msg + "): " + e.Message
+}
+
+// Unwrap returns the underlying *stripe.Error.
+func (e *RejectedError) Unwrap() error { return e.Err }
+
+// errMessage keeps stripe.Error's JSON rendering out of messages that end up in
+// Step Functions causes.
+func errMessage(err error) string {
+	var se *stripe.Error
+	if errors.As(err, &se) {
+		if se.Msg != "" {
+			return se.Msg
+		}
+		return string(se.Type)
+	}
+	if err == nil {
+		return "unknown error"
+	}
+	return err.Error()
+}
+
+// classify turns an error from stripe-go into *TransientError or *RejectedError.
+func classify(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var se *stripe.Error
+	if !errors.As(err, &se) {
+		if errors.Is(err, context.Canceled) {
+			// The caller gave up; that is neither Stripe's answer nor worth a retry here.
+			return fmt.Errorf("billing: %s: %w", op, err)
+		}
+		// No Stripe answer: connection refused or reset, timeout, a proxy's HTML error
+		// page that is not Stripe JSON. The write may or may not have happened, which
+		// is exactly what a retry with the same idempotency key resolves.
+		return &TransientError{Op: op, Err: err}
+	}
+	if transientStripe(se) {
+		return &TransientError{Op: op, StatusCode: se.HTTPStatusCode, Code: string(se.Code), RequestID: se.RequestID, Err: err}
+	}
+	return &RejectedError{
+		Op:          op,
+		StatusCode:  se.HTTPStatusCode,
+		Type:        string(se.Type),
+		Code:        string(se.Code),
+		DeclineCode: string(se.DeclineCode),
+		Param:       se.Param,
+		Message:     se.Msg,
+		RequestID:   se.RequestID,
+		Err:         err,
+	}
+}
+
+func transientStripe(se *stripe.Error) bool {
+	// Stripe's explicit advice wins when it gives one.
+	if se.LastResponse != nil {
+		switch se.LastResponse.Header.Get("Stripe-Should-Retry") {
+		case "true":
+			return true
+		case "false":
+			return false
+		}
+	}
+	switch {
+	case se.HTTPStatusCode >= 500, se.HTTPStatusCode == http.StatusTooManyRequests:
+		return true
+	case se.HTTPStatusCode == http.StatusConflict:
+		// lock_timeout, idempotency_key_in_use: another request holds the object or key.
+		return true
+	case se.Type == stripe.ErrorTypeAPI:
+		return true
+	}
+	return false
+}

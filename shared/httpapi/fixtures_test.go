@@ -1,0 +1,491 @@
+package httpapi_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-lambda-go/events"
+	"gopkg.in/yaml.v3"
+
+	"github.com/tenantflow/tenantflow/shared/httpapi"
+	"github.com/tenantflow/tenantflow/shared/store"
+	"github.com/tenantflow/tenantflow/shared/tenant"
+	"github.com/tenantflow/tenantflow/shared/testenv"
+)
+
+// fixtureDir holds the events of the API function (also used by `sam local invoke -e`).
+func fixtureDir() string { return filepath.Join(testenv.RepoRoot(), "events", "api") }
+
+// expectation is what one fixture must produce on the seeded tables.
+type expectation struct {
+	status int
+	// check inspects the response (and the tables through e) beyond the status.
+	check func(t *testing.T, e *env, resp events.APIGatewayV2HTTPResponse)
+}
+
+// detail expects a problem whose detail contains every fragment.
+func detail(fragments ...string) func(*testing.T, *env, events.APIGatewayV2HTTPResponse) {
+	return func(t *testing.T, _ *env, resp events.APIGatewayV2HTTPResponse) {
+		p := problem(t, resp)
+		for _, f := range fragments {
+			if !strings.Contains(p.Detail, f) {
+				t.Errorf("detail %q does not contain %q", p.Detail, f)
+			}
+		}
+	}
+}
+
+// tenantBody checks the tenant fields of a 200/201 body.
+func tenantBody(id string, state tenant.State, plan tenant.Plan, u tenant.Usage, limits map[string]any) func(*testing.T, *env, events.APIGatewayV2HTTPResponse) {
+	return func(t *testing.T, _ *env, resp events.APIGatewayV2HTTPResponse) {
+		var got httpapi.TenantResponse
+		if err := json.Unmarshal([]byte(resp.Body), &got); err != nil {
+			t.Fatal(err)
+		}
+		if got.ID != id || got.State != state || got.Plan != plan || got.Usage != u {
+			t.Errorf("tenant %+v, want %s %s %s usage %+v", got, id, state, plan, u)
+		}
+		m := bodyMap(t, resp)
+		for _, k := range []string{"id", "name", "email", "plan", "state", "usage", "version", "created_at", "updated_at",
+			"pending_change", "deleted_at", "purge_after", "suspend_reason", "limits"} {
+			if _, ok := m[k]; !ok {
+				t.Errorf("tenant body lacks %q: %s", k, resp.Body)
+			}
+		}
+		if limits != nil && !reflect.DeepEqual(m["limits"], limits) {
+			t.Errorf("limits %v, want %v", m["limits"], limits)
+		}
+	}
+}
+
+func all(checks ...func(*testing.T, *env, events.APIGatewayV2HTTPResponse)) func(*testing.T, *env, events.APIGatewayV2HTTPResponse) {
+	return func(t *testing.T, e *env, resp events.APIGatewayV2HTTPResponse) {
+		for _, c := range checks {
+			c(t, e, resp)
+		}
+	}
+}
+
+var (
+	starterLimits      = map[string]any{"users": 10.0, "storage_gb": 10.0, "api_calls_per_month": 100000.0}
+	freeLimits         = map[string]any{"users": 3.0, "storage_gb": 1.0, "api_calls_per_month": 10000.0}
+	professionalLimits = map[string]any{"users": 50.0, "storage_gb": 100.0, "api_calls_per_month": 1000000.0}
+	allPlans           = "free, starter, professional, enterprise"
+)
+
+// fixtures is the expectation of every events/api/*.json; TestEveryFixtureHasExpectation
+// fails when a file is added without one.
+var fixtures = map[string]expectation{
+	"create-tenant.json": {201, all(
+		tenantBody("tenant_newco", tenant.Active, tenant.Starter, tenant.Usage{}, starterLimits),
+		func(t *testing.T, e *env, resp events.APIGatewayV2HTTPResponse) {
+			if loc := resp.Headers["Location"]; loc != "/dev/tenants/tenant_newco" {
+				t.Errorf("Location %q", loc)
+			}
+			got, err := e.st.GetTenant(context.Background(), "tenant_newco")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.State != tenant.Active || got.Email != "billing@newco.example" || got.Billing.SubscriptionID != "sub_tenant_newco" ||
+				got.Billing.CustomerID != "cus_tenant_newco" || got.Billing.CurrentPeriodEnd == nil {
+				t.Errorf("stored %+v", got)
+			}
+			ent, err := e.st.GetEntitlements(context.Background(), "tenant_newco")
+			if err != nil || ent.Plan != tenant.Starter || ent.Limits.Users != 10 {
+				t.Errorf("entitlements %+v, %v", ent, err)
+			}
+			if keys := e.subs.Keys(); !slices.Equal(keys, []string{"create:tenant_newco"}) {
+				t.Errorf("subscription keys %v", keys)
+			}
+		})},
+	"create-tenant-generated-id.json": {201, func(t *testing.T, e *env, resp events.APIGatewayV2HTTPResponse) {
+		m := bodyMap(t, resp)
+		id, _ := m["id"].(string)
+		if !regexp.MustCompile(`^tenant_[a-z2-7]{16}$`).MatchString(id) || m["state"] != "ACTIVE" || m["email"] != nil {
+			t.Errorf("generated tenant %v", m)
+		}
+		if resp.Headers["Location"] != "/dev/tenants/"+id {
+			t.Errorf("Location %q for %s", resp.Headers["Location"], id)
+		}
+	}},
+	"create-tenant-existing.json":         {409, detail("tenant_acme", "already exists", "ACTIVE")},
+	"create-tenant-by-tenant-token.json":  {403, detail("tenants/admin")},
+	"create-tenant-bad-json.json":         {400, detail("malformed JSON")},
+	"create-tenant-bad-plan.json":         {422, detail(`field plan: unknown plan "gold"`, allPlans)},
+	"create-tenant-bad-missing-name.json": {422, detail("field name: required")},
+	"create-tenant-bad-id.json":           {422, detail("field id:")},
+	"get-tenant.json": {200, all(
+		tenantBody("tenant_acme", tenant.Active, tenant.Starter, tenant.Usage{Users: 2, StorageGB: 0.5, APICallsPerMonth: 5000}, starterLimits),
+		func(t *testing.T, _ *env, resp events.APIGatewayV2HTTPResponse) {
+			m := bodyMap(t, resp)
+			if m["name"] != "Acme Corp" || m["version"] != 1.0 || m["pending_change"] != nil || m["billing"] != nil {
+				t.Errorf("body %s", resp.Body)
+			}
+		})},
+	"get-tenant-admin.json": {200, tenantBody("tenant_enterprise", tenant.Active, tenant.Professional,
+		tenant.Usage{Users: 45, StorageGB: 80, APICallsPerMonth: 600_000}, professionalLimits)},
+	"get-tenant-unknown.json":           {404, detail("tenant tenant_nobody not found")},
+	"get-tenant-wrong-tenant.json":      {403, detail("tenant_enterprise")},
+	"get-tenant-no-claims.json":         {401, detail("bearer token")},
+	"list-tenants-by-tenant-token.json": {403, detail("listing tenants")},
+	"list-tenants-bad-state.json":       {422, detail("field state", "ACTIVE")},
+	"list-tenants-bad-limit.json":       {422, detail("field limit", "1 and 100")},
+	"list-tenants.json": {200, func(t *testing.T, e *env, resp events.APIGatewayV2HTTPResponse) {
+		var l httpapi.ListResponse
+		if err := json.Unmarshal([]byte(resp.Body), &l); err != nil {
+			t.Fatal(err)
+		}
+		if len(l.Tenants) != 2 || l.Tenants[0].ID != "tenant_acme" || l.Tenants[1].ID != "tenant_enterprise" || l.NextCursor == nil {
+			t.Fatalf("first page %s", resp.Body)
+		}
+		// Follow the cursor: the last ACTIVE tenant, and no tenant twice.
+		next := req("GET /tenants", "", authz(adminClaims), "")
+		next.QueryStringParameters = map[string]string{"state": "ACTIVE", "limit": "2", "cursor": *l.NextCursor}
+		r2 := invokeEvent(t, e.h, next)
+		var l2 httpapi.ListResponse
+		if err := json.Unmarshal([]byte(r2.Body), &l2); err != nil || r2.StatusCode != 200 {
+			t.Fatalf("second page %d %s", r2.StatusCode, r2.Body)
+		}
+		if len(l2.Tenants) != 1 || l2.Tenants[0].ID != "tenant_techstart" {
+			t.Errorf("second page %s", r2.Body)
+		}
+	}},
+	"list-tenants-suspended.json": {200, func(t *testing.T, _ *env, resp events.APIGatewayV2HTTPResponse) {
+		var l httpapi.ListResponse
+		if err := json.Unmarshal([]byte(resp.Body), &l); err != nil {
+			t.Fatal(err)
+		}
+		if len(l.Tenants) != 1 || l.Tenants[0].ID != "tenant_suspended" || l.NextCursor != nil ||
+			l.Tenants[0].SuspendReason == nil || *l.Tenants[0].SuspendReason != "nonpayment" {
+			t.Errorf("list %s", resp.Body)
+		}
+	}},
+	"put-usage.json": {200, all(
+		tenantBody("tenant_acme", tenant.Active, tenant.Starter, tenant.Usage{Users: 3, StorageGB: 0.75, APICallsPerMonth: 6200}, starterLimits),
+		func(t *testing.T, e *env, _ events.APIGatewayV2HTTPResponse) {
+			got, _ := e.st.GetTenant(context.Background(), "tenant_acme")
+			if got.Usage != (tenant.Usage{Users: 3, StorageGB: 0.75, APICallsPerMonth: 6200}) || got.Version != 2 {
+				t.Errorf("stored %+v", got)
+			}
+		})},
+	"put-usage-base64.json": {200, tenantBody("tenant_techstart", tenant.Active, tenant.Free,
+		tenant.Usage{Users: 2, StorageGB: 0.4, APICallsPerMonth: 1500}, freeLimits)},
+	"put-usage-bad-types.json":         {400, detail("field users: expected a number, got string")},
+	"put-usage-bad-fraction.json":      {400, detail("field users: expected an integer, got 2.5")},
+	"put-usage-bad-negative.json":      {422, detail("field users: must be >= 0")},
+	"put-usage-bad-missing-field.json": {422, detail("field api_calls_per_month: required")},
+	"put-usage-bad-unknown-field.json": {400, detail(`unknown field "seats"`)},
+	"put-usage-bad-empty-body.json":    {400, detail("request body is required")},
+	"put-usage-bad-trailing-data.json": {400, detail("unexpected data after the JSON object")},
+	"put-usage-bad-wrong-tenant.json":  {403, detail("tenant_enterprise")},
+	"get-audit.json": {200, func(t *testing.T, _ *env, resp events.APIGatewayV2HTTPResponse) {
+		var a httpapi.AuditResponse
+		if err := json.Unmarshal([]byte(resp.Body), &a); err != nil {
+			t.Fatal(err)
+		}
+		if a.TenantID != "tenant_acme" || len(a.Entries) != 1 || a.Entries[0].To != tenant.Active || a.Entries[0].Who != "seed" {
+			t.Errorf("audit %s", resp.Body)
+		}
+	}},
+	"upgrade-techstart.json": {202, func(t *testing.T, e *env, resp events.APIGatewayV2HTTPResponse) {
+		var a httpapi.AcceptedResponse
+		if err := json.Unmarshal([]byte(resp.Body), &a); err != nil {
+			t.Fatal(err)
+		}
+		if a.OperationID == "" || a.Status != tenant.OpRunning || a.EffectiveAt != nil || strings.Contains(resp.Body, "effective_at") {
+			t.Errorf("accepted %s", resp.Body)
+		}
+		if resp.Headers["Location"] != "/dev/operations/"+a.OperationID {
+			t.Errorf("Location %q", resp.Headers["Location"])
+		}
+		if c := e.plans.Calls(); !slices.Equal(c, []string{"upgrade tenant_techstart starter by user_techstart_bob"}) {
+			t.Errorf("calls %v", c)
+		}
+	}},
+	"upgrade-suspended.json": {409, func(t *testing.T, _ *env, resp events.APIGatewayV2HTTPResponse) {
+		p := problem(t, resp)
+		if p.Allowed == nil || !slices.Equal(*p.Allowed, []tenant.State{tenant.Reactivating, tenant.Deleting}) ||
+			!strings.Contains(p.Detail, "SUSPENDED -> UPGRADING") {
+			t.Errorf("problem %+v", p)
+		}
+	}},
+	"upgrade-bad-plan.json": {422, all(detail(`unknown plan "platinum"`, allPlans),
+		func(t *testing.T, e *env, _ events.APIGatewayV2HTTPResponse) {
+			if c := e.plans.Calls(); len(c) != 0 {
+				t.Errorf("flow started for an unknown plan: %v", c)
+			}
+		})},
+	"downgrade-acme.json": {202, func(t *testing.T, e *env, resp events.APIGatewayV2HTTPResponse) {
+		var a httpapi.AcceptedResponse
+		if err := json.Unmarshal([]byte(resp.Body), &a); err != nil {
+			t.Fatal(err)
+		}
+		if a.Status != tenant.OpScheduled || a.EffectiveAt == nil || !a.EffectiveAt.Equal(periodEnd) {
+			t.Errorf("accepted %s", resp.Body)
+		}
+		if c := e.plans.Calls(); !slices.Equal(c, []string{"downgrade tenant_acme free by user_acme_alice at period end"}) {
+			t.Errorf("calls %v", c)
+		}
+	}},
+	"downgrade-enterprise-blocked.json": {422, func(t *testing.T, _ *env, resp events.APIGatewayV2HTTPResponse) {
+		p := problem(t, resp)
+		want := []tenant.Violation{
+			{Limit: "users", Usage: 45, Max: 10},
+			{Limit: "storage_gb", Usage: 80, Max: 10},
+			{Limit: "api_calls_per_month", Usage: 600_000, Max: 100_000},
+		}
+		if !slices.Equal(p.Violations, want) || p.Type != "urn:tenantflow:problem:usage-exceeds-limit" {
+			t.Errorf("problem %+v", p)
+		}
+	}},
+	"downgrade-bad-type.json": {400, detail("field at_period_end: expected a boolean, got string")},
+	"get-operation.json": {200, func(t *testing.T, _ *env, resp events.APIGatewayV2HTTPResponse) {
+		m := bodyMap(t, resp)
+		if m["operation_id"] != knownOpID || m["tenant_id"] != "tenant_acme" || m["status"] != "SUCCEEDED" {
+			t.Errorf("operation %s", resp.Body)
+		}
+	}},
+	// Another tenant's operation looks exactly like a missing one.
+	"get-operation-other-tenant.json": {404, detail("operation " + knownOpID + " not found")},
+	"unknown-route.json":              {404, detail("no route for DELETE /dev/tenants/tenant_acme/usage")},
+}
+
+func readFixture(t *testing.T, name string) []byte {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(fixtureDir(), name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw
+}
+
+func fixtureNames(t *testing.T) []string {
+	t.Helper()
+	names, err := filepath.Glob(filepath.Join(fixtureDir(), "*.json"))
+	if err != nil || len(names) == 0 {
+		t.Fatalf("no fixtures in %s: %v", fixtureDir(), err)
+	}
+	for i, n := range names {
+		names[i] = filepath.Base(n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// TestEveryFixtureHasExpectation keeps the table and events/api in step.
+func TestEveryFixtureHasExpectation(t *testing.T) {
+	files := fixtureNames(t)
+	for _, f := range files {
+		if _, ok := fixtures[f]; !ok {
+			t.Errorf("events/api/%s has no expectation in the fixtures table", f)
+		}
+	}
+	for name := range fixtures {
+		if !slices.Contains(files, name) {
+			t.Errorf("fixtures table names %s, which is not in events/api", name)
+		}
+	}
+}
+
+// TestFixtures feeds every fixture through the real Lambda handler path on freshly
+// seeded tables and checks status and body.
+func TestFixtures(t *testing.T) {
+	for _, name := range fixtureNames(t) {
+		want, ok := fixtures[name]
+		if !ok {
+			continue // reported by TestEveryFixtureHasExpectation
+		}
+		t.Run(strings.TrimSuffix(name, ".json"), func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			resp := invoke(t, e.h, readFixture(t, name))
+			if resp.StatusCode != want.status {
+				t.Fatalf("status %d, want %d; body %s", resp.StatusCode, want.status, resp.Body)
+			}
+			if resp.StatusCode >= 400 {
+				problem(t, resp)
+			} else if ct := resp.Headers["Content-Type"]; ct != "application/json" {
+				t.Errorf("Content-Type %q", ct)
+			}
+			if want.check != nil {
+				want.check(t, e, resp)
+			}
+		})
+	}
+}
+
+// TestBadFixturesChangeNothing: every *bad*.json is refused with a 4xx problem and
+// leaves every tenant, listing and audit trail exactly as it was, and starts nothing.
+func TestBadFixturesChangeNothing(t *testing.T) {
+	n := 0
+	for _, name := range fixtureNames(t) {
+		if !strings.Contains(name, "bad") {
+			continue
+		}
+		n++
+		t.Run(strings.TrimSuffix(name, ".json"), func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			before := snapshot(t, e.st)
+			resp := invoke(t, e.h, readFixture(t, name))
+			if resp.StatusCode < 400 || resp.StatusCode > 499 {
+				t.Fatalf("status %d, want 4xx; body %s", resp.StatusCode, resp.Body)
+			}
+			problem(t, resp)
+			if after := snapshot(t, e.st); !bytes.Equal(before, after) {
+				t.Errorf("tables changed:\nbefore %s\nafter  %s", before, after)
+			}
+			if c := e.plans.Calls(); len(c) != 0 {
+				t.Errorf("flows called: %v", c)
+			}
+			if k := e.subs.Keys(); len(k) != 0 {
+				t.Errorf("billing called: %v", k)
+			}
+		})
+	}
+	if n < 10 {
+		t.Fatalf("only %d bad fixtures", n)
+	}
+}
+
+// snapshot renders every seed, every state listing and every audit trail as JSON.
+func snapshot(t *testing.T, st *store.Store) []byte {
+	t.Helper()
+	ctx := context.Background()
+	snap := map[string]any{}
+	for _, s := range seeds {
+		tn, err := st.GetTenant(ctx, s.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		trail, err := st.Audit(ctx, s.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		snap["tenant/"+s.ID] = tn
+		snap["audit/"+s.ID] = trail
+	}
+	for _, state := range tenant.States {
+		var all []*tenant.Tenant
+		cursor := ""
+		for {
+			p, err := st.ListByState(ctx, state, cursor, 100)
+			if err != nil {
+				t.Fatal(err)
+			}
+			all = append(all, p.Tenants...)
+			if p.Next == "" {
+				break
+			}
+			cursor = p.Next
+		}
+		snap["state/"+string(state)] = all
+	}
+	b, err := json.Marshal(snap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestFixturesAreValidEvents: each fixture decodes strictly into the v2 event type (no
+// misspelt field is silently dropped) and is self-consistent, and its route is one the
+// template declares.
+func TestFixturesAreValidEvents(t *testing.T) {
+	declared := templateRoutes(t)
+	for _, name := range fixtureNames(t) {
+		dec := json.NewDecoder(bytes.NewReader(readFixture(t, name)))
+		dec.DisallowUnknownFields()
+		var ev events.APIGatewayV2HTTPRequest
+		if err := dec.Decode(&ev); err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		rc := ev.RequestContext
+		switch {
+		case ev.Version != "2.0":
+			t.Errorf("%s: version %q", name, ev.Version)
+		case ev.RouteKey != rc.RouteKey:
+			t.Errorf("%s: routeKey %q vs requestContext.routeKey %q", name, ev.RouteKey, rc.RouteKey)
+		case ev.RawPath != rc.HTTP.Path:
+			t.Errorf("%s: rawPath %q vs http.path %q", name, ev.RawPath, rc.HTTP.Path)
+		}
+		if ev.RouteKey == "$default" {
+			continue
+		}
+		if !slices.Contains(declared, ev.RouteKey) {
+			t.Errorf("%s: route %q is not in template.yaml", name, ev.RouteKey)
+			continue
+		}
+		method, path, _ := strings.Cut(ev.RouteKey, " ")
+		path = strings.Replace(path, "{id}", ev.PathParameters["id"], 1)
+		if rc.HTTP.Method != method || ev.RawPath != "/"+rc.Stage+path {
+			t.Errorf("%s: %s %s does not match route %s with id %q on stage %s", name, rc.HTTP.Method, ev.RawPath, ev.RouteKey, ev.PathParameters["id"], rc.Stage)
+		}
+	}
+}
+
+// TestRoutesMatchTemplate: the handler serves exactly the HttpApi events of ApiFunction.
+func TestRoutesMatchTemplate(t *testing.T) {
+	declared := templateRoutes(t)
+	if got := httpapi.RouteKeys(); !slices.Equal(got, declared) {
+		t.Fatalf("handler routes %v\ntemplate routes %v", got, declared)
+	}
+}
+
+// templateRoutes reads the route keys of ApiFunction's HttpApi events from template.yaml
+// (yaml nodes, so the CloudFormation tags need no resolving).
+func templateRoutes(t *testing.T) []string {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "template.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(raw, &doc); err != nil {
+		t.Fatal(err)
+	}
+	evs := lookup(doc.Content[0], "Resources", "ApiFunction", "Properties", "Events")
+	if evs == nil {
+		t.Fatal("template.yaml: no ApiFunction Events")
+	}
+	var keys []string
+	for i := 1; i < len(evs.Content); i += 2 {
+		e := evs.Content[i]
+		if typ := lookup(e, "Type"); typ == nil || typ.Value != "HttpApi" {
+			continue
+		}
+		m, p := lookup(e, "Properties", "Method"), lookup(e, "Properties", "Path")
+		if m == nil || p == nil {
+			t.Fatalf("HttpApi event %s without Method or Path", evs.Content[i-1].Value)
+		}
+		keys = append(keys, strings.ToUpper(m.Value)+" "+p.Value)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+func lookup(n *yaml.Node, path ...string) *yaml.Node {
+	for _, k := range path {
+		if n == nil || n.Kind != yaml.MappingNode {
+			return nil
+		}
+		var next *yaml.Node
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if n.Content[i].Value == k {
+				next = n.Content[i+1]
+			}
+		}
+		n = next
+	}
+	return n
+}

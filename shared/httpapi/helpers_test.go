@@ -1,0 +1,324 @@
+package httpapi_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/tenantflow/tenantflow/shared/httpapi"
+	"github.com/tenantflow/tenantflow/shared/provision"
+	"github.com/tenantflow/tenantflow/shared/store"
+	"github.com/tenantflow/tenantflow/shared/tenant"
+	"github.com/tenantflow/tenantflow/shared/testenv"
+)
+
+func TestMain(m *testing.M) { os.Exit(testenv.Run(m)) }
+
+// seeds are the example tenants of DESIGN.md §3.
+var seeds = []tenant.Tenant{
+	{ID: "tenant_acme", Name: "Acme Corp", Email: "billing@acme.example", Plan: tenant.Starter, State: tenant.Active,
+		Usage: tenant.Usage{Users: 2, StorageGB: 0.5, APICallsPerMonth: 5000}},
+	{ID: "tenant_techstart", Name: "TechStart Inc", Plan: tenant.Free, State: tenant.Active,
+		Usage: tenant.Usage{Users: 1, StorageGB: 0.2, APICallsPerMonth: 800}},
+	{ID: "tenant_enterprise", Name: "Enterprise Solutions", Plan: tenant.Professional, State: tenant.Active,
+		Usage: tenant.Usage{Users: 45, StorageGB: 80, APICallsPerMonth: 600_000}},
+	{ID: "tenant_suspended", Name: "Suspended Co", Plan: tenant.Starter, State: tenant.Suspended, SuspendReason: "nonpayment",
+		Usage: tenant.Usage{Users: 5, StorageGB: 3, APICallsPerMonth: 20_000}},
+}
+
+// knownOpID is the operation get-operation.json reads; it belongs to tenant_acme.
+const knownOpID = "op_19b7c5e2a00_3f2a9c1d7e6b5a40"
+
+// periodEnd is what the fake returns for period-end downgrades and new subscriptions.
+var periodEnd = time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC)
+
+// env is one handler on fresh tables with the four seeds.
+type env struct {
+	h       *httpapi.Handler
+	st      *store.Store
+	plans   *fakePlans
+	subs    *fakeSubs
+	logs    *syncBuffer
+	catalog *tenant.Catalog
+}
+
+type envOption func(*httpapi.Config)
+
+func newEnv(t *testing.T, opts ...envOption) *env {
+	t.Helper()
+	db, names := testenv.Tables(t)
+	st := store.New(db, names["TenantsTable"], nil)
+	ctx := context.Background()
+	for _, s := range seeds {
+		s := s
+		if _, err := st.CreateTenant(ctx, &s, store.Actor{Who: "seed"}); err != nil {
+			t.Fatalf("seed %s: %v", s.ID, err)
+		}
+	}
+	cat := tenant.DefaultCatalog()
+	plans := newFakePlans(st, cat)
+	subs := &fakeSubs{}
+	logs := &syncBuffer{}
+	cfg := httpapi.Config{
+		Store: st, Provisioner: provision.New(st, nopPublisher{}, cat), PlanChanges: plans, Subscriptions: subs,
+		Catalog: cat, Logger: slog.New(slog.NewJSONHandler(logs, nil)),
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	h, err := httpapi.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &env{h: h, st: st, plans: plans, subs: subs, logs: logs, catalog: cat}
+}
+
+// invoke sends raw event JSON through the real aws-lambda-go handler path (JSON
+// decoding of the event, the handler, JSON encoding of the response).
+func invoke(t *testing.T, h *httpapi.Handler, raw []byte) events.APIGatewayV2HTTPResponse {
+	t.Helper()
+	out, err := lambda.NewHandler(h.Handle).Invoke(context.Background(), raw)
+	if err != nil {
+		t.Fatalf("Invoke returned an error (Handle must always answer): %v", err)
+	}
+	var resp events.APIGatewayV2HTTPResponse
+	if err := json.Unmarshal(out, &resp); err != nil {
+		t.Fatalf("response is not an APIGatewayV2HTTPResponse: %v\n%s", err, out)
+	}
+	return resp
+}
+
+// invokeEvent marshals ev and invokes it.
+func invokeEvent(t *testing.T, h *httpapi.Handler, ev events.APIGatewayV2HTTPRequest) events.APIGatewayV2HTTPResponse {
+	t.Helper()
+	raw, err := json.Marshal(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return invoke(t, h, raw)
+}
+
+// claims builds an authorizer for a request; nil claims means none at all.
+func authz(claims map[string]string, scopes ...string) *events.APIGatewayV2HTTPRequestContextAuthorizerDescription {
+	if claims == nil {
+		return nil
+	}
+	return &events.APIGatewayV2HTTPRequestContextAuthorizerDescription{JWT: &events.APIGatewayV2HTTPRequestContextAuthorizerJWTDescription{Claims: claims, Scopes: scopes}}
+}
+
+var (
+	adminClaims = map[string]string{"sub": "admin", "scope": "tenants/admin"}
+	acmeClaims  = map[string]string{"sub": "alice", "tenant_id": "tenant_acme"}
+)
+
+// req builds an event for routeKey with path parameter id (may be "") and body.
+func req(routeKey, id string, a *events.APIGatewayV2HTTPRequestContextAuthorizerDescription, body string) events.APIGatewayV2HTTPRequest {
+	method, path, _ := strings.Cut(routeKey, " ")
+	ev := events.APIGatewayV2HTTPRequest{Version: "2.0", RouteKey: routeKey, Body: body}
+	if id != "" {
+		ev.PathParameters = map[string]string{"id": id}
+		path = strings.Replace(path, "{id}", id, 1)
+	}
+	ev.RawPath = path
+	ev.RequestContext = events.APIGatewayV2HTTPRequestContext{RouteKey: routeKey, Stage: "$default", RequestID: "req-1", Authorizer: a,
+		HTTP: events.APIGatewayV2HTTPRequestContextHTTPDescription{Method: method, Path: path}}
+	return ev
+}
+
+// problem decodes and checks the invariants of an error response.
+func problem(t *testing.T, resp events.APIGatewayV2HTTPResponse) httpapi.Problem {
+	t.Helper()
+	if ct := resp.Headers["Content-Type"]; ct != httpapi.ContentTypeProblem {
+		t.Fatalf("status %d with Content-Type %q, want %s; body %s", resp.StatusCode, ct, httpapi.ContentTypeProblem, resp.Body)
+	}
+	var p httpapi.Problem
+	if err := json.Unmarshal([]byte(resp.Body), &p); err != nil {
+		t.Fatalf("problem body: %v\n%s", err, resp.Body)
+	}
+	if p.Status != resp.StatusCode || p.Detail == "" || p.Title == "" || !strings.HasPrefix(p.Type, "urn:tenantflow:problem:") {
+		t.Fatalf("incomplete problem for status %d: %+v", resp.StatusCode, p)
+	}
+	return p
+}
+
+func bodyMap(t *testing.T, resp events.APIGatewayV2HTTPResponse) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal([]byte(resp.Body), &m); err != nil {
+		t.Fatalf("body is not a JSON object: %v\n%s", err, resp.Body)
+	}
+	return m
+}
+
+// fakePlans stands in for shared/planchange (tested end to end elsewhere). It applies
+// the same refusals with the real domain rules, so the HTTP mapping of each is real.
+type fakePlans struct {
+	st      *store.Store
+	catalog *tenant.Catalog
+
+	mu    sync.Mutex
+	ops   map[string]*tenant.Operation
+	calls []string
+	// err and panicMsg, when set, replace every answer (error and panic mapping tests).
+	err      error
+	panicMsg string
+}
+
+func newFakePlans(st *store.Store, c *tenant.Catalog) *fakePlans {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	return &fakePlans{st: st, catalog: c, ops: map[string]*tenant.Operation{
+		knownOpID: {ID: knownOpID, TenantID: "tenant_acme", Kind: tenant.KindUpgrade, Status: tenant.OpSucceeded,
+			FromPlan: tenant.Free, ToPlan: tenant.Starter, RequestedBy: "alice", CreatedAt: now, UpdatedAt: now},
+	}}
+}
+
+func (f *fakePlans) record(call string) error {
+	f.mu.Lock()
+	f.calls = append(f.calls, call)
+	f.mu.Unlock()
+	if f.panicMsg != "" {
+		panic(f.panicMsg)
+	}
+	return f.err
+}
+
+func (f *fakePlans) Calls() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.calls...)
+}
+
+func (f *fakePlans) start(ctx context.Context, kind, tenantID string, plan tenant.Plan, atPeriodEnd bool, by store.Actor) (*tenant.Operation, error) {
+	if f.st == nil {
+		return &tenant.Operation{ID: "op_" + kind, TenantID: tenantID, Kind: kind, Status: tenant.OpRunning}, nil
+	}
+	t, err := f.st.GetTenant(ctx, tenantID)
+	if err != nil {
+		return nil, err
+	}
+	busy, dir := tenant.Upgrading, 1
+	if kind == tenant.KindDowngrade {
+		busy, dir = tenant.Downgrading, -1
+	}
+	if t.State != tenant.Active {
+		return nil, tenant.CheckTransition(t.State, busy)
+	}
+	if f.catalog.Compare(plan, t.Plan) != dir {
+		return nil, &tenant.ValidationError{Field: "plan", Reason: "not a " + kind + " from " + string(t.Plan)}
+	}
+	if kind == tenant.KindDowngrade {
+		if err := f.catalog.FitsPlan(t.Usage, plan); err != nil {
+			return nil, err
+		}
+	}
+	op := &tenant.Operation{ID: "op_" + kind + "_" + tenantID, TenantID: tenantID, Kind: kind, Status: tenant.OpRunning,
+		FromPlan: t.Plan, ToPlan: plan, AtPeriodEnd: atPeriodEnd, RequestedBy: by.Who}
+	if atPeriodEnd {
+		op.Status, op.EffectiveAt = tenant.OpScheduled, &periodEnd
+	}
+	f.mu.Lock()
+	f.ops[op.ID] = op
+	f.mu.Unlock()
+	return op, nil
+}
+
+func (f *fakePlans) Upgrade(ctx context.Context, tenantID string, plan tenant.Plan, by store.Actor) (*tenant.Operation, error) {
+	if err := f.record("upgrade " + tenantID + " " + string(plan) + " by " + by.Who); err != nil {
+		return nil, err
+	}
+	return f.start(ctx, tenant.KindUpgrade, tenantID, plan, false, by)
+}
+
+func (f *fakePlans) Downgrade(ctx context.Context, tenantID string, plan tenant.Plan, atPeriodEnd bool, by store.Actor) (*tenant.Operation, error) {
+	call := "downgrade " + tenantID + " " + string(plan) + " by " + by.Who
+	if atPeriodEnd {
+		call += " at period end"
+	}
+	if err := f.record(call); err != nil {
+		return nil, err
+	}
+	return f.start(ctx, tenant.KindDowngrade, tenantID, plan, atPeriodEnd, by)
+}
+
+func (f *fakePlans) Operation(_ context.Context, id string) (*tenant.Operation, error) {
+	if err := f.record("operation " + id); err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	op, ok := f.ops[id]
+	if !ok {
+		return nil, &tenant.NotFoundError{Kind: "operation", ID: id}
+	}
+	c := *op
+	return &c, nil
+}
+
+// fakeSubs records subscription creates; the first failures calls fail.
+type fakeSubs struct {
+	mu       sync.Mutex
+	keys     []string
+	failures int
+}
+
+func (f *fakeSubs) CreateSubscription(_ context.Context, tenantID, _, _ string, _ tenant.Plan, key string) (string, string, time.Time, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.keys = append(f.keys, key)
+	if f.failures > 0 {
+		f.failures--
+		return "", "", time.Time{}, errors.New("stripe: 500 from api.stripe.com (req_123)")
+	}
+	return "cus_" + tenantID, "sub_" + tenantID, periodEnd, nil
+}
+
+func (f *fakeSubs) Keys() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.keys...)
+}
+
+type nopPublisher struct{}
+
+func (nopPublisher) Publish(context.Context, string, any) error { return nil }
+
+// syncBuffer collects log output from concurrent requests.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// Lines returns the decoded JSON log lines.
+func (b *syncBuffer) Lines(t *testing.T) []map[string]any {
+	t.Helper()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []map[string]any
+	for _, l := range strings.Split(strings.TrimSpace(b.buf.String()), "\n") {
+		if l == "" {
+			continue
+		}
+		var m map[string]any
+		if err := json.Unmarshal([]byte(l), &m); err != nil {
+			t.Fatalf("log line is not JSON: %q", l)
+		}
+		out = append(out, m)
+	}
+	return out
+}

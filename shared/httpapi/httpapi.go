@@ -1,0 +1,213 @@
+// Package httpapi is the HTTP boundary of the control plane: it routes API Gateway HTTP
+// API (payload v2) requests by route key, reads the caller from the JWT claims the
+// authorizer passed on, decodes and validates bodies strictly, calls the store and the
+// flows, and maps every error to an application/problem+json response.
+//
+// It is the only place that knows about HTTP status codes. Handle never returns an
+// error to the Lambda runtime: a runtime error would become a bare 500 from API Gateway
+// with no body and no log line tying it to the request.
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/tenantflow/tenantflow/shared/tenant"
+)
+
+// Config holds the dependencies of a Handler. Subscriptions may be nil (billing
+// disabled); Now may be nil (time.Now); everything else is required.
+type Config struct {
+	Store         TenantStore
+	Provisioner   Provisioner
+	PlanChanges   PlanChanges
+	Subscriptions Subscriptions
+	Catalog       *tenant.Catalog
+	Logger        *slog.Logger
+	Now           func() time.Time
+}
+
+// Handler serves the HTTP API. It is safe for concurrent use and built once per cold
+// start.
+type Handler struct {
+	store   TenantStore
+	prov    Provisioner
+	plans   PlanChanges
+	subs    Subscriptions
+	catalog *tenant.Catalog
+	log     *slog.Logger
+	now     func() time.Time
+}
+
+// New checks cfg and returns a Handler. A missing dependency is an error here, at cold
+// start, rather than a nil dereference on the first request.
+func New(cfg Config) (*Handler, error) {
+	var missing []string
+	if cfg.Store == nil {
+		missing = append(missing, "Store")
+	}
+	if cfg.Provisioner == nil {
+		missing = append(missing, "Provisioner")
+	}
+	if cfg.PlanChanges == nil {
+		missing = append(missing, "PlanChanges")
+	}
+	if cfg.Catalog == nil {
+		missing = append(missing, "Catalog")
+	}
+	if cfg.Logger == nil {
+		missing = append(missing, "Logger")
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("httpapi: missing %s", strings.Join(missing, ", "))
+	}
+	now := cfg.Now
+	if now == nil {
+		now = time.Now
+	}
+	return &Handler{store: cfg.Store, prov: cfg.Provisioner, plans: cfg.PlanChanges, subs: cfg.Subscriptions,
+		catalog: cfg.Catalog, log: cfg.Logger, now: now}, nil
+}
+
+// request is one call in flight: the event, the caller, and what the log line needs.
+type request struct {
+	ev          *events.APIGatewayV2HTTPRequest
+	who         principal
+	tenantID    string
+	operationID string
+}
+
+// pathID returns the {id} path parameter.
+func (r *request) pathID() string { return r.ev.PathParameters["id"] }
+
+// response is what a route returns on success.
+type response struct {
+	status   int
+	body     any
+	location string // path below the API base, e.g. /tenants/x
+}
+
+type route func(h *Handler, ctx context.Context, r *request) (response, error)
+
+// routes is keyed by API Gateway route keys: exactly the HttpApi events of ApiFunction in
+// template.yaml (a test compares the two).
+var routes = map[string]route{
+	"POST /tenants":                (*Handler).createTenant,
+	"GET /tenants":                 (*Handler).listTenants,
+	"GET /tenants/{id}":            (*Handler).getTenant,
+	"PUT /tenants/{id}/usage":      (*Handler).putUsage,
+	"GET /tenants/{id}/audit":      (*Handler).getAudit,
+	"POST /tenants/{id}/upgrade":   (*Handler).upgrade,
+	"POST /tenants/{id}/downgrade": (*Handler).downgrade,
+	"GET /operations/{id}":         (*Handler).getOperation,
+}
+
+// RouteKeys returns the route keys the handler serves, sorted.
+func RouteKeys() []string {
+	keys := make([]string, 0, len(routes))
+	for k := range routes {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// Handle serves one request. It always returns a response and a nil error: failures
+// become problem responses, a panic becomes a 500, and each request is logged once.
+func (h *Handler) Handle(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+	start := h.now()
+	r := &request{ev: &ev, who: principalFrom(&ev)}
+	resp, cause := h.serve(ctx, r)
+	attrs := []any{
+		"route", ev.RouteKey, "status", resp.StatusCode, "latency_ms", float64(h.now().Sub(start).Microseconds()) / 1000,
+		"request_id", ev.RequestContext.RequestID,
+	}
+	if r.tenantID != "" {
+		attrs = append(attrs, "tenant_id", r.tenantID)
+	}
+	if r.operationID != "" {
+		attrs = append(attrs, "operation_id", r.operationID)
+	}
+	if r.who.sub != "" {
+		attrs = append(attrs, "sub", r.who.sub)
+	}
+	level := slog.LevelInfo
+	if cause != nil {
+		attrs = append(attrs, "error", cause.Error())
+		if resp.StatusCode >= 500 {
+			level = slog.LevelError
+		}
+	}
+	h.log.Log(ctx, level, "request", attrs...)
+	return resp, nil
+}
+
+// serve runs the route and turns its result into a response. It returns the error to
+// log, if any.
+func (h *Handler) serve(ctx context.Context, r *request) (resp events.APIGatewayV2HTTPResponse, cause error) {
+	defer func() {
+		if p := recover(); p != nil {
+			cause = fmt.Errorf("panic: %v", p)
+			h.log.ErrorContext(ctx, "panic in route", "route", r.ev.RouteKey, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			resp = h.problemResponse(r, internalProblem())
+		}
+	}()
+	rt, ok := routes[r.ev.RouteKey]
+	if !ok {
+		p := newProblem(http.StatusNotFound, "no-route", fmt.Sprintf("no route for %s %s", r.ev.RequestContext.HTTP.Method, r.ev.RawPath))
+		return h.problemResponse(r, p), errors.New(p.Detail)
+	}
+	res, err := rt(h, ctx, r)
+	if err != nil {
+		p := toProblem(err)
+		return h.problemResponse(r, p), err
+	}
+	return h.jsonResponse(r, res)
+}
+
+// basePath is the stage prefix of rawPath ("/dev" when the API is called on a named
+// stage), so that Location headers resolve against the URL the client used.
+func basePath(ev *events.APIGatewayV2HTTPRequest) string {
+	st := ev.RequestContext.Stage
+	if st == "" || st == "$default" || !strings.HasPrefix(ev.RawPath, "/"+st+"/") {
+		return ""
+	}
+	return "/" + st
+}
+
+func (h *Handler) jsonResponse(r *request, res response) (events.APIGatewayV2HTTPResponse, error) {
+	body, err := json.Marshal(res.body)
+	if err != nil {
+		// Only a programming error gets here (all bodies are plain structs).
+		return h.problemResponse(r, internalProblem()), fmt.Errorf("marshal response: %w", err)
+	}
+	headers := map[string]string{"Content-Type": "application/json", "Cache-Control": "no-store"}
+	if res.location != "" {
+		headers["Location"] = basePath(r.ev) + res.location
+	}
+	return events.APIGatewayV2HTTPResponse{StatusCode: res.status, Headers: headers, Body: string(body)}, nil
+}
+
+func (h *Handler) problemResponse(r *request, p Problem) events.APIGatewayV2HTTPResponse {
+	p.Instance = r.ev.RawPath
+	p.RequestID = r.ev.RequestContext.RequestID
+	body, _ := json.Marshal(p)
+	headers := map[string]string{"Content-Type": ContentTypeProblem, "Cache-Control": "no-store"}
+	switch p.Status {
+	case http.StatusUnauthorized:
+		headers["WWW-Authenticate"] = "Bearer"
+	case http.StatusServiceUnavailable:
+		headers["Retry-After"] = "1"
+	}
+	return events.APIGatewayV2HTTPResponse{StatusCode: p.Status, Headers: headers, Body: string(body)}
+}

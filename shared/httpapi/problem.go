@@ -1,0 +1,125 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/tenantflow/tenantflow/shared/tenant"
+)
+
+// ContentTypeProblem is the media type of every error response (RFC 9457).
+const ContentTypeProblem = "application/problem+json"
+
+// problemTypeBase prefixes every problem type; a URN needs no web page to exist.
+const problemTypeBase = "urn:tenantflow:problem:"
+
+// Problem is the body of every error response.
+type Problem struct {
+	Type     string `json:"type"`
+	Title    string `json:"title"`
+	Status   int    `json:"status"`
+	Detail   string `json:"detail"`
+	Instance string `json:"instance,omitempty"`
+	// RequestID lets support find the request's log line.
+	RequestID string `json:"request_id,omitempty"`
+	// Violations lists every plan limit that usage exceeds (usage-exceeds-limit).
+	Violations []tenant.Violation `json:"violations,omitempty"`
+	// Allowed lists the states the tenant may move to (invalid-transition); a pointer
+	// so that an empty list (PURGED) is still written.
+	Allowed *[]tenant.State `json:"allowed,omitempty"`
+}
+
+// bodyError is input that cannot be read as the request's JSON: 400, or 413 when too
+// large. Its detail names the field and the problem.
+type bodyError struct {
+	status int
+	detail string
+}
+
+func (e *bodyError) Error() string { return e.detail }
+
+func badRequest(format string, args ...any) error {
+	return &bodyError{status: http.StatusBadRequest, detail: fmt.Sprintf(format, args...)}
+}
+
+// unavailableError is a dependency that failed after a tenant was created. The client
+// may repeat the same request to resume; the cause is logged, never returned.
+type unavailableError struct {
+	detail string
+	cause  error
+}
+
+func (e *unavailableError) Error() string { return e.detail + ": " + e.cause.Error() }
+func (e *unavailableError) Unwrap() error { return e.cause }
+
+// toProblem maps an error to its problem with errors.As, so wrapped domain errors keep
+// their status. Anything unrecognised is a 500 whose detail says nothing about the
+// cause (Handle logs it).
+func toProblem(err error) Problem {
+	var (
+		be  *bodyError
+		ae  *authError
+		ue  *unavailableError
+		ule *tenant.UsageExceedsLimitError
+		ite *tenant.InvalidTransitionError
+		ree *tenant.RetentionExpiredError
+		ve  *tenant.ValidationError
+		nfe *tenant.NotFoundError
+		ce  *tenant.ConflictError
+	)
+	switch {
+	case errors.As(err, &be):
+		slug := "malformed-request"
+		if be.status == http.StatusRequestEntityTooLarge {
+			slug = "body-too-large"
+		}
+		return newProblem(be.status, slug, be.detail)
+	case errors.As(err, &ae):
+		slug := "forbidden"
+		if ae.status == http.StatusUnauthorized {
+			slug = "unauthenticated"
+		}
+		return newProblem(ae.status, slug, ae.detail)
+	case errors.As(err, &ue):
+		return newProblem(http.StatusServiceUnavailable, "dependency-unavailable", ue.detail)
+	case errors.As(err, &ule):
+		p := newProblem(http.StatusUnprocessableEntity, "usage-exceeds-limit", ule.Error())
+		p.Title = "Usage exceeds the limits of the target plan"
+		p.Violations = ule.Violations
+		return p
+	case errors.As(err, &ite):
+		p := newProblem(http.StatusConflict, "invalid-transition", ite.Error())
+		p.Title = "Invalid state transition"
+		allowed := append([]tenant.State{}, ite.Allowed...)
+		p.Allowed = &allowed
+		return p
+	case errors.As(err, &ree):
+		p := newProblem(http.StatusConflict, "retention-expired", ree.Error())
+		p.Title = "retention period expired"
+		return p
+	case errors.As(err, &ve):
+		detail := ve.Reason
+		if ve.Field != "" {
+			detail = "field " + ve.Field + ": " + ve.Reason
+		}
+		return newProblem(http.StatusUnprocessableEntity, "validation-failed", detail)
+	case errors.As(err, &nfe):
+		return newProblem(http.StatusNotFound, "not-found", nfe.Error())
+	case errors.As(err, &ce):
+		return newProblem(http.StatusConflict, "conflict", ce.Error())
+	case errors.Is(err, context.DeadlineExceeded):
+		return newProblem(http.StatusServiceUnavailable, "timeout", "the request ran out of time; it is safe to retry")
+	}
+	return internalProblem()
+}
+
+// internalProblem never says what went wrong: the log line has the cause.
+func internalProblem() Problem {
+	return newProblem(http.StatusInternalServerError, "internal", "an unexpected error occurred; it has been logged")
+}
+
+func newProblem(status int, slug, detail string) Problem {
+	return Problem{Type: problemTypeBase + slug, Title: http.StatusText(status), Status: status, Detail: detail}
+}

@@ -1,0 +1,95 @@
+package httpapi
+
+import (
+	"time"
+
+	"github.com/tenantflow/tenantflow/shared/store"
+	"github.com/tenantflow/tenantflow/shared/tenant"
+)
+
+// The response bodies are their own types rather than the domain types, so that the
+// wire format changes only on purpose and internal fields (billing references, the
+// previous state of a flow) never leak.
+
+// TenantResponse is a tenant as the API shows it. Optional fields are always present
+// (null when unset) so that clients see one stable shape.
+type TenantResponse struct {
+	ID            string                `json:"id"`
+	Name          string                `json:"name"`
+	Email         *string               `json:"email"`
+	Plan          tenant.Plan           `json:"plan"`
+	State         tenant.State          `json:"state"`
+	Usage         tenant.Usage          `json:"usage"`
+	Limits        LimitsResponse        `json:"limits"`
+	Version       int64                 `json:"version"`
+	CreatedAt     time.Time             `json:"created_at"`
+	UpdatedAt     time.Time             `json:"updated_at"`
+	PendingChange *tenant.PendingChange `json:"pending_change"`
+	// OperationID is the flow currently moving the tenant, if any.
+	OperationID   *string    `json:"operation_id"`
+	DeletedAt     *time.Time `json:"deleted_at"`
+	PurgeAfter    *time.Time `json:"purge_after"`
+	SuspendReason *string    `json:"suspend_reason"`
+}
+
+// LimitsResponse are the limits of the tenant's plan; null means unlimited, which reads
+// better for clients than the catalog's internal -1.
+type LimitsResponse struct {
+	Users            *int64   `json:"users"`
+	StorageGB        *float64 `json:"storage_gb"`
+	APICallsPerMonth *int64   `json:"api_calls_per_month"`
+}
+
+// ListResponse is one page of GET /tenants. NextCursor is null on the last page.
+type ListResponse struct {
+	Tenants    []TenantResponse `json:"tenants"`
+	NextCursor *string          `json:"next_cursor"`
+}
+
+// AcceptedResponse answers a plan change that was started (202). EffectiveAt is set
+// when the change waits for the end of the billing period.
+type AcceptedResponse struct {
+	OperationID string                 `json:"operation_id"`
+	Status      tenant.OperationStatus `json:"status"`
+	EffectiveAt *time.Time             `json:"effective_at,omitempty"`
+}
+
+// AuditResponse is a tenant's audit trail, oldest first.
+type AuditResponse struct {
+	TenantID string             `json:"tenant_id"`
+	Entries  []store.AuditEntry `json:"entries"`
+}
+
+func (h *Handler) tenantView(t *tenant.Tenant) TenantResponse {
+	v := TenantResponse{
+		ID: t.ID, Name: t.Name, Email: optional(t.Email), Plan: t.Plan, State: t.State, Usage: t.Usage,
+		Version: t.Version, CreatedAt: t.CreatedAt, UpdatedAt: t.UpdatedAt, PendingChange: t.PendingChange,
+		OperationID: optional(t.Operation), DeletedAt: t.DeletedAt, PurgeAfter: t.PurgeAfter,
+		SuspendReason: optional(t.SuspendReason),
+	}
+	if l, ok := h.catalog.Limits(t.Plan); ok {
+		v.Limits = limitsView(l)
+	}
+	return v
+}
+
+func limitsView(l tenant.Limits) LimitsResponse {
+	var out LimitsResponse
+	if l.Users >= 0 {
+		out.Users = &l.Users
+	}
+	if l.StorageGB >= 0 {
+		out.StorageGB = &l.StorageGB
+	}
+	if l.APICallsPerMonth >= 0 {
+		out.APICallsPerMonth = &l.APICallsPerMonth
+	}
+	return out
+}
+
+func optional(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}

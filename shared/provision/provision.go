@@ -1,0 +1,148 @@
+// Package provision applies a plan to a tenant's resources: the entitlements item the
+// application enforces, and the TenantPlanChanged event that tells the rest of the
+// platform. Every step is idempotent per operation, so a Step Functions retry changes
+// nothing more, and every step has its compensation.
+package provision
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/tenantflow/tenantflow/shared/events"
+	"github.com/tenantflow/tenantflow/shared/tenant"
+)
+
+// Store is the persistence the provisioner needs.
+type Store interface {
+	GetEntitlements(ctx context.Context, id string) (*tenant.Entitlements, error)
+	PutEntitlements(ctx context.Context, e *tenant.Entitlements, expectedVersion int64) (*tenant.Entitlements, error)
+}
+
+// Publisher sends lifecycle events.
+type Publisher interface {
+	Publish(ctx context.Context, detailType string, detail any) error
+}
+
+// Provisioner applies and reverts plans.
+type Provisioner struct {
+	store   Store
+	events  Publisher
+	catalog *tenant.Catalog
+}
+
+// New returns a provisioner.
+func New(s Store, p Publisher, c *tenant.Catalog) *Provisioner {
+	return &Provisioner{store: s, events: p, catalog: c}
+}
+
+// PlanChangedEvent is the detail of TenantPlanChanged and TenantPlanChangeReverted.
+type PlanChangedEvent struct {
+	TenantID    string        `json:"tenant_id"`
+	OperationID string        `json:"operation_id"`
+	FromPlan    tenant.Plan   `json:"from_plan"`
+	ToPlan      tenant.Plan   `json:"to_plan"`
+	Limits      tenant.Limits `json:"limits"`
+}
+
+// Initial writes the first entitlements of a new tenant (no event: creation is
+// announced elsewhere). Repeating it is a no-op.
+func (p *Provisioner) Initial(ctx context.Context, tenantID string, plan tenant.Plan) error {
+	limits, ok := p.catalog.Limits(plan)
+	if !ok {
+		return fmt.Errorf("initial entitlements %s: unknown plan %q", tenantID, plan)
+	}
+	_, err := p.store.PutEntitlements(ctx, &tenant.Entitlements{TenantID: tenantID, Plan: plan, Limits: limits, EventPublished: true}, 0)
+	var ce *tenant.ConflictError
+	if errors.As(err, &ce) {
+		return nil // already provisioned by an earlier attempt
+	}
+	if err != nil {
+		return fmt.Errorf("initial entitlements %s: %w", tenantID, err)
+	}
+	return nil
+}
+
+// Apply gives tenantID the entitlements of plan on behalf of operation opID, keeping
+// what it replaces for Revert, then publishes TenantPlanChanged once.
+func (p *Provisioner) Apply(ctx context.Context, tenantID, opID string, plan tenant.Plan) error {
+	limits, ok := p.catalog.Limits(plan)
+	if !ok {
+		return fmt.Errorf("apply %s: unknown plan %q", plan, plan)
+	}
+	cur, err := p.store.GetEntitlements(ctx, tenantID)
+	var nf *tenant.NotFoundError
+	switch {
+	case errors.As(err, &nf):
+		cur = &tenant.Entitlements{TenantID: tenantID}
+	case err != nil:
+		return fmt.Errorf("apply %s: %w", plan, err)
+	}
+	if cur.OperationID != opID || cur.Plan != plan {
+		next := &tenant.Entitlements{TenantID: tenantID, Plan: plan, Limits: limits, OperationID: opID}
+		if cur.Version > 0 {
+			next.Previous = &tenant.PlanLimits{Plan: cur.Plan, Limits: cur.Limits}
+		}
+		if cur, err = p.store.PutEntitlements(ctx, next, cur.Version); err != nil {
+			return fmt.Errorf("apply %s: %w", plan, err)
+		}
+	}
+	if cur.EventPublished {
+		return nil
+	}
+	from := tenant.Plan("")
+	if cur.Previous != nil {
+		from = cur.Previous.Plan
+	}
+	return p.publishOnce(ctx, cur, events.TenantPlanChanged, PlanChangedEvent{TenantID: tenantID, OperationID: opID, FromPlan: from, ToPlan: plan, Limits: limits})
+}
+
+// Revert undoes Apply of operation opID: the previous entitlements come back and a
+// TenantPlanChangeReverted event goes out once. When opID never changed the
+// entitlements (the failure came first), it does nothing.
+func (p *Provisioner) Revert(ctx context.Context, tenantID, opID string) error {
+	cur, err := p.store.GetEntitlements(ctx, tenantID)
+	var nf *tenant.NotFoundError
+	if errors.As(err, &nf) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("revert %s: %w", opID, err)
+	}
+	revertID := opID + ":revert"
+	switch cur.OperationID {
+	case revertID:
+		// Reverted already; only the event may be missing.
+	case opID:
+		if cur.Previous == nil {
+			return fmt.Errorf("revert %s: entitlements keep no previous plan", opID)
+		}
+		from := cur.Plan
+		next := &tenant.Entitlements{TenantID: tenantID, Plan: cur.Previous.Plan, Limits: cur.Previous.Limits, OperationID: revertID,
+			Previous: &tenant.PlanLimits{Plan: from, Limits: cur.Limits}, EventPublished: !cur.EventPublished}
+		// A revert of a change nobody heard about needs no compensating event.
+		if cur, err = p.store.PutEntitlements(ctx, next, cur.Version); err != nil {
+			return fmt.Errorf("revert %s: %w", opID, err)
+		}
+	default:
+		return nil
+	}
+	if cur.EventPublished {
+		return nil
+	}
+	return p.publishOnce(ctx, cur, events.TenantPlanReverted, PlanChangedEvent{TenantID: tenantID, OperationID: opID, FromPlan: cur.Previous.Plan, ToPlan: cur.Plan, Limits: cur.Limits})
+}
+
+// publishOnce sends the event and then records that it went out. A crash between the
+// two sends it again on retry (at least once); consumers dedupe on operation_id.
+func (p *Provisioner) publishOnce(ctx context.Context, cur *tenant.Entitlements, detailType string, detail PlanChangedEvent) error {
+	if err := p.events.Publish(ctx, detailType, detail); err != nil {
+		return err
+	}
+	done := *cur
+	done.EventPublished = true
+	if _, err := p.store.PutEntitlements(ctx, &done, cur.Version); err != nil {
+		return fmt.Errorf("record %s published: %w", detailType, err)
+	}
+	return nil
+}

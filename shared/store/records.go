@@ -1,0 +1,142 @@
+package store
+
+import (
+	"time"
+
+	"github.com/tenantflow/tenantflow/shared/tenant"
+)
+
+// Key layout of the single control-plane table.
+const (
+	tenantPrefix = "TENANT#"
+	opPrefix     = "OP#"
+	skTenant     = "TENANT"
+	skEntitle    = "ENTITLEMENTS"
+	skOp         = "OP"
+	auditPrefix  = "AUDIT#"
+)
+
+// tenantRecord is the persisted shape of a tenant; the domain type carries no tags.
+type tenantRecord struct {
+	PK       string `dynamodbav:"pk"`
+	SK       string `dynamodbav:"sk"`
+	TenantID string `dynamodbav:"tenant_id"`
+	Name     string `dynamodbav:"name"`
+	Email    string `dynamodbav:"email,omitempty"`
+	Plan     string `dynamodbav:"plan"`
+	State    string `dynamodbav:"state"`
+	Version  int64  `dynamodbav:"version"`
+
+	Users     int64   `dynamodbav:"usage_users"`
+	StorageGB float64 `dynamodbav:"usage_storage_gb"`
+	APICalls  int64   `dynamodbav:"usage_api_calls"`
+
+	CreatedAt string `dynamodbav:"created_at"`
+	UpdatedAt string `dynamodbav:"updated_at"`
+
+	PendingPlan      string `dynamodbav:"pending_plan,omitempty"`
+	PendingAt        string `dynamodbav:"pending_at,omitempty"`
+	PendingOperation string `dynamodbav:"pending_operation,omitempty"`
+
+	Operation     string `dynamodbav:"operation_id,omitempty"`
+	PreviousState string `dynamodbav:"previous_state,omitempty"`
+	SuspendReason string `dynamodbav:"suspend_reason,omitempty"`
+	RetentionDays int    `dynamodbav:"retention_days,omitempty"`
+	DeletedAt     string `dynamodbav:"deleted_at,omitempty"`
+	PurgeAfter    string `dynamodbav:"purge_after,omitempty"`
+
+	CustomerID       string `dynamodbav:"stripe_customer_id,omitempty"`
+	SubscriptionID   string `dynamodbav:"stripe_subscription_id,omitempty"`
+	CurrentPeriodEnd string `dynamodbav:"current_period_end,omitempty"`
+
+	// Sparse Due index keys: set only while a change or a purge is pending.
+	DueKind string `dynamodbav:"due_kind,omitempty"`
+	DueAt   string `dynamodbav:"due_at,omitempty"`
+}
+
+func tenantKey(id string) (string, string) { return tenantPrefix + id, skTenant }
+
+func toRecord(t *tenant.Tenant) tenantRecord {
+	pk, sk := tenantKey(t.ID)
+	r := tenantRecord{
+		PK: pk, SK: sk, TenantID: t.ID, Name: t.Name, Email: t.Email,
+		Plan: string(t.Plan), State: string(t.State), Version: t.Version,
+		Users: t.Usage.Users, StorageGB: t.Usage.StorageGB, APICalls: t.Usage.APICallsPerMonth,
+		CreatedAt: ts(t.CreatedAt), UpdatedAt: ts(t.UpdatedAt),
+		Operation: t.Operation, PreviousState: string(t.PreviousState), SuspendReason: t.SuspendReason,
+		RetentionDays: t.RetentionDays,
+		CustomerID:    t.Billing.CustomerID, SubscriptionID: t.Billing.SubscriptionID,
+	}
+	if t.Billing.CurrentPeriodEnd != nil {
+		r.CurrentPeriodEnd = ts(*t.Billing.CurrentPeriodEnd)
+	}
+	if pc := t.PendingChange; pc != nil {
+		r.PendingPlan, r.PendingAt, r.PendingOperation = string(pc.Plan), ts(pc.EffectiveAt), pc.OperationID
+		r.DueKind, r.DueAt = DueChange, r.PendingAt
+	}
+	if t.DeletedAt != nil {
+		r.DeletedAt = ts(*t.DeletedAt)
+	}
+	if t.PurgeAfter != nil {
+		r.PurgeAfter = ts(*t.PurgeAfter)
+		if t.State == tenant.Deleted {
+			r.DueKind, r.DueAt = DuePurge, r.PurgeAfter
+		}
+	}
+	return r
+}
+
+func (r tenantRecord) toTenant() *tenant.Tenant {
+	t := &tenant.Tenant{
+		ID: r.TenantID, Name: r.Name, Email: r.Email, Plan: tenant.Plan(r.Plan), State: tenant.State(r.State),
+		Version:   r.Version,
+		Usage:     tenant.Usage{Users: r.Users, StorageGB: r.StorageGB, APICallsPerMonth: r.APICalls},
+		CreatedAt: parseTS(r.CreatedAt), UpdatedAt: parseTS(r.UpdatedAt),
+		Operation: r.Operation, PreviousState: tenant.State(r.PreviousState), SuspendReason: r.SuspendReason,
+		RetentionDays: r.RetentionDays,
+		DeletedAt:     parseTSPtr(r.DeletedAt), PurgeAfter: parseTSPtr(r.PurgeAfter),
+		Billing: tenant.BillingRef{CustomerID: r.CustomerID, SubscriptionID: r.SubscriptionID, CurrentPeriodEnd: parseTSPtr(r.CurrentPeriodEnd)},
+	}
+	if r.PendingPlan != "" {
+		t.PendingChange = &tenant.PendingChange{Plan: tenant.Plan(r.PendingPlan), EffectiveAt: parseTS(r.PendingAt), OperationID: r.PendingOperation}
+	}
+	return t
+}
+
+// auditRecord is one line of a tenant's audit trail, sorted by time in its sort key.
+type auditRecord struct {
+	PK          string `dynamodbav:"pk"`
+	SK          string `dynamodbav:"sk"`
+	TenantID    string `dynamodbav:"tenant_id"`
+	At          string `dynamodbav:"at"`
+	Who         string `dynamodbav:"who"`
+	From        string `dynamodbav:"from_state"`
+	To          string `dynamodbav:"to_state"`
+	OperationID string `dynamodbav:"operation_id,omitempty"`
+	Reason      string `dynamodbav:"reason,omitempty"`
+	Version     int64  `dynamodbav:"version"`
+}
+
+// AuditEntry is one recorded transition of a tenant.
+type AuditEntry struct {
+	At          time.Time    `json:"at"`
+	Who         string       `json:"who"`
+	From        tenant.State `json:"from"`
+	To          tenant.State `json:"to"`
+	OperationID string       `json:"operation_id,omitempty"`
+	Reason      string       `json:"reason,omitempty"`
+	Version     int64        `json:"version"`
+}
+
+func parseTS(s string) time.Time {
+	t, _ := time.Parse(time.RFC3339Nano, s)
+	return t
+}
+
+func parseTSPtr(s string) *time.Time {
+	if s == "" {
+		return nil
+	}
+	t := parseTS(s)
+	return &t
+}

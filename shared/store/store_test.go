@@ -1,0 +1,303 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tenantflow/tenantflow/shared/store"
+	"github.com/tenantflow/tenantflow/shared/tenant"
+	"github.com/tenantflow/tenantflow/shared/testenv"
+)
+
+func TestMain(m *testing.M) { os.Exit(testenv.Run(m)) }
+
+func newStore(t *testing.T) *store.Store {
+	db, names := testenv.Tables(t)
+	return store.New(db, names["TenantsTable"], nil)
+}
+
+func seed(t *testing.T, s *store.Store, id string, state tenant.State) *tenant.Tenant {
+	t.Helper()
+	tn, err := s.CreateTenant(context.Background(), &tenant.Tenant{ID: id, Name: "Acme Corp", Plan: tenant.Starter, State: state,
+		Usage: tenant.Usage{Users: 2, StorageGB: 0.5, APICallsPerMonth: 5000}}, store.Actor{Who: "test"})
+	if err != nil {
+		t.Fatalf("create %s: %v", id, err)
+	}
+	return tn
+}
+
+func TestCreateGetAndNoOverwrite(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t)
+	created := seed(t, s, "tenant_acme", tenant.Active)
+	if created.Version != 1 {
+		t.Fatalf("version %d, want 1", created.Version)
+	}
+	got, err := s.GetTenant(ctx, "tenant_acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Name != "Acme Corp" || got.Plan != tenant.Starter || got.State != tenant.Active || got.Usage.StorageGB != 0.5 {
+		t.Fatalf("read back %+v", got)
+	}
+	_, err = s.CreateTenant(ctx, &tenant.Tenant{ID: "tenant_acme", Name: "Other", Plan: tenant.Free, State: tenant.Active}, store.Actor{Who: "test"})
+	var ce *tenant.ConflictError
+	if !errors.As(err, &ce) {
+		t.Fatalf("second create: want ConflictError, got %v", err)
+	}
+	again, _ := s.GetTenant(ctx, "tenant_acme")
+	if again.Name != "Acme Corp" {
+		t.Fatalf("create overwrote the tenant: %+v", again)
+	}
+	var nf *tenant.NotFoundError
+	if _, err := s.GetTenant(ctx, "nobody"); !errors.As(err, &nf) {
+		t.Fatalf("missing tenant: want NotFoundError, got %v", err)
+	}
+}
+
+func TestTransitionWritesAuditAndBumpsVersion(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t)
+	tn := seed(t, s, "tenant_techstart", tenant.Active)
+	up, err := s.Transition(ctx, tn.ID, tenant.Active, tenant.Upgrading, tn.Version, func(x *tenant.Tenant) { x.Operation = "op-1" }, store.Actor{Who: "alice", OperationID: "op-1", Reason: "upgrade to starter"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if up.State != tenant.Upgrading || up.Version != 2 || up.Operation != "op-1" {
+		t.Fatalf("after transition %+v", up)
+	}
+	if _, err := s.Transition(ctx, tn.ID, tenant.Upgrading, tenant.Active, up.Version, nil, store.Actor{Who: "system", OperationID: "op-1"}); err != nil {
+		t.Fatal(err)
+	}
+	trail, err := s.Audit(ctx, tn.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := [][2]tenant.State{{"", tenant.Active}, {tenant.Active, tenant.Upgrading}, {tenant.Upgrading, tenant.Active}}
+	if len(trail) != len(want) {
+		t.Fatalf("audit has %d records, want %d: %+v", len(trail), len(want), trail)
+	}
+	for i, w := range want {
+		if trail[i].From != w[0] || trail[i].To != w[1] {
+			t.Errorf("audit[%d] = %s->%s, want %s->%s", i, trail[i].From, trail[i].To, w[0], w[1])
+		}
+	}
+	if trail[1].Who != "alice" || trail[1].OperationID != "op-1" || trail[1].Reason != "upgrade to starter" || trail[1].At.IsZero() {
+		t.Errorf("audit record lacks who/op/reason/time: %+v", trail[1])
+	}
+	if !trail[1].At.Before(trail[2].At) && !trail[1].At.Equal(trail[2].At) {
+		t.Errorf("audit not in time order: %v then %v", trail[1].At, trail[2].At)
+	}
+}
+
+func TestTransitionRefusals(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t)
+	tn := seed(t, s, "tenant_suspended", tenant.Suspended)
+	var it *tenant.InvalidTransitionError
+	if _, err := s.Transition(ctx, tn.ID, tenant.Suspended, tenant.Upgrading, tn.Version, nil, store.Actor{Who: "t"}); !errors.As(err, &it) {
+		t.Fatalf("SUSPENDED->UPGRADING: want InvalidTransitionError, got %v", err)
+	}
+	var ce *tenant.ConflictError
+	if _, err := s.Transition(ctx, tn.ID, tenant.Suspended, tenant.Reactivating, tn.Version+1, nil, store.Actor{Who: "t"}); !errors.As(err, &ce) {
+		t.Fatalf("stale version: want ConflictError, got %v", err)
+	}
+	if _, err := s.Transition(ctx, tn.ID, tenant.Active, tenant.Suspended, tn.Version, nil, store.Actor{Who: "t"}); !errors.As(err, &ce) {
+		t.Fatalf("wrong from state: want ConflictError, got %v", err)
+	}
+	trail, _ := s.Audit(ctx, tn.ID)
+	if len(trail) != 1 {
+		t.Fatalf("refused transitions wrote audit: %+v", trail)
+	}
+}
+
+// TestTransitionRace: 32 writers, same tenant, same expected version, same transition.
+// Exactly one wins, 31 get Conflict, and there is exactly one audit record of it.
+func TestTransitionRace(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t)
+	tn := seed(t, s, "tenant_race", tenant.Active)
+	const n = 32
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	start := make(chan struct{})
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			_, errs[i] = s.Transition(ctx, tn.ID, tenant.Active, tenant.Suspended, tn.Version, nil, store.Actor{Who: "racer"})
+		}()
+	}
+	close(start)
+	wg.Wait()
+	wins, conflicts := 0, 0
+	for _, err := range errs {
+		var ce *tenant.ConflictError
+		switch {
+		case err == nil:
+			wins++
+		case errors.As(err, &ce):
+			conflicts++
+		default:
+			t.Errorf("unexpected error: %v", err)
+		}
+	}
+	if wins != 1 || conflicts != n-1 {
+		t.Fatalf("wins=%d conflicts=%d, want 1 and %d", wins, conflicts, n-1)
+	}
+	trail, err := s.Audit(ctx, tn.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	suspends := 0
+	for _, a := range trail {
+		if a.To == tenant.Suspended {
+			suspends++
+		}
+	}
+	if suspends != 1 {
+		t.Fatalf("%d audit records of the transition, want 1: %+v", suspends, trail)
+	}
+	got, _ := s.GetTenant(ctx, tn.ID)
+	if got.State != tenant.Suspended || got.Version != tn.Version+1 {
+		t.Fatalf("final tenant %+v", got)
+	}
+}
+
+func TestListByStatePaginates(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t)
+	ids := []string{"t-a", "t-b", "t-c", "t-d", "t-e"}
+	for _, id := range ids {
+		seed(t, s, id, tenant.Active)
+	}
+	seed(t, s, "t-s", tenant.Suspended)
+	var got []string
+	cursor, pages := "", 0
+	for {
+		p, err := s.ListByState(ctx, tenant.Active, cursor, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pages++
+		for _, tn := range p.Tenants {
+			got = append(got, tn.ID)
+		}
+		if p.Next == "" {
+			break
+		}
+		cursor = p.Next
+		if pages > 10 {
+			t.Fatal("pagination does not end")
+		}
+	}
+	if len(got) != len(ids) || pages < 3 {
+		t.Fatalf("listed %v in %d pages", got, pages)
+	}
+	for i := range ids {
+		if got[i] != ids[i] {
+			t.Fatalf("order %v, want %v", got, ids)
+		}
+	}
+	var ve *tenant.ValidationError
+	if _, err := s.ListByState(ctx, tenant.Active, "garbage!", 2); !errors.As(err, &ve) {
+		t.Fatalf("bad cursor: want ValidationError, got %v", err)
+	}
+}
+
+func TestUpdateUsage(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t)
+	tn := seed(t, s, "tenant_usage", tenant.Active)
+	up, err := s.UpdateUsage(ctx, tn.ID, tenant.Usage{Users: 7, StorageGB: 2.5, APICallsPerMonth: 1234})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if up.Usage.Users != 7 || up.Usage.StorageGB != 2.5 || up.Version != tn.Version+1 || up.State != tenant.Active {
+		t.Fatalf("after usage update %+v", up)
+	}
+	var nf *tenant.NotFoundError
+	if _, err := s.UpdateUsage(ctx, "nobody", tenant.Usage{}); !errors.As(err, &nf) {
+		t.Fatalf("usage of missing tenant: want NotFoundError, got %v", err)
+	}
+	if _, err := s.GetTenant(ctx, "nobody"); !errors.As(err, &nf) {
+		t.Fatal("usage update created a tenant")
+	}
+}
+
+func TestDueIndexIsSparseAndTimeBounded(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t)
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	seed(t, s, "no-pending", tenant.Active)
+	for id, at := range map[string]time.Time{"due-early": now.Add(-time.Hour), "due-later": now.Add(time.Hour)} {
+		tn := seed(t, s, id, tenant.Active)
+		if _, err := s.Update(ctx, tn.ID, tn.Version, func(x *tenant.Tenant) {
+			x.PendingChange = &tenant.PendingChange{Plan: tenant.Free, EffectiveAt: at, OperationID: "op-" + id}
+		}, store.Actor{Who: "t"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	due, err := s.Due(ctx, store.DueChange, now, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(due) != 1 || due[0].ID != "due-early" || due[0].PendingChange.OperationID != "op-due-early" {
+		t.Fatalf("due at %v: %+v", now, due)
+	}
+	later, _ := s.Due(ctx, store.DueChange, now.Add(2*time.Hour), 100)
+	if len(later) != 2 {
+		t.Fatalf("due later: %d tenants", len(later))
+	}
+}
+
+func TestOperationsFinishOnce(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t)
+	op, err := s.CreateOperation(ctx, &tenant.Operation{ID: "op-1", TenantID: "t1", Kind: tenant.KindUpgrade, Status: tenant.OpRunning, FromPlan: tenant.Free, ToPlan: tenant.Starter})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CreateOperation(ctx, op); err == nil {
+		t.Fatal("duplicate operation accepted")
+	}
+	if err := s.SetOperationStatus(ctx, "op-1", tenant.OpFailed, "ProvisionError", "boom"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetOperationStatus(ctx, "op-1", tenant.OpFailed, "ProvisionError", "boom"); err != nil {
+		t.Fatalf("repeating the final status: %v", err)
+	}
+	var ce *tenant.ConflictError
+	if err := s.SetOperationStatus(ctx, "op-1", tenant.OpSucceeded, "", ""); !errors.As(err, &ce) {
+		t.Fatalf("FAILED -> SUCCEEDED: want ConflictError, got %v", err)
+	}
+	got, _ := s.GetOperation(ctx, "op-1")
+	if got.Status != tenant.OpFailed || got.Error != "ProvisionError" || got.Cause != "boom" {
+		t.Fatalf("operation %+v", got)
+	}
+}
+
+func TestEntitlementsVersioned(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t)
+	e, err := s.PutEntitlements(ctx, &tenant.Entitlements{TenantID: "t1", Plan: tenant.Free, Limits: tenant.Limits{Users: 3}}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.PutEntitlements(ctx, e, 0); err == nil {
+		t.Fatal("second create of entitlements accepted")
+	}
+	e2, err := s.PutEntitlements(ctx, &tenant.Entitlements{TenantID: "t1", Plan: tenant.Starter, Limits: tenant.Limits{Users: 10}, Previous: &tenant.PlanLimits{Plan: tenant.Free, Limits: e.Limits}}, e.Version)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := s.GetEntitlements(ctx, "t1")
+	if got.Plan != tenant.Starter || got.Version != e2.Version || got.Previous == nil || got.Previous.Limits.Users != 3 {
+		t.Fatalf("entitlements %+v", got)
+	}
+}

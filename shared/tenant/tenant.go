@@ -1,0 +1,84 @@
+package tenant
+
+import (
+	"regexp"
+	"time"
+)
+
+// Tenant is one customer organisation of the SaaS platform and where it is in its life.
+type Tenant struct {
+	ID      string `json:"id"`
+	Name    string `json:"name"`
+	Email   string `json:"email,omitempty"`
+	Plan    Plan   `json:"plan"`
+	State   State  `json:"state"`
+	Usage   Usage  `json:"usage"`
+	Version int64  `json:"version"`
+
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+
+	// PendingChange is a plan change recorded to run at the billing period end.
+	PendingChange *PendingChange `json:"pending_change,omitempty"`
+	// Operation is the id of the flow currently moving the tenant, if any.
+	Operation string `json:"operation_id,omitempty"`
+	// PreviousState is where a DELETING/REACTIVATING tenant came from, so that a failed
+	// flow can put it back.
+	PreviousState State `json:"previous_state,omitempty"`
+	// SuspendReason says why a SUSPENDED tenant was suspended (operator, nonpayment, canceled).
+	SuspendReason string `json:"suspend_reason,omitempty"`
+
+	RetentionDays int        `json:"retention_days,omitempty"`
+	DeletedAt     *time.Time `json:"deleted_at,omitempty"`
+	PurgeAfter    *time.Time `json:"purge_after,omitempty"`
+
+	Billing BillingRef `json:"billing"`
+}
+
+// BillingRef links a tenant to its subscription in the billing system.
+type BillingRef struct {
+	CustomerID       string     `json:"customer_id,omitempty"`
+	SubscriptionID   string     `json:"subscription_id,omitempty"`
+	CurrentPeriodEnd *time.Time `json:"current_period_end,omitempty"`
+}
+
+// PendingChange is a scheduled plan change.
+type PendingChange struct {
+	Plan        Plan      `json:"plan"`
+	EffectiveAt time.Time `json:"effective_at"`
+	OperationID string    `json:"operation_id"`
+}
+
+// Retention bounds (days) for soft-deleted tenants.
+const (
+	MinRetentionDays     = 30
+	MaxRetentionDays     = 90
+	DefaultRetentionDays = 30
+)
+
+var idPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{2,63}$`)
+
+// ValidateID checks a tenant id: 3–64 chars of lowercase letters, digits, '_' or '-'.
+func ValidateID(id string) error {
+	if !idPattern.MatchString(id) {
+		return &ValidationError{Field: "id", Reason: "must be 3-64 characters of a-z, 0-9, '_' or '-', starting with a letter or digit"}
+	}
+	return nil
+}
+
+// ValidateRetention checks a requested retention window.
+func ValidateRetention(days int) error {
+	if days < MinRetentionDays || days > MaxRetentionDays {
+		return &ValidationError{Field: "retention_days", Reason: "must be between 30 and 90"}
+	}
+	return nil
+}
+
+// CanReactivate reports whether a DELETED tenant is still inside its retention window
+// at now; it returns *RetentionExpiredError otherwise.
+func (t *Tenant) CanReactivate(now time.Time) error {
+	if t.State == Deleted && t.PurgeAfter != nil && !now.Before(*t.PurgeAfter) {
+		return &RetentionExpiredError{TenantID: t.ID, PurgeAfter: t.PurgeAfter.UTC().Format(time.RFC3339)}
+	}
+	return nil
+}

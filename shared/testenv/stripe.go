@@ -1,0 +1,429 @@
+package testenv
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// stripeMockStartTimeout bounds stripe-mock's start; it needs about 1.4 s on a
+// 2-core machine to load its OpenAPI spec, more under a loaded CI.
+const stripeMockStartTimeout = 30 * time.Second
+
+// StripeMock is a running stripe-mock. It validates requests against Stripe's OpenAPI
+// spec and answers with fixtures, keeping no state, so one process can serve any
+// number of tests and proxies at once.
+type StripeMock struct {
+	// URL is stripe-mock's plain-HTTP origin, e.g. "http://127.0.0.1:40123".
+	URL  string
+	proc *Process
+}
+
+// StartStripeMock starts the stripe-mock binary bin on two free loopback ports (HTTP
+// and HTTPS: without -https-addr it would bind HTTPS on every interface). A port taken
+// between FreePort and the bind makes stripe-mock exit; that is retried.
+func StartStripeMock(bin string) (*StripeMock, error) {
+	var lastErr error
+	for attempt := 0; attempt < 3; attempt++ {
+		httpPort, err := FreePort()
+		if err != nil {
+			return nil, err
+		}
+		httpsPort, err := FreePort()
+		if err != nil {
+			return nil, err
+		}
+		if httpsPort == httpPort {
+			continue
+		}
+		addr := fmt.Sprintf("127.0.0.1:%d", httpPort)
+		proc, err := StartProcess("stripe-mock", addr, stripeMockStartTimeout, nil, bin,
+			"-http-addr", addr, "-https-addr", fmt.Sprintf("127.0.0.1:%d", httpsPort))
+		if err != nil {
+			lastErr = err
+			continue
+		}
+		return &StripeMock{URL: "http://" + addr, proc: proc}, nil
+	}
+	return nil, fmt.Errorf("start stripe-mock: %w", lastErr)
+}
+
+// Stop ends the stripe-mock process.
+func (m *StripeMock) Stop() { m.proc.Stop() }
+
+// StripeRequest is one request the proxy received.
+type StripeRequest struct {
+	// Method is the HTTP method (GET, POST, DELETE).
+	Method string `json:"method"`
+	// Path is the URL path, e.g. "/v1/subscriptions/sub_123".
+	Path string `json:"path"`
+	// Query is the URL query (GET parameters such as expand[]).
+	Query url.Values `json:"query,omitempty"`
+	// Form is the parsed application/x-www-form-urlencoded body, e.g.
+	// Form.Get("items[0][price]").
+	Form url.Values `json:"form,omitempty"`
+	// IdempotencyKey is the Idempotency-Key header ("" when absent).
+	IdempotencyKey string `json:"idempotency_key,omitempty"`
+	// StripeVersion is the Stripe-Version header.
+	StripeVersion string `json:"stripe_version,omitempty"`
+	// Time is when the proxy received the request.
+	Time time.Time `json:"time"`
+	// Status is the HTTP status the client got (0 for a dropped connection).
+	Status int `json:"status"`
+	// Injected is true when FailNext or StubNext answered instead of stripe-mock.
+	Injected bool `json:"injected,omitempty"`
+}
+
+// Stripe is a recording, fault-injecting reverse proxy in front of a stripe-mock.
+// Point the billing adapter's BaseURL at URL. Since stripe-mock keeps no state, the
+// recorded requests are how tests assert billing effects: which calls, with which
+// form fields and idempotency keys.
+type Stripe struct {
+	// URL is the proxy's origin on 127.0.0.1.
+	URL string
+
+	srv   *http.Server
+	proxy *httputil.ReverseProxy
+
+	mu       sync.Mutex
+	requests []StripeRequest
+	rules    []*stripeRule
+}
+
+// stripeRule answers the next n matching requests itself.
+type stripeRule struct {
+	n      int
+	method string // "" matches any
+	prefix string
+	status int // 0 drops the connection
+	body   []byte
+}
+
+// NewStripeProxy starts a recording proxy to upstream (a stripe-mock URL) on a free
+// 127.0.0.1 port. Besides Stripe's paths it serves a control API for processes that
+// cannot call its methods (devstack, scripts):
+//
+//	GET    /__testenv/requests  the recorded requests as JSON
+//	DELETE /__testenv/requests  Reset
+//	POST   /__testenv/fail      JSON {"n":1,"match":"POST /v1/subscriptions","status":500,"type":"api_error"}
+func NewStripeProxy(upstream string) (*Stripe, error) {
+	target, err := url.Parse(upstream)
+	if err != nil || target.Host == "" {
+		return nil, fmt.Errorf("stripe proxy: bad upstream %q: %v", upstream, err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("stripe proxy: listen: %w", err)
+	}
+	s := &Stripe{URL: "http://" + ln.Addr().String()}
+	s.proxy = &httputil.ReverseProxy{
+		Rewrite: func(r *httputil.ProxyRequest) { r.SetURL(target) },
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			http.Error(w, "stripe proxy: upstream: "+err.Error(), http.StatusBadGateway)
+		},
+	}
+	s.srv = &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = s.srv.Serve(ln) }()
+	return s, nil
+}
+
+// Close stops the proxy (not the stripe-mock behind it).
+func (s *Stripe) Close() { _ = s.srv.Close() }
+
+// Requests returns a copy of the requests received so far, oldest first.
+func (s *Stripe) Requests() []StripeRequest {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]StripeRequest, len(s.requests))
+	for i, r := range s.requests {
+		r.Query = cloneValues(r.Query)
+		r.Form = cloneValues(r.Form)
+		out[i] = r
+	}
+	return out
+}
+
+// RequestsTo returns the recorded requests that match, in the syntax of FailNext
+// ("POST /v1/subscriptions/sub_1", or a bare path prefix for any method).
+func (s *Stripe) RequestsTo(match string) []StripeRequest {
+	method, prefix := splitMatch(match)
+	var out []StripeRequest
+	for _, r := range s.Requests() {
+		if (method == "" || r.Method == method) && strings.HasPrefix(r.Path, prefix) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// Reset forgets the recorded requests and any pending FailNext or StubNext.
+func (s *Stripe) Reset() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.requests = nil
+	s.rules = nil
+}
+
+// FailNext makes the next n requests that match answer with status and a Stripe-shaped
+// error of stripeErrorType (e.g. 500 "api_error", 402 "card_error", 429
+// "invalid_request_error"), without reaching stripe-mock. match is a path prefix,
+// optionally preceded by a method and a space: "POST /v1/subscriptions/". A card_error
+// carries code card_declined, a 429 code rate_limit. Status 0 drops the connection
+// without an answer (a network failure). Rules are used in the order they were added.
+func (s *Stripe) FailNext(n int, match string, status int, stripeErrorType string) {
+	body := map[string]any{
+		"type":    stripeErrorType,
+		"message": fmt.Sprintf("testenv: injected %d %s", status, stripeErrorType),
+	}
+	switch {
+	case stripeErrorType == "card_error":
+		body["code"] = "card_declined"
+		body["decline_code"] = "generic_decline"
+	case status == http.StatusTooManyRequests:
+		body["code"] = "rate_limit"
+	}
+	b, _ := json.Marshal(map[string]any{"error": body})
+	s.StubNext(n, match, status, string(b))
+}
+
+// StubNext makes the next n requests that match (see FailNext) answer with status and
+// the JSON body, without reaching stripe-mock. Tests use it to give a GET the state
+// that stateless stripe-mock cannot (a paused, canceled or scheduled subscription).
+func (s *Stripe) StubNext(n int, match string, status int, body string) {
+	if n <= 0 {
+		return
+	}
+	method, prefix := splitMatch(match)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.rules = append(s.rules, &stripeRule{n: n, method: method, prefix: prefix, status: status, body: []byte(body)})
+}
+
+func splitMatch(match string) (method, prefix string) {
+	if m, p, ok := strings.Cut(strings.TrimSpace(match), " "); ok {
+		return strings.ToUpper(m), strings.TrimSpace(p)
+	}
+	return "", strings.TrimSpace(match)
+}
+
+// ServeHTTP records the request, then answers it from a rule or through stripe-mock.
+func (s *Stripe) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if strings.HasPrefix(r.URL.Path, "/__testenv/") {
+		s.control(w, r)
+		return
+	}
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		http.Error(w, "stripe proxy: read body: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	rec := StripeRequest{
+		Method:         r.Method,
+		Path:           r.URL.Path,
+		Query:          r.URL.Query(),
+		IdempotencyKey: r.Header.Get("Idempotency-Key"),
+		StripeVersion:  r.Header.Get("Stripe-Version"),
+		Time:           time.Now(),
+	}
+	if len(rec.Query) == 0 {
+		rec.Query = nil
+	}
+	if len(body) > 0 && strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-www-form-urlencoded") {
+		if form, err := url.ParseQuery(string(body)); err == nil {
+			rec.Form = form
+		}
+	}
+
+	s.mu.Lock()
+	idx := len(s.requests)
+	rule := s.takeRule(r.Method, r.URL.Path)
+	rec.Injected = rule != nil
+	s.requests = append(s.requests, rec)
+	s.mu.Unlock()
+
+	status := 0
+	if rule != nil {
+		status = s.answer(w, rule, idx)
+	} else {
+		sw := &statusWriter{ResponseWriter: w}
+		s.proxy.ServeHTTP(sw, r)
+		status = sw.status
+	}
+	s.mu.Lock()
+	if idx < len(s.requests) { // Reset may have run meanwhile
+		s.requests[idx].Status = status
+	}
+	s.mu.Unlock()
+}
+
+// takeRule returns the first rule matching and uses one of its answers; s.mu is held.
+func (s *Stripe) takeRule(method, path string) *stripeRule {
+	for i, rule := range s.rules {
+		if (rule.method == "" || rule.method == method) && strings.HasPrefix(path, rule.prefix) {
+			rule.n--
+			if rule.n <= 0 {
+				s.rules = append(s.rules[:i], s.rules[i+1:]...)
+			}
+			return rule
+		}
+	}
+	return nil
+}
+
+func (s *Stripe) answer(w http.ResponseWriter, rule *stripeRule, idx int) int {
+	if rule.status == 0 {
+		if hj, ok := w.(http.Hijacker); ok {
+			if conn, _, err := hj.Hijack(); err == nil {
+				_ = conn.Close()
+				return 0
+			}
+		}
+		panic(http.ErrAbortHandler) // closes the connection without an answer
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Request-Id", fmt.Sprintf("req_testenv_%d", idx+1))
+	w.WriteHeader(rule.status)
+	_, _ = w.Write(rule.body)
+	return rule.status
+}
+
+type failCommand struct {
+	N      int    `json:"n"`
+	Match  string `json:"match"`
+	Status int    `json:"status"`
+	Type   string `json:"type"`
+}
+
+func (s *Stripe) control(w http.ResponseWriter, r *http.Request) {
+	switch {
+	case r.URL.Path == "/__testenv/requests" && r.Method == http.MethodGet:
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(s.Requests())
+	case r.URL.Path == "/__testenv/requests" && r.Method == http.MethodDelete:
+		s.Reset()
+		w.WriteHeader(http.StatusNoContent)
+	case r.URL.Path == "/__testenv/fail" && r.Method == http.MethodPost:
+		var c failCommand
+		if err := json.NewDecoder(r.Body).Decode(&c); err != nil || c.N <= 0 || c.Type == "" {
+			http.Error(w, `want {"n":>0,"match":"[METHOD ]/v1/...","status":500,"type":"api_error"}`, http.StatusBadRequest)
+			return
+		}
+		s.FailNext(c.N, c.Match, c.Status, c.Type)
+		w.WriteHeader(http.StatusNoContent)
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Flush lets the reverse proxy flush through the wrapper.
+func (w *statusWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func cloneValues(v url.Values) url.Values {
+	if v == nil {
+		return nil
+	}
+	out := make(url.Values, len(v))
+	for k, vs := range v {
+		out[k] = append([]string(nil), vs...)
+	}
+	return out
+}
+
+// sharedStripe is the stripe-mock that StartStripe starts once per test binary.
+var sharedStripe struct {
+	mu   sync.Mutex
+	mock *StripeMock
+}
+
+// StripeMockURL returns the origin of the stripe-mock the tests share:
+// $TENANTFLOW_STRIPE_MOCK_URL if set (one already running, e.g. devstack's), else one
+// started on first use and stopped by StopAll, so the package's TestMain should be
+// os.Exit(testenv.Run(m)). Starting it once saves its ~1.4 s start per test; that is
+// safe because stripe-mock keeps no state.
+func StripeMockURL() (string, error) {
+	if u := os.Getenv("TENANTFLOW_STRIPE_MOCK_URL"); u != "" {
+		return u, nil
+	}
+	sharedStripe.mu.Lock()
+	if sharedStripe.mock != nil {
+		defer sharedStripe.mu.Unlock()
+		return sharedStripe.mock.URL, nil
+	}
+	bin, err := Tool("bin/stripe-mock")
+	if err != nil {
+		sharedStripe.mu.Unlock()
+		return "", err
+	}
+	m, err := StartStripeMock(bin)
+	if err != nil {
+		sharedStripe.mu.Unlock()
+		return "", err
+	}
+	sharedStripe.mock = m
+	sharedStripe.mu.Unlock()
+	// Registered outside sharedStripe.mu: StopAll holds its own lock while it runs
+	// the closers, and this closer takes sharedStripe.mu.
+	OnStop(func() {
+		sharedStripe.mu.Lock()
+		if sharedStripe.mock == m {
+			sharedStripe.mock = nil
+		}
+		sharedStripe.mu.Unlock()
+		m.Stop()
+	})
+	return m.URL, nil
+}
+
+// StartStripe gives the test its own recording proxy (own requests, own faults) in
+// front of the shared stripe-mock (see StripeMockURL), closed by t.Cleanup. It fails
+// the test when stripe-mock is not installed (`make tools` puts it below ToolsDir as
+// bin/stripe-mock).
+func StartStripe(t testing.TB) *Stripe {
+	t.Helper()
+	upstream, err := StripeMockURL()
+	if err != nil {
+		t.Fatalf("testenv: stripe-mock: %v", err)
+	}
+	p, err := NewStripeProxy(upstream)
+	if err != nil {
+		t.Fatalf("testenv: %v", err)
+	}
+	t.Cleanup(p.Close)
+	return p
+}
+
+var _ http.Handler = (*Stripe)(nil)
