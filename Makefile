@@ -56,7 +56,7 @@ SAM_ENV := env -u AWS_PROFILE -u AWS_DEFAULT_PROFILE -u AWS_SESSION_TOKEN \
 	AWS_DEFAULT_REGION=us-east-1 AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local \
 	AWS_EC2_METADATA_DISABLED=true AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null
 
-.PHONY: help tools tools-lock lint sam-build test dev invoke bench clean
+.PHONY: help tools tools-lock lint lint-go lint-template lint-asl sam-build test dev invoke bench clean
 
 help: ## list the targets
 	@echo "usage: make <target>   (tool cache: $(TF_CACHE))"
@@ -105,19 +105,26 @@ tools-lock: ## re-resolve tools/constraints.txt and tools/package-lock.json afte
 	rm -rf $(TF_CACHE)/lock-venv $(TF_CACHE)/lock-requirements.txt
 	cd tools && $(NPM) install --package-lock-only --no-audit --no-fund --loglevel=error
 
-lint: tools ## gofmt, go vet, staticcheck, cfn-lint (+serverless rules), asl-validator
+lint: tools ## all checks below; runs every one and fails if any failed
+	@$(MAKE) -k lint-go lint-template lint-asl
+
+lint-go: $(STATICCHECK_STAMP) ## gofmt -l (fails on any file listed), go vet ./..., staticcheck ./...
 	@echo "==> gofmt -l"
 	@out="$$(find . -type d -name '.?*' -prune -o -type f -name '*.go' -print0 | xargs -0 -r gofmt -l)"; \
-	  if [ -n "$$out" ]; then echo "gofmt would reformat (run gofmt -w):"; echo "$$out"; exit 1; fi
+	  if [ -n "$$out" ]; then echo "gofmt would reformat these files (run gofmt -w):"; echo "$$out"; exit 1; fi
 	@echo "==> go vet ./..."
 	@$(GO) vet ./...
 	@echo "==> staticcheck ./..."
 	@$(STATICCHECK) ./...
+
+lint-template: $(PY_STAMP) ## cfn-lint template.yaml with the serverless rules
 	@echo "==> cfn-lint template.yaml -a cfn_lint_serverless.rules"
 	@$(CFN_LINT) template.yaml -a cfn_lint_serverless.rules
+
+lint-asl: $(NODE_STAMP) ## asl-validator on every statemachines/*.asl.json (none is fine)
 	@shopt -s nullglob; files=(statemachines/*.asl.json); \
 	  echo "==> asl-validator: $${#files[@]} state machine(s)"; \
-	  for f in "$${files[@]}"; do $(ASL_VALIDATOR) --json-path "$$f"; done
+	  if [ $${#files[@]} -gt 0 ]; then $(ASL_VALIDATOR) "$${files[@]/#/--json-path=}"; fi
 
 sam-build: $(PY_STAMP) ## sam build (in source, Go via build-<LogicalId>), then check every bootstrap
 	@echo "==> sam build --build-in-source (LAMBDA_GOARCH=$(LAMBDA_GOARCH))"
@@ -125,13 +132,15 @@ sam-build: $(PY_STAMP) ## sam build (in source, Go via build-<LogicalId>), then 
 	@$(VENV)/bin/python tools/check_build.py --template template.yaml --build-dir .aws-sam/build --goarch $(LAMBDA_GOARCH)
 
 # Called by `sam build` (Metadata: BuildMethod: makefile) with ARTIFACTS_DIR set, and by
-# the local Lambda runner: LogicalId FooBarFunction builds ./functions/foo-bar.
+# the local Lambda runner. LogicalId FooBarFunction builds ./functions/foo-bar (strip a
+# trailing "Function", CamelCase -> kebab-case; HTTPApiFunction -> http-api).
+function_dir = functions/$(shell printf '%s' '$(1)' | sed -E 's/Function$$//; s/([A-Z]+)([A-Z][a-z])/\1-\2/g; s/([a-z0-9])([A-Z])/\1-\2/g' | tr 'A-Z' 'a-z')
+
 build-%: ## (for sam) build ./functions/foo-bar into ARTIFACTS_DIR/bootstrap for FooBarFunction
 	@test -n "$(ARTIFACTS_DIR)" || { echo "build-$*: ARTIFACTS_DIR is not set (sam build sets it)" >&2; exit 1; }
-	@dir="functions/$$(printf '%s' '$*' | sed -E 's/Function$$//; s/([A-Z]+)([A-Z][a-z])/\1-\2/g; s/([a-z0-9])([A-Z])/\1-\2/g' | tr 'A-Z' 'a-z')"; \
-	  test -d "$$dir" || { echo "build-$*: no directory $$dir for LogicalId $*" >&2; exit 1; }; \
-	  set -x; CGO_ENABLED=0 GOOS=linux GOARCH=$(LAMBDA_GOARCH) $(GO) build -tags lambda.norpc -trimpath -buildvcs=false \
-	    -ldflags="-s -w" -o "$(ARTIFACTS_DIR)/bootstrap" "./$$dir"
+	@test -d "$(call function_dir,$*)" || { echo "build-$*: no directory $(call function_dir,$*) for LogicalId $*" >&2; exit 1; }
+	CGO_ENABLED=0 GOOS=linux GOARCH=$(LAMBDA_GOARCH) $(GO) build -tags lambda.norpc -trimpath -buildvcs=false \
+	  -ldflags="-s -w" -o "$(ARTIFACTS_DIR)/bootstrap" ./$(call function_dir,$*)
 
 test: tools lint sam-build ## tools + lint + sam-build, then go test ./...
 	@echo "==> go test ./..."

@@ -229,6 +229,18 @@ var fixtures = map[string]expectation{
 		if err := json.Unmarshal([]byte(resp.Body), &a); err != nil {
 			t.Fatal(err)
 		}
+		if a.Status != tenant.OpRunning || a.EffectiveAt != nil {
+			t.Errorf("accepted %s", resp.Body)
+		}
+		if c := e.plans.Calls(); !slices.Equal(c, []string{"downgrade tenant_acme free by user_acme_alice"}) {
+			t.Errorf("calls %v", c)
+		}
+	}},
+	"downgrade-acme-period-end.json": {202, func(t *testing.T, e *env, resp events.APIGatewayV2HTTPResponse) {
+		var a httpapi.AcceptedResponse
+		if err := json.Unmarshal([]byte(resp.Body), &a); err != nil {
+			t.Fatal(err)
+		}
 		if a.Status != tenant.OpScheduled || a.EffectiveAt == nil || !a.EffectiveAt.Equal(periodEnd) {
 			t.Errorf("accepted %s", resp.Body)
 		}

@@ -6,6 +6,20 @@
 // It is the only place that knows about HTTP status codes. Handle never returns an
 // error to the Lambda runtime: a runtime error would become a bare 500 from API Gateway
 // with no body and no log line tying it to the request.
+//
+// Choices a client can see:
+//   - Bodies that cannot be read as the route's JSON object (malformed, wrong JSON
+//     type, unknown field, trailing data, empty) are 400; readable bodies that break a
+//     rule (missing field, negative usage, unknown plan) are 422; over MaxBodyBytes is 413.
+//   - GET /tenants requires ?state=: a default would let a client that forgot it believe
+//     it saw every tenant. limit is 1..100 (default 25); next_cursor is null on the last
+//     page and only valid with the same state.
+//   - at_period_end of a downgrade is optional and defaults to false.
+//   - In a tenant's limits, null means unlimited.
+//   - POST /tenants with an id that exists answers 409, except when the tenant is still
+//     PROVISIONING and the body is the same: then the create resumes where a previous
+//     attempt failed (503) and answers 201.
+//   - Another tenant's operation is a 404, like a missing one, so ids cannot be probed.
 package httpapi
 
 import (

@@ -427,3 +427,6 @@ func StartStripe(t testing.TB) *Stripe {
 }
 
 var _ http.Handler = (*Stripe)(nil)
+
+// PID is stripe-mock's process id.
+func (m *StripeMock) PID() int { return m.proc.PID() }

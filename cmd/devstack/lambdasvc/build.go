@@ -71,10 +71,12 @@ type BuildError struct {
 	Output    string
 }
 
+// Error renders the failure followed by the build output.
 func (e *BuildError) Error() string {
 	return fmt.Sprintf("build %s: %s: %v\n%s", e.LogicalID, e.Command, e.Err, strings.TrimRight(e.Output, "\n"))
 }
 
+// Unwrap returns the command error (an *exec.ExitError or ctx.Err()).
 func (e *BuildError) Unwrap() error { return e.Err }
 
 func (b Builder) goarch() string {

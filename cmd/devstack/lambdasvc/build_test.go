@@ -188,3 +188,45 @@ func TestLineWriter(t *testing.T) {
 		t.Errorf("long line not emitted before a newline (%d bytes logged)", len(got))
 	}
 }
+
+// TestProjectFunctionsBuild builds every function of the project's template.yaml
+// through the real Makefile's build-% target into the shared build cache (the same
+// cache the local stack uses, so this costs nothing when the stack tests built it).
+func TestProjectFunctionsBuild(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds every project function")
+	}
+	root, err := filepath.Abs(filepath.Join("..", "..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !fileExists(filepath.Join(root, "template.yaml")) || !fileExists(filepath.Join(root, "Makefile")) {
+		t.Skip("no template.yaml or Makefile yet")
+	}
+	t.Parallel()
+	tpl, err := samtemplate.Load(filepath.Join(root, "template.yaml"), samtemplate.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fns, err := tpl.Functions()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cache, err := DefaultCacheDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	begin := time.Now()
+	dir, err := BuildCached(ctx, root, fns, cache)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d functions ready in %s (%s)", len(fns), time.Since(begin).Round(time.Millisecond), dir)
+	for _, f := range fns {
+		if !fileExists(filepath.Join(dir, f.LogicalID, "bootstrap")) {
+			t.Errorf("%s: no bootstrap", f.LogicalID)
+		}
+	}
+}

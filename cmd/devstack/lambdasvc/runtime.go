@@ -34,7 +34,7 @@ type instance struct {
 	readyOnce  sync.Once
 	initFailed chan struct{} // closed on POST /runtime/init/error
 	exited     chan struct{} // closed once the process has exited and been reaped
-	stop       chan struct{} // closed to release blocked /next and extension calls
+	stop       chan struct{} // closed to release blocked extension calls
 	stopOnce   sync.Once
 
 	mu        sync.Mutex
@@ -91,8 +91,9 @@ func (inst *instance) next(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusOK)
 		_, _ = w.Write(inv.payload)
 	case <-r.Context().Done():
-	case <-inst.stop:
-		http.Error(w, "shutting down", http.StatusGone)
+		// No answer while shutting down: the process is being killed anyway, and an
+		// error status would only make the runtime log a misleading failure. The
+		// connection ends when the process dies or reap closes the server.
 	}
 }
 

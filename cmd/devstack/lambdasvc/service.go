@@ -85,6 +85,7 @@ type FunctionError struct {
 	Message string `json:"errorMessage"`
 }
 
+// Error renders "errorType: errorMessage".
 func (e *FunctionError) Error() string { return e.Type + ": " + e.Message }
 
 // Err returns the function error as a *FunctionError, or nil on success.
@@ -107,6 +108,7 @@ type Stats struct {
 	Timeouts    int `json:"timeouts"`
 	ColdStarts  int `json:"coldStarts"` // processes started
 	Processes   int `json:"processes"`  // processes alive now
+	Idle        int `json:"idle"`       // of which warm and waiting for an invoke
 }
 
 // ErrUnknownFunction is returned (wrapped) when no function has the requested name.
@@ -276,6 +278,9 @@ func (s *Service) newFunction(fc samtemplate.Function) (*function, error) {
 		"AWS_REGION":                      s.cfg.Region,
 		"AWS_DEFAULT_REGION":              s.cfg.Region,
 		"_HANDLER":                        fc.Handler,
+		// Without credentials in Env the SDK would fall back to the EC2 instance
+		// metadata endpoint, a real network call; locally that is never right.
+		"AWS_EC2_METADATA_DISABLED": "true",
 	}
 	for k, v := range fc.Environment {
 		env[k] = v
@@ -807,7 +812,9 @@ func (s *Service) Stats() map[string]Stats {
 	out := map[string]Stats{}
 	for _, f := range s.ordered {
 		f.mu.Lock()
-		out[f.cfg.LogicalID] = f.stats
+		st := f.stats
+		st.Idle = len(f.idle)
+		out[f.cfg.LogicalID] = st
 		f.mu.Unlock()
 	}
 	return out

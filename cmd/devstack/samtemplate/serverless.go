@@ -2,6 +2,7 @@ package samtemplate
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -288,7 +289,7 @@ func events(v any) ([]Event, error) {
 	}
 	m, ok := v.(map[string]any)
 	if !ok {
-		return nil, fmt.Errorf("Events must be a mapping")
+		return nil, errors.New("must be a mapping of events")
 	}
 	out := make([]Event, 0, len(m))
 	for name, ev := range m {

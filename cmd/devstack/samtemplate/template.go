@@ -136,6 +136,7 @@ type Error struct {
 	Msg       string
 }
 
+// Error renders file:line:column (path): message.
 func (e *Error) Error() string {
 	var b strings.Builder
 	b.WriteString(e.File)

@@ -574,3 +574,64 @@ func TestProjectTemplate(t *testing.T) {
 		t.Errorf("Outputs: %v", err)
 	}
 }
+
+func TestDefaultResolverNames(t *testing.T) {
+	src := `
+Resources:
+  Q: {Type: AWS::SQS::Queue, Properties: {QueueName: jobs}}
+  T: {Type: AWS::SNS::Topic}
+  R: {Type: AWS::IAM::Role, Properties: {RoleName: !Sub "${AWS::StackName}-role"}}
+  S: {Type: AWS::SecretsManager::Secret, Properties: {Name: stripe}}
+  G: {Type: AWS::Scheduler::ScheduleGroup, Properties: {Name: sweeps}}
+  P: {Type: AWS::SSM::Parameter, Properties: {Name: /x, Value: v}}
+  K: {Type: AWS::KMS::Key}
+  Rule: {Type: AWS::Events::Rule}
+  Simple: {Type: AWS::Serverless::SimpleTable}
+  Api: {Type: AWS::Serverless::HttpApi}
+  Layer: {Type: AWS::Serverless::LayerVersion}
+  Other: {Type: AWS::AppSync::GraphQLApi}
+`
+	tpl, err := Parse("t.yaml", []byte(src), Options{StackName: "tf"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		id, attr string // attr "" = Ref
+		want     any
+	}{
+		{"Q", "", "https://sqs.us-east-1.amazonaws.com/123456789012/jobs"},
+		{"Q", "Arn", "arn:aws:sqs:us-east-1:123456789012:jobs"},
+		{"Q", "QueueName", "jobs"},
+		{"T", "", "arn:aws:sns:us-east-1:123456789012:T"},
+		{"T", "TopicName", "T"},
+		{"R", "", "tf-role"},
+		{"R", "Arn", "arn:aws:iam::123456789012:role/tf-role"},
+		{"S", "", "arn:aws:secretsmanager:us-east-1:123456789012:secret:stripe"},
+		{"G", "Arn", "arn:aws:scheduler:us-east-1:123456789012:schedule-group/sweeps"},
+		{"P", "", "/x"},
+		{"P", "Value", "v"},
+		{"K", "Arn", "arn:aws:kms:us-east-1:123456789012:key/K"},
+		{"Rule", "Arn", "arn:aws:events:us-east-1:123456789012:rule/Rule"},
+		{"Simple", "", "Simple"},
+		{"Api", "", "Api"},
+		{"Api", "ApiEndpoint", "https://Api.execute-api.us-east-1.amazonaws.com"},
+		{"Layer", "", "arn:aws:lambda:us-east-1:123456789012:layer:Layer:1"},
+		{"Other", "", "Other"},
+		{"Other", "Arn", "arn:aws:appsync:us-east-1:123456789012:Other"},
+		{"Other", "ApiId", "Other"},
+		{"Other", "GraphQLUrl", "Other.GraphQLUrl"},
+		{"ServerlessRestApi", "", "ServerlessRestApi"},
+	}
+	for _, tt := range tests {
+		var got any
+		var err error
+		if tt.attr == "" {
+			got, err = tpl.Ref(tt.id)
+		} else {
+			got, err = tpl.GetAtt(tt.id, tt.attr)
+		}
+		if err != nil || got != tt.want {
+			t.Errorf("%s %s = %v (%v), want %v", tt.id, tt.attr, got, err, tt.want)
+		}
+	}
+}

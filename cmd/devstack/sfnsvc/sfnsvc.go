@@ -411,3 +411,6 @@ func (l *lineWriter) Tail() string {
 	defer l.mu.Unlock()
 	return strings.Join(l.tail, "\n")
 }
+
+// PID is the node server's process id.
+func (s *Service) PID() int { return s.cmd.Process.Pid }

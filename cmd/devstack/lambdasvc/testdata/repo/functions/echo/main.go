@@ -58,8 +58,10 @@ func handle(ctx context.Context, raw json.RawMessage) (any, error) {
 			fmt.Printf("stdout line %d of pid %d %s\n", i, os.Getpid(), strings.Repeat("x", 200))
 			log.Printf("stderr line %d of pid %d", i, os.Getpid())
 		}
-		fmt.Print("partial line without newline")
 		return "logged", nil
+	case "partial":
+		fmt.Print("partial line without newline")
+		return "printed", nil
 	case "spawn":
 		// A grandchild in the function's process group: Close must end it too.
 		cmd := exec.Command("sleep", "60")

@@ -1,0 +1,91 @@
+package stack
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/tenantflow/tenantflow/shared/provision"
+	"github.com/tenantflow/tenantflow/shared/store"
+	"github.com/tenantflow/tenantflow/shared/tenant"
+)
+
+// Example is one of the example tenants of DESIGN.md §3.
+type Example struct {
+	ID    string
+	Name  string
+	Plan  tenant.Plan
+	State tenant.State
+	Usage tenant.Usage
+	// DataItems is how many application data items the tenant gets in `make dev`,
+	// so exports and purges have real work.
+	DataItems int
+}
+
+// Examples are the seeded tenants; tests and the README use them.
+var Examples = []Example{
+	{ID: "tenant_acme", Name: "Acme Corp", Plan: tenant.Starter, State: tenant.Active, Usage: tenant.Usage{Users: 2, StorageGB: 0.5, APICallsPerMonth: 5_000}, DataItems: 500},
+	{ID: "tenant_techstart", Name: "TechStart Inc", Plan: tenant.Free, State: tenant.Active, Usage: tenant.Usage{Users: 1, StorageGB: 0.2, APICallsPerMonth: 800}, DataItems: 100},
+	{ID: "tenant_enterprise", Name: "Enterprise Solutions", Plan: tenant.Professional, State: tenant.Active, Usage: tenant.Usage{Users: 45, StorageGB: 80, APICallsPerMonth: 600_000}, DataItems: 10_000},
+	{ID: "tenant_suspended", Name: "Suspended Co", Plan: tenant.Starter, State: tenant.Suspended, Usage: tenant.Usage{Users: 5, StorageGB: 3, APICallsPerMonth: 20_000}, DataItems: 200},
+}
+
+// Store returns the control-plane store of the stack.
+func (s *Stack) Store() *store.Store { return store.New(s.DynamoDB(), s.TenantsTable, nil) }
+
+// Seed writes the example tenants (with entitlements and a Stripe subscription id that
+// stripe-mock accepts) and, when withData, their application data items.
+func (s *Stack) Seed(ctx context.Context, withData bool) error {
+	st := s.Store()
+	prov := provision.New(st, nil, tenant.DefaultCatalog())
+	periodEnd := time.Now().UTC().AddDate(0, 0, 15).Truncate(time.Second)
+	for _, ex := range Examples {
+		t := &tenant.Tenant{ID: ex.ID, Name: ex.Name, Email: "billing@" + ex.ID + ".example", Plan: ex.Plan, State: ex.State, Usage: ex.Usage,
+			Billing: tenant.BillingRef{CustomerID: "cus_" + ex.ID, SubscriptionID: "sub_" + ex.ID, CurrentPeriodEnd: &periodEnd}}
+		if ex.State == tenant.Suspended {
+			t.SuspendReason = "nonpayment"
+		}
+		if _, err := st.CreateTenant(ctx, t, store.Actor{Who: "system:seed", Reason: "example tenant"}); err != nil {
+			return fmt.Errorf("seed %s: %w", ex.ID, err)
+		}
+		if err := prov.Initial(ctx, ex.ID, ex.Plan); err != nil {
+			return fmt.Errorf("seed %s: %w", ex.ID, err)
+		}
+		if withData {
+			if err := s.seedData(ctx, ex.ID, ex.DataItems); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// seedData writes n application items for a tenant, 25 per BatchWriteItem.
+func (s *Stack) seedData(ctx context.Context, tenantID string, n int) error {
+	db := s.DynamoDB()
+	for start := 0; start < n; start += 25 {
+		var reqs []types.WriteRequest
+		for i := start; i < n && i < start+25; i++ {
+			reqs = append(reqs, types.WriteRequest{PutRequest: &types.PutRequest{Item: map[string]types.AttributeValue{
+				"tenant_id": &types.AttributeValueMemberS{Value: tenantID},
+				"item_id":   &types.AttributeValueMemberS{Value: fmt.Sprintf("doc#%06d", i)},
+				"kind":      &types.AttributeValueMemberS{Value: "document"},
+				"title":     &types.AttributeValueMemberS{Value: "Document " + strconv.Itoa(i) + " of " + tenantID},
+				"body":      &types.AttributeValueMemberS{Value: fmt.Sprintf("Sample content %d for %s; exports and purges read and delete this.", i, tenantID)},
+			}}})
+		}
+		pending := map[string][]types.WriteRequest{s.DataTable: reqs}
+		for len(pending) > 0 {
+			out, err := db.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{RequestItems: pending})
+			if err != nil {
+				return fmt.Errorf("seed data %s: %w", tenantID, err)
+			}
+			pending = out.UnprocessedItems
+		}
+	}
+	return nil
+}

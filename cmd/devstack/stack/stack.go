@@ -1,0 +1,250 @@
+// Package stack starts the whole system on one machine from template.yaml: moto for
+// DynamoDB/S3/EventBridge/SQS/Secrets Manager, stripe-mock behind a recording proxy, the
+// local Step Functions service running statemachines/*.asl.json, and the local Lambda
+// service running the real bootstrap binaries. `make dev` and the end-to-end tests both
+// use it, so what the tests exercise is what a developer runs.
+package stack
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/sfn"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
+	"github.com/tenantflow/tenantflow/cmd/devstack/lambdasvc"
+	"github.com/tenantflow/tenantflow/cmd/devstack/samtemplate"
+	"github.com/tenantflow/tenantflow/cmd/devstack/sfnsvc"
+	"github.com/tenantflow/tenantflow/shared/testenv"
+)
+
+// LocalParams are the template parameters of the local stack: billing on (against
+// stripe-mock) so the flows exercise the Stripe adapter.
+var LocalParams = map[string]string{
+	"Stage":            "dev",
+	"StripeSecretName": "tenantflow/dev/stripe",
+	"JwtIssuer":        "http://127.0.0.1/devstack",
+	"JwtAudience":      "tenantflow",
+}
+
+// StripeTestKey is the key stored in the local Stripe secret (stripe-mock accepts any).
+const StripeTestKey = "sk_test_devstack"
+
+// Options configure a stack.
+type Options struct {
+	// Root is the repository root (default: found from the working directory).
+	Root string
+	// Params override LocalParams.
+	Params map[string]string
+	// Log receives the output of every function and service, prefixed with its name.
+	Log io.Writer
+	// RetryIntervalsZero makes every Retry wait 0 s (tests).
+	RetryIntervalsZero bool
+}
+
+// Stack is a running local system.
+type Stack struct {
+	Template   *samtemplate.Template
+	Moto       *testenv.Moto
+	StripeMock *testenv.StripeMock
+	// Stripe is the recording, fault-injecting proxy the functions talk to.
+	Stripe *testenv.Stripe
+	Lambda *lambdasvc.Service
+	SFN    *sfnsvc.Service
+	AWS    aws.Config
+
+	// Names of the local resources.
+	TenantsTable   string
+	DataTable      string
+	EventBus       string
+	EventsQueueURL string
+	StateMachines  map[string]string // logical id → ARN
+
+	closers []func()
+}
+
+// Start brings the stack up. On error everything already started is stopped.
+func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
+	if opts.Root == "" {
+		opts.Root = testenv.RepoRoot()
+	}
+	if opts.Log == nil {
+		opts.Log = os.Stderr
+	}
+	params := map[string]string{}
+	for k, v := range LocalParams {
+		params[k] = v
+	}
+	for k, v := range opts.Params {
+		params[k] = v
+	}
+	s := &Stack{StateMachines: map[string]string{}}
+	defer func() {
+		if err != nil {
+			s.Close()
+		}
+	}()
+	if s.Template, err = samtemplate.Load(filepath.Join(opts.Root, "template.yaml"), samtemplate.Options{Params: params, Region: testenv.Region, AccountID: testenv.AccountID}); err != nil {
+		return nil, err
+	}
+	if s.Moto, err = testenv.StartMoto(); err != nil {
+		return nil, err
+	}
+	s.closers = append(s.closers, s.Moto.Close)
+	s.AWS = testenv.AWSConfig(s.Moto.Endpoint)
+	if err = s.createResources(ctx, params["StripeSecretName"]); err != nil {
+		return nil, err
+	}
+
+	bin, err := testenv.Tool("bin/stripe-mock")
+	if err != nil {
+		return nil, err
+	}
+	if s.StripeMock, err = testenv.StartStripeMock(bin); err != nil {
+		return nil, err
+	}
+	s.closers = append(s.closers, s.StripeMock.Stop)
+	if s.Stripe, err = testenv.NewStripeProxy(s.StripeMock.URL); err != nil {
+		return nil, err
+	}
+	s.closers = append(s.closers, s.Stripe.Close)
+
+	// Step Functions and Lambda call each other; the Lambda port is chosen first so
+	// the Step Functions service can be told where Lambda will listen.
+	lambdaPort, err := testenv.FreePort()
+	if err != nil {
+		return nil, err
+	}
+	lambdaURL := fmt.Sprintf("http://127.0.0.1:%d", lambdaPort)
+	sms, err := s.Template.StateMachines()
+	if err != nil {
+		return nil, err
+	}
+	cfg := sfnsvc.Config{
+		Server:         filepath.Join(opts.Root, "tools", "sfn-local", "server.mjs"),
+		LambdaEndpoint: lambdaURL, RetryIntervalsZero: opts.RetryIntervalsZero,
+		Region: testenv.Region, AccountID: testenv.AccountID, Log: opts.Log,
+	}
+	for _, sm := range sms {
+		cfg.StateMachines = append(cfg.StateMachines, sfnsvc.StateMachine{Name: sm.Name, ARN: sm.ARN, DefinitionPath: sm.DefinitionPath, Substitutions: sm.DefinitionSubstitutions})
+		s.StateMachines[sm.LogicalID] = sm.ARN
+	}
+	if s.SFN, err = sfnsvc.Start(ctx, cfg); err != nil {
+		return nil, err
+	}
+	s.closers = append(s.closers, func() { _ = s.SFN.Close() })
+
+	fns, err := s.Template.Functions()
+	if err != nil {
+		return nil, err
+	}
+	env := map[string]string{
+		"AWS_ENDPOINT_URL_SFN": s.SFN.Endpoint(),
+		"STRIPE_API_BASE":      s.Stripe.URL,
+	}
+	for _, kv := range testenv.AWSEnv(s.Moto.Endpoint) {
+		k, v, _ := strings.Cut(kv, "=")
+		env[k] = v
+	}
+	if s.Lambda, err = lambdasvc.Start(ctx, lambdasvc.Config{Root: opts.Root, Functions: fns, Env: env, Log: opts.Log, Addr: fmt.Sprintf("127.0.0.1:%d", lambdaPort), Region: testenv.Region, AccountID: testenv.AccountID}); err != nil {
+		return nil, err
+	}
+	s.closers = append(s.closers, func() { _ = s.Lambda.Close() })
+	return s, nil
+}
+
+// Close stops every process the stack started, newest first.
+func (s *Stack) Close() {
+	for i := len(s.closers) - 1; i >= 0; i-- {
+		s.closers[i]()
+	}
+	s.closers = nil
+}
+
+// PIDs lists the processes the stack started (for leak checks).
+func (s *Stack) PIDs() []int {
+	var out []int
+	if s.Moto != nil {
+		out = append(out, s.Moto.PID())
+	}
+	if s.StripeMock != nil {
+		out = append(out, s.StripeMock.PID())
+	}
+	if s.SFN != nil {
+		out = append(out, s.SFN.PID())
+	}
+	if s.Lambda != nil {
+		out = append(out, s.Lambda.PIDs()...)
+	}
+	return out
+}
+
+// DynamoDB returns a client for the stack's moto.
+func (s *Stack) DynamoDB() *dynamodb.Client { return dynamodb.NewFromConfig(s.AWS) }
+
+// SFNClient returns a Step Functions client for the local service.
+func (s *Stack) SFNClient() *sfn.Client {
+	cfg := s.AWS.Copy()
+	cfg.BaseEndpoint = aws.String(s.SFN.Endpoint())
+	return sfn.NewFromConfig(cfg)
+}
+
+// createResources creates in moto what template.yaml declares: tables, the lifecycle
+// bus (with a queue capturing its events so tests and the dev console can read them),
+// and the Stripe secret.
+func (s *Stack) createResources(ctx context.Context, stripeSecret string) error {
+	names, err := testenv.CreateTables(ctx, s.DynamoDB(), "")
+	if err != nil {
+		return err
+	}
+	s.TenantsTable, s.DataTable = names["TenantsTable"], names["TenantDataTable"]
+	eb := eventbridge.NewFromConfig(s.AWS)
+	q := sqs.NewFromConfig(s.AWS)
+	for _, r := range s.Template.ResourcesOfType("AWS::Events::EventBus") {
+		name, _ := r.Properties["Name"].(string)
+		if name == "" {
+			return fmt.Errorf("event bus %s has no Name", r.LogicalID)
+		}
+		if _, err := eb.CreateEventBus(ctx, &eventbridge.CreateEventBusInput{Name: aws.String(name)}); err != nil {
+			return fmt.Errorf("create bus %s: %w", name, err)
+		}
+		if r.LogicalID != "LifecycleEventBus" {
+			continue
+		}
+		s.EventBus = name
+		qo, err := q.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String("devstack-lifecycle-events")})
+		if err != nil {
+			return fmt.Errorf("create events queue: %w", err)
+		}
+		s.EventsQueueURL = aws.ToString(qo.QueueUrl)
+		pattern, _ := json.Marshal(map[string]any{"source": []string{"tenantflow.lifecycle"}})
+		if _, err := eb.PutRule(ctx, &eventbridge.PutRuleInput{Name: aws.String("devstack-capture"), EventBusName: aws.String(name), EventPattern: aws.String(string(pattern))}); err != nil {
+			return fmt.Errorf("create capture rule: %w", err)
+		}
+		arn := fmt.Sprintf("arn:aws:sqs:%s:%s:devstack-lifecycle-events", testenv.Region, testenv.AccountID)
+		if _, err := eb.PutTargets(ctx, &eventbridge.PutTargetsInput{Rule: aws.String("devstack-capture"), EventBusName: aws.String(name),
+			Targets: []ebTarget{{Id: aws.String("queue"), Arn: aws.String(arn)}}}); err != nil {
+			return fmt.Errorf("create capture target: %w", err)
+		}
+	}
+	if s.EventBus == "" {
+		return errors.New("template declares no LifecycleEventBus")
+	}
+	if stripeSecret != "" {
+		sm := secretsmanager.NewFromConfig(s.AWS)
+		if _, err := sm.CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String(stripeSecret), SecretString: aws.String(StripeTestKey)}); err != nil {
+			return fmt.Errorf("create Stripe secret: %w", err)
+		}
+	}
+	return nil
+}
