@@ -46,11 +46,13 @@ PY_STAMP := $(VENV)/.stamp-$(PY_HASH)
 NODE_STAMP := $(NODE_DIR)/.stamp-$(NODE_HASH)
 STRIPE_MOCK_STAMP := $(GOBIN_DIR)/.stamp-stripe-mock-$(STRIPE_MOCK_VERSION)-$(GO_VERSION_HASH)
 STATICCHECK_STAMP := $(GOBIN_DIR)/.stamp-staticcheck-$(STATICCHECK_VERSION)-$(GO_VERSION_HASH)
-TOOL_STAMPS := $(PY_STAMP) $(NODE_STAMP) $(STRIPE_MOCK_STAMP) $(STATICCHECK_STAMP)
+TOOL_STAMPS := $(PY_STAMP) $(SAM_CONFIG) $(NODE_STAMP) $(STRIPE_MOCK_STAMP) $(STATICCHECK_STAMP)
 
-# sam runs offline: no telemetry, no weekly version check (its config dir lives in the
-# cache, pre-seeded), dummy region and credentials that nothing ever sends anywhere.
+# sam build runs offline: telemetry off, its config dir in the cache (see $(SAM_CONFIG)),
+# a dummy region and dummy credentials (sam build needs neither; this keeps a developer's
+# AWS profile out of it).
 SAM_HOME := $(TF_CACHE)/sam-home
+SAM_CONFIG := $(SAM_HOME)/metadata.json
 SAM_ENV := env -u AWS_PROFILE -u AWS_DEFAULT_PROFILE -u AWS_SESSION_TOKEN \
 	SAM_CLI_TELEMETRY=0 __SAM_CLI_APP_DIR=$(SAM_HOME) AWS_REGION=us-east-1 \
 	AWS_DEFAULT_REGION=us-east-1 AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local \
@@ -60,7 +62,7 @@ SAM_ENV := env -u AWS_PROFILE -u AWS_DEFAULT_PROFILE -u AWS_SESSION_TOKEN \
 
 help: ## list the targets
 	@echo "usage: make <target>   (tool cache: $(TF_CACHE))"
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z%_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z%_-]+:.*## / {printf "  %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 tools: $(TOOL_STAMPS) ## install the pinned dev tools into $(TF_CACHE) (no-op when up to date)
 	@:
@@ -70,9 +72,13 @@ $(PY_STAMP):
 	rm -rf $(VENV)
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check --no-input -r tools/requirements.txt
-	mkdir -p $(SAM_HOME)
-	echo '{"telemetryEnabled": false, "lastVersionCheck": 4102444800.0}' > $(SAM_HOME)/metadata.json
 	touch $@
+
+# sam's global config: telemetry off, and a last version check far in the future so that
+# it never asks PyPI whether a newer sam exists (the version is pinned on purpose).
+$(SAM_CONFIG):
+	mkdir -p $(SAM_HOME)
+	echo '{"telemetryEnabled": false, "lastVersionCheck": 4102444800.0}' > $@
 
 $(NODE_STAMP):
 	@echo "==> node tools -> $(NODE_DIR)/node_modules"
@@ -126,7 +132,7 @@ lint-asl: $(NODE_STAMP) ## asl-validator on every statemachines/*.asl.json (none
 	  echo "==> asl-validator: $${#files[@]} state machine(s)"; \
 	  if [ $${#files[@]} -gt 0 ]; then $(ASL_VALIDATOR) "$${files[@]/#/--json-path=}"; fi
 
-sam-build: $(PY_STAMP) ## sam build (in source, Go via build-<LogicalId>), then check every bootstrap
+sam-build: $(PY_STAMP) $(SAM_CONFIG) ## sam build (in source, Go via build-<LogicalId>), then check every bootstrap
 	@echo "==> sam build --build-in-source (LAMBDA_GOARCH=$(LAMBDA_GOARCH))"
 	@$(SAM_ENV) $(SAM) build --build-in-source --template-file template.yaml --build-dir .aws-sam/build
 	@$(VENV)/bin/python tools/check_build.py --template template.yaml --build-dir .aws-sam/build --goarch $(LAMBDA_GOARCH)
@@ -152,7 +158,7 @@ dev: tools ## run the local stack: go run ./cmd/devstack $(ARGS)
 invoke: tools ## invoke one function locally: make invoke FN=ApiFunction EVENT=events/api/x.json
 	$(GO) run ./cmd/devstack invoke $(FN) $(EVENT)
 
-bench: ## run the Go benchmarks
+bench: tools ## run the Go benchmarks: go test -run '^$$' -bench . -benchmem ./...
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
 clean: ## remove .aws-sam and .devstack (the tool cache stays)

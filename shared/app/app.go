@@ -96,12 +96,12 @@ func stripeKey(ctx context.Context, sm SecretReader, name string) (string, error
 			APIKey string `json:"api_key"`
 		}
 		if err := json.Unmarshal([]byte(v), &doc); err != nil || doc.APIKey == "" {
-			return "", fmt.Errorf("Stripe secret %s: JSON without api_key", name)
+			return "", fmt.Errorf("stripe secret %s: JSON without api_key", name)
 		}
 		v = doc.APIKey
 	}
 	if v == "" {
-		return "", fmt.Errorf("Stripe secret %s is empty", name)
+		return "", fmt.Errorf("stripe secret %s is empty", name)
 	}
 	return v, nil
 }

@@ -2,6 +2,7 @@ package planchange
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 
@@ -14,6 +15,7 @@ type Store interface {
 	GetTenant(ctx context.Context, id string) (*tenant.Tenant, error)
 	Transition(ctx context.Context, id string, from, to tenant.State, expectedVersion int64, mutate func(*tenant.Tenant), by store.Actor) (*tenant.Tenant, error)
 	Update(ctx context.Context, id string, expectedVersion int64, mutate func(*tenant.Tenant), by store.Actor) (*tenant.Tenant, error)
+	CreateOperation(ctx context.Context, op *tenant.Operation) (*tenant.Operation, error)
 	GetOperation(ctx context.Context, id string) (*tenant.Operation, error)
 	SetOperationStatus(ctx context.Context, id string, status tenant.OperationStatus, errName, cause string) error
 	MarkBillingAttempted(ctx context.Context, id string) error
@@ -82,6 +84,9 @@ func (s *Steps) Validate(ctx context.Context, in Input) (Input, error) {
 			return in, err
 		}
 	}
+	if err := s.ensureOperation(ctx, in); err != nil {
+		return in, err
+	}
 	_, err = s.store.Transition(ctx, t.ID, tenant.Active, busy, t.Version, func(x *tenant.Tenant) {
 		x.Operation = in.OperationID
 		if x.PendingChange != nil && x.PendingChange.OperationID == in.OperationID {
@@ -96,6 +101,24 @@ func (s *Steps) Validate(ctx context.Context, in Input) (Input, error) {
 	}
 	log.Info("validated", "from_plan", in.FromPlan, "to_plan", in.ToPlan)
 	return in, nil
+}
+
+// ensureOperation creates the operation record when the execution was started without
+// one (by hand from the console, or by a caller other than the API), so every flow
+// reports through GET /operations/{id}.
+func (s *Steps) ensureOperation(ctx context.Context, in Input) error {
+	_, err := s.store.GetOperation(ctx, in.OperationID)
+	var nf *tenant.NotFoundError
+	if !errors.As(err, &nf) {
+		return err
+	}
+	_, err = s.store.CreateOperation(ctx, &tenant.Operation{ID: in.OperationID, TenantID: in.TenantID, Kind: in.Kind, Status: tenant.OpRunning,
+		FromPlan: in.FromPlan, ToPlan: in.ToPlan, AtPeriodEnd: in.AtPeriodEnd, RequestedBy: in.RequestedBy})
+	var ce *tenant.ConflictError
+	if errors.As(err, &ce) {
+		return nil // created concurrently by a retry
+	}
+	return err
 }
 
 // claimed returns the tenant when it is held by this operation, else a ConflictError:

@@ -1,0 +1,135 @@
+package planchange_test
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tenantflow/tenantflow/cmd/devstack/stack"
+	"github.com/tenantflow/tenantflow/shared/planchange"
+	"github.com/tenantflow/tenantflow/shared/tenant"
+	"github.com/tenantflow/tenantflow/shared/testenv"
+)
+
+// stepFixtures lists every events/<function>/*.json outside events/api in the order they
+// run in a fresh seeded stack (the same order works with `make invoke` on a new
+// `make dev`), with what each must leave behind.
+var stepFixtures = []struct {
+	file  string
+	check func(t *testing.T, s *stack.Stack, payload []byte)
+}{
+	{"plan-validate/upgrade-techstart.json", tenantIs("tenant_techstart", tenant.Upgrading, tenant.Free)},
+	{"plan-provision/upgrade-techstart.json", entitlementsAre("tenant_techstart", tenant.Starter)},
+	{"plan-billing/upgrade-techstart.json", func(t *testing.T, s *stack.Stack, _ []byte) {
+		if pc := priceChanges(s, "sub_tenant_techstart"); !slices.Equal(pc, []string{"price_starter|op_fixture_upgrade_techstart:billing"}) {
+			t.Errorf("stripe %v", pc)
+		}
+	}},
+	{"plan-commit/upgrade-techstart.json", tenantIs("tenant_techstart", tenant.Active, tenant.Starter)},
+	{"plan-validate/downgrade-acme.json", tenantIs("tenant_acme", tenant.Downgrading, tenant.Starter)},
+	{"plan-billing/downgrade-acme.json", func(t *testing.T, s *stack.Stack, _ []byte) {
+		if pc := priceChanges(s, "sub_tenant_acme"); len(pc) != 1 {
+			t.Errorf("stripe %v", pc)
+		}
+	}},
+	{"plan-rollback-billing/downgrade-acme.json", func(t *testing.T, s *stack.Stack, _ []byte) {
+		if pc := priceChanges(s, "sub_tenant_acme"); len(pc) != 2 || !strings.HasPrefix(pc[1], "price_starter|") {
+			t.Errorf("stripe %v", pc)
+		}
+	}},
+	{"plan-rollback-provision/downgrade-acme.json", entitlementsAre("tenant_acme", tenant.Starter)},
+	{"plan-abort/downgrade-acme.json", func(t *testing.T, s *stack.Stack, p []byte) {
+		tenantIs("tenant_acme", tenant.Active, tenant.Starter)(t, s, p)
+		op, err := s.Store().GetOperation(context.Background(), "op_fixture_downgrade_acme")
+		if err != nil || op.Status != tenant.OpFailed || op.Cause != "provisioning failed (fixture)" {
+			t.Errorf("operation %+v %v", op, err)
+		}
+	}},
+	{"downgrade-sweep/scheduled.json", func(t *testing.T, _ *stack.Stack, p []byte) {
+		var r planchange.SweepResult
+		if err := json.Unmarshal(p, &r); err != nil || !r.Now.Equal(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)) || r.Due != 0 {
+			t.Errorf("sweep result %s (%v)", p, err)
+		}
+	}},
+}
+
+func tenantIs(id string, state tenant.State, plan tenant.Plan) func(*testing.T, *stack.Stack, []byte) {
+	return func(t *testing.T, s *stack.Stack, _ []byte) {
+		tn := mustTenant(t, s, id)
+		if tn.State != state || tn.Plan != plan {
+			t.Errorf("%s is %s on %s, want %s on %s", id, tn.State, tn.Plan, state, plan)
+		}
+	}
+}
+
+func entitlementsAre(id string, plan tenant.Plan) func(*testing.T, *stack.Stack, []byte) {
+	return func(t *testing.T, s *stack.Stack, _ []byte) {
+		if e := mustEntitlements(t, s, id); e.Plan != plan {
+			t.Errorf("%s entitlements on %s, want %s", id, e.Plan, plan)
+		}
+	}
+}
+
+// logicalID maps events/<kebab-name> to the template's <CamelName>Function.
+func logicalID(dir string) string {
+	var b strings.Builder
+	for _, part := range strings.Split(dir, "-") {
+		b.WriteString(strings.ToUpper(part[:1]) + part[1:])
+	}
+	return b.String() + "Function"
+}
+
+// TestStepFixtures feeds every step fixture to its real bootstrap, in flow order, on a
+// fresh seeded stack — what `sam local invoke -e` / `make invoke` do with them.
+func TestStepFixtures(t *testing.T) {
+	root := testenv.RepoRoot()
+	files, _ := filepath.Glob(filepath.Join(root, "events", "*", "*.json"))
+	var listed []string
+	for _, f := range stepFixtures {
+		listed = append(listed, f.file)
+	}
+	for _, f := range files {
+		rel, _ := filepath.Rel(filepath.Join(root, "events"), f)
+		if !strings.HasPrefix(rel, "api/") && !slices.Contains(listed, rel) {
+			t.Errorf("fixture events/%s has no expectation in stepFixtures", rel)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	s, err := stack.Start(ctx, stack.Options{RetryIntervalsZero: true, Log: &prefixLog{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Seed(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	for _, fx := range stepFixtures {
+		raw, err := os.ReadFile(filepath.Join(root, "events", fx.file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		fn := logicalID(filepath.Dir(fx.file))
+		if !hasFunction(s, fn) {
+			t.Fatalf("events/%s: no function %s in template.yaml", fx.file, fn)
+		}
+		res, err := s.Lambda.Invoke(ctx, fn, raw)
+		if err != nil {
+			t.Fatalf("%s: %v", fx.file, err)
+		}
+		if res.FunctionError != "" {
+			t.Fatalf("%s: %s %s", fx.file, res.FunctionError, res.Payload)
+		}
+		fx.check(t, s, res.Payload)
+	}
+}
+
+func hasFunction(s *stack.Stack, id string) bool {
+	_, err := s.Template.Function(id)
+	return err == nil
+}
