@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"os"
 	"sync"
@@ -205,8 +206,12 @@ func TestListByStatePaginates(t *testing.T) {
 		}
 	}
 	var ve *tenant.ValidationError
-	if _, err := s.ListByState(ctx, tenant.Active, "garbage!", 2); !errors.As(err, &ve) {
-		t.Fatalf("bad cursor: want ValidationError, got %v", err)
+	forged := base64.RawURLEncoding.EncodeToString([]byte(`{"pk":"TENANT#x","sk":"TENANT"}`))
+	otherState := base64.RawURLEncoding.EncodeToString([]byte(`{"pk":"TENANT#t-b","sk":"TENANT","state":"SUSPENDED","tenant_id":"t-b"}`))
+	for _, c := range []string{"garbage!", forged, otherState} {
+		if _, err := s.ListByState(ctx, tenant.Active, c, 2); !errors.As(err, &ve) {
+			t.Fatalf("cursor %q: want ValidationError, got %v", c, err)
+		}
 	}
 }
 

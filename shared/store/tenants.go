@@ -70,7 +70,7 @@ type Page struct {
 // ListByState returns tenants in state, ordered by id, limit per page. cursor is the
 // opaque Next of the previous page ("" for the first).
 func (s *Store) ListByState(ctx context.Context, state tenant.State, cursor string, limit int32) (Page, error) {
-	start, err := decodeCursor(cursor)
+	start, err := decodeCursor(cursor, state)
 	if err != nil {
 		return Page{}, err
 	}
@@ -111,7 +111,9 @@ func encodeCursor(k map[string]types.AttributeValue) string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-func decodeCursor(c string) (map[string]types.AttributeValue, error) {
+// decodeCursor accepts only the shape ListByState hands out for this state, so a forged
+// cursor is a validation error and never reaches DynamoDB.
+func decodeCursor(c string, state tenant.State) (map[string]types.AttributeValue, error) {
 	if c == "" {
 		return nil, nil
 	}
@@ -120,7 +122,8 @@ func decodeCursor(c string) (map[string]types.AttributeValue, error) {
 	if err == nil {
 		err = json.Unmarshal(b, &m)
 	}
-	if err != nil || m["pk"] == "" || m["sk"] == "" {
+	pk, sk := tenantKey(m["tenant_id"])
+	if err != nil || len(m) != 4 || m["tenant_id"] == "" || m["state"] != string(state) || m["pk"] != pk || m["sk"] != sk {
 		return nil, &tenant.ValidationError{Field: "cursor", Reason: "not a cursor returned by this API"}
 	}
 	out := map[string]types.AttributeValue{}
