@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -50,6 +51,15 @@ type Options struct {
 	Log io.Writer
 	// RetryIntervalsZero makes every Retry wait 0 s (tests).
 	RetryIntervalsZero bool
+	// Phase, when set, is called after each startup phase (template, moto, resources,
+	// stripe-mock, stepfunctions, lambda) with how long it took, so `make dev` can
+	// print where its startup time goes.
+	Phase func(name string, took time.Duration)
+	// Bootstraps, when set, is called just before the Lambda service starts and
+	// returns a directory of prebuilt bootstraps (lambdasvc.Config.BuildDir) to serve
+	// instead of building them; devstack builds them this way in parallel with the
+	// emulators' startup.
+	Bootstraps func(ctx context.Context) (dir string, err error)
 }
 
 // Stack is a running local system.
@@ -89,6 +99,13 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		params[k] = v
 	}
 	s := &Stack{StateMachines: map[string]string{}}
+	phaseStart := time.Now()
+	phase := func(name string) {
+		if opts.Phase != nil {
+			opts.Phase(name, time.Since(phaseStart))
+		}
+		phaseStart = time.Now()
+	}
 	defer func() {
 		if err != nil {
 			s.Close()
@@ -97,14 +114,17 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	if s.Template, err = samtemplate.Load(filepath.Join(opts.Root, "template.yaml"), samtemplate.Options{Params: params, Region: testenv.Region, AccountID: testenv.AccountID}); err != nil {
 		return nil, err
 	}
+	phase("template")
 	if s.Moto, err = testenv.StartMoto(); err != nil {
 		return nil, err
 	}
 	s.closers = append(s.closers, s.Moto.Close)
+	phase("moto")
 	s.AWS = testenv.AWSConfig(s.Moto.Endpoint)
 	if err = s.createResources(ctx, params["StripeSecretName"]); err != nil {
 		return nil, err
 	}
+	phase("resources")
 
 	bin, err := testenv.Tool("bin/stripe-mock")
 	if err != nil {
@@ -118,6 +138,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		return nil, err
 	}
 	s.closers = append(s.closers, s.Stripe.Close)
+	phase("stripe-mock")
 
 	// Step Functions and Lambda call each other; the Lambda port is chosen first so
 	// the Step Functions service can be told where Lambda will listen.
@@ -143,6 +164,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		return nil, err
 	}
 	s.closers = append(s.closers, func() { _ = s.SFN.Close() })
+	phase("stepfunctions")
 
 	fns, err := s.Template.Functions()
 	if err != nil {
@@ -156,10 +178,17 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		k, v, _ := strings.Cut(kv, "=")
 		env[k] = v
 	}
-	if s.Lambda, err = lambdasvc.Start(ctx, lambdasvc.Config{Root: opts.Root, Functions: fns, Env: env, Log: opts.Log, Addr: fmt.Sprintf("127.0.0.1:%d", lambdaPort), Region: testenv.Region, AccountID: testenv.AccountID}); err != nil {
+	lcfg := lambdasvc.Config{Root: opts.Root, Functions: fns, Env: env, Log: opts.Log, Addr: fmt.Sprintf("127.0.0.1:%d", lambdaPort), Region: testenv.Region, AccountID: testenv.AccountID}
+	if opts.Bootstraps != nil {
+		if lcfg.BuildDir, err = opts.Bootstraps(ctx); err != nil {
+			return nil, err
+		}
+	}
+	if s.Lambda, err = lambdasvc.Start(ctx, lcfg); err != nil {
 		return nil, err
 	}
 	s.closers = append(s.closers, func() { _ = s.Lambda.Close() })
+	phase("lambda")
 	return s, nil
 }
 
