@@ -34,6 +34,12 @@ var Examples = []Example{
 	{ID: "tenant_suspended", Name: "Suspended Co", Plan: tenant.Starter, State: tenant.Suspended, Usage: tenant.Usage{Users: 5, StorageGB: 3, APICallsPerMonth: 20_000}, DataItems: 200},
 }
 
+// ExampleOperation is a finished operation in tenant_acme's history (its upgrade from
+// free), so GET /operations/{id} has something to show on a fresh stack; the
+// events/api/get-operation*.json fixtures read it.
+var ExampleOperation = tenant.Operation{ID: "op_19b7c5e2a00_3f2a9c1d7e6b5a40", TenantID: "tenant_acme", Kind: tenant.KindUpgrade,
+	Status: tenant.OpSucceeded, FromPlan: tenant.Free, ToPlan: tenant.Starter, RequestedBy: "alice"}
+
 // Store returns the control-plane store of the stack.
 func (s *Stack) Store() *store.Store { return store.New(s.DynamoDB(), s.TenantsTable, nil) }
 
@@ -60,6 +66,10 @@ func (s *Stack) Seed(ctx context.Context, withData bool) error {
 				return err
 			}
 		}
+	}
+	op := ExampleOperation
+	if _, err := st.CreateOperation(ctx, &op); err != nil {
+		return fmt.Errorf("seed operation %s: %w", op.ID, err)
 	}
 	return nil
 }
