@@ -71,7 +71,14 @@ func TestVerify(t *testing.T) {
 	forged, _ := json.Marshal(map[string]any{"sub": "operator", "scope": "tenants/admin", "iss": testIssuer, "aud": testAudience, "exp": t0.Add(time.Hour).Unix()})
 	tamperedPayload := parts[0] + "." + base64.RawURLEncoding.EncodeToString(forged) + "." + parts[2]
 	sig := []byte(parts[2])
-	sig[10] ^= 0x01 // stays in the base64url alphabet, changes the decoded bytes
+	// Another base64url letter at a position that is not the last: the token stays
+	// well-formed and the decoded signature changes. (Flipping a bit is not enough:
+	// '-', '_' and 'z' would leave the alphabet, and the key is random per run.)
+	if sig[10] == 'A' {
+		sig[10] = 'B'
+	} else {
+		sig[10] = 'A'
+	}
 	tamperedSig := parts[0] + "." + parts[1] + "." + string(sig)
 
 	noneTok := jwt.NewWithClaims(jwt.SigningMethodNone, jwt.MapClaims{"iss": testIssuer, "aud": testAudience, "exp": t0.Add(time.Hour).Unix(), "sub": "operator"})
