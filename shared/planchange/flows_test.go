@@ -40,23 +40,29 @@ func TestMain(m *testing.M) {
 	os.Exit(testenv.Run(m))
 }
 
-// sharedStack starts one stack for the package (building every function once).
+// sharedStack starts one stack for the package (building every function once) and
+// hands each test that stack freshly reset to the seeded example tenants, so tests
+// do not depend on each other's leftovers and `go test -count=N` repeats them.
+// Tests in this file do not run in parallel.
 func sharedStack(t *testing.T) *stack.Stack {
 	t.Helper()
 	eventsMu.Lock()
 	defer eventsMu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
 	if stk == nil && stkErr == nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-		defer cancel()
 		stk, stkErr = stack.Start(ctx, stack.Options{RetryIntervalsZero: true, Log: &prefixLog{}})
 		if stkErr == nil {
 			testenv.OnStop(stk.Close)
-			stkErr = stk.Seed(ctx, false)
 		}
 	}
 	if stkErr != nil {
 		t.Fatalf("start stack: %v", stkErr)
 	}
+	if err := stk.Reset(ctx, false); err != nil {
+		t.Fatalf("reset stack: %v", err)
+	}
+	allEvents = nil
 	return stk
 }
 
@@ -336,8 +342,6 @@ func TestFaultMatrix(t *testing.T) {
 				id := fmt.Sprintf("fm-%d-%s", n, f.kind)
 				t.Run(fmt.Sprintf("%s/%s/%s", f.kind, step, mode), func(t *testing.T) {
 					cloneTenant(t, s, f.example, id)
-					// The example tenants may have changed plan in other tests; reset.
-					setPlan(t, s, id, f.from)
 					defer s.Lambda.ClearFaults()
 					if mode == "always" {
 						if err := s.Lambda.InjectFault(step, -1, "InjectedFault", "injected failure in "+step); err != nil {
@@ -406,29 +410,12 @@ func TestFaultMatrix(t *testing.T) {
 	}
 }
 
-func setPlan(t *testing.T, s *stack.Stack, id string, plan tenant.Plan) {
-	t.Helper()
-	tn := mustTenant(t, s, id)
-	if tn.Plan == plan {
-		return
-	}
-	if _, err := s.Store().Update(context.Background(), id, tn.Version, func(x *tenant.Tenant) { x.Plan = plan }, store.Actor{Who: "test"}); err != nil {
-		t.Fatal(err)
-	}
-	e := mustEntitlements(t, s, id)
-	limits, _ := tenant.DefaultCatalog().Limits(plan)
-	if _, err := s.Store().PutEntitlements(context.Background(), &tenant.Entitlements{TenantID: id, Plan: plan, Limits: limits, EventPublished: true}, e.Version); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // TestSameExecutionTwiceRunsOnce starts one operation twice with the same name and input.
 func TestSameExecutionTwiceRunsOnce(t *testing.T) {
 	s := sharedStack(t)
 	ctx := context.Background()
 	id := "twice-techstart"
 	cloneTenant(t, s, "tenant_techstart", id)
-	setPlan(t, s, id, tenant.Free)
 	opID := planchange.NewOperationID()
 	if _, err := s.Store().CreateOperation(ctx, &tenant.Operation{ID: opID, TenantID: id, Kind: tenant.KindUpgrade, Status: tenant.OpRunning, FromPlan: tenant.Free, ToPlan: tenant.Starter}); err != nil {
 		t.Fatal(err)
@@ -486,7 +473,6 @@ func TestPeriodEndDowngradeRunsWhenDue(t *testing.T) {
 	s := sharedStack(t)
 	id := "periodend-acme"
 	cloneTenant(t, s, "tenant_acme", id)
-	setPlan(t, s, id, tenant.Starter)
 	opID := operationID(t, planChange(t, s, tenant.KindDowngrade, id, tenant.Free, true))
 	tn := mustTenant(t, s, id)
 	if tn.PendingChange == nil || tn.PendingChange.OperationID != opID || tn.PendingChange.Plan != tenant.Free || tn.Plan != tenant.Starter {

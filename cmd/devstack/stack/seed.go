@@ -6,7 +6,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/tenantflow/tenantflow/shared/provision"
@@ -76,7 +75,6 @@ func (s *Stack) Seed(ctx context.Context, withData bool) error {
 
 // seedData writes n application items for a tenant, 25 per BatchWriteItem.
 func (s *Stack) seedData(ctx context.Context, tenantID string, n int) error {
-	db := s.DynamoDB()
 	for start := 0; start < n; start += 25 {
 		var reqs []types.WriteRequest
 		for i := start; i < n && i < start+25; i++ {
@@ -88,13 +86,8 @@ func (s *Stack) seedData(ctx context.Context, tenantID string, n int) error {
 				"body":      &types.AttributeValueMemberS{Value: fmt.Sprintf("Sample content %d for %s; exports and purges read and delete this.", i, tenantID)},
 			}}})
 		}
-		pending := map[string][]types.WriteRequest{s.DataTable: reqs}
-		for len(pending) > 0 {
-			out, err := db.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{RequestItems: pending})
-			if err != nil {
-				return fmt.Errorf("seed data %s: %w", tenantID, err)
-			}
-			pending = out.UnprocessedItems
+		if err := s.batchWrite(ctx, s.DataTable, reqs); err != nil {
+			return fmt.Errorf("seed data %s: %w", tenantID, err)
 		}
 	}
 	return nil
