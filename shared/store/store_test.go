@@ -168,6 +168,7 @@ func TestTransitionRace(t *testing.T) {
 	if got.State != tenant.Suspended || got.Version != tn.Version+1 {
 		t.Fatalf("final tenant %+v", got)
 	}
+	t.Logf("%d writers: %d succeeded, %d got Conflict, %d audit record of the transition", n, wins, conflicts, suspends)
 }
 
 func TestListByStatePaginates(t *testing.T) {
