@@ -20,6 +20,10 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/tenantflow/tenantflow/shared/testenv"
 )
@@ -88,7 +92,7 @@ func TestDevstack(t *testing.T) {
 	logs := &testLog{}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	r, err := Serve(ctx, ServeOptions{StateDir: stateDir, Port: 0, RetryIntervalsZero: true, Out: logs})
+	r, err := Serve(ctx, ServeOptions{StateDir: stateDir, Port: 0, RetryIntervalsZero: true, BulkData: true, Out: logs})
 	if err != nil {
 		t.Fatalf("Serve: %v", err)
 	}
@@ -127,6 +131,36 @@ func TestDevstack(t *testing.T) {
 
 	api := r.APIURL
 	admin := r.OperatorToken
+
+	// What make dev promises besides the API: every bucket of the template exists, and
+	// tenant_enterprise has its 10,000+ application items for exports and purges.
+	t.Run("resources", func(t *testing.T) {
+		cfg := testenv.AWSConfig(ep.Moto)
+		if len(ep.Buckets) == 0 {
+			t.Fatal("endpoints.json lists no buckets; template.yaml declares ExportsBucket")
+		}
+		s3c := s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true })
+		for _, b := range ep.Buckets {
+			if _, err := s3c.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(b)}); err != nil {
+				t.Errorf("bucket %s: %v", b, err)
+			}
+		}
+		db := dynamodb.NewFromConfig(cfg)
+		q := dynamodb.NewQueryPaginator(db, &dynamodb.QueryInput{TableName: aws.String(ep.DataTable), Select: ddbtypes.SelectCount,
+			KeyConditionExpression:    aws.String("tenant_id = :t"),
+			ExpressionAttributeValues: map[string]ddbtypes.AttributeValue{":t": &ddbtypes.AttributeValueMemberS{Value: "tenant_enterprise"}}})
+		n := int32(0)
+		for q.HasMorePages() {
+			page, err := q.NextPage(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n += page.Count
+		}
+		if n < 10_000 {
+			t.Errorf("tenant_enterprise has %d data items, want at least 10,000", n)
+		}
+	})
 
 	t.Run("http", func(t *testing.T) {
 		res := call(t, "GET", api+"/tenants/tenant_acme", admin, "")

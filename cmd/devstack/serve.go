@@ -277,7 +277,7 @@ func Serve(ctx context.Context, opts ServeOptions) (_ *Running, err error) {
 		API: r.APIURL, Lambda: s.Lambda.URL(), SFN: s.SFN.Endpoint(), Moto: s.Moto.Endpoint,
 		Stripe: s.Stripe.URL, StripeMock: s.StripeMock.URL, PID: os.Getpid(),
 		StartedAt: time.Now().UTC().Format(time.RFC3339), OperatorTokenFile: tokenFile,
-		TenantsTable: s.TenantsTable, DataTable: s.DataTable, EventBus: s.EventBus, StateMachines: s.StateMachines,
+		TenantsTable: s.TenantsTable, DataTable: s.DataTable, EventBus: s.EventBus, Buckets: s.Buckets, StateMachines: s.StateMachines,
 	}
 	epData, _ := json.MarshalIndent(r.Endpoints, "", "  ")
 	if err := writeFileAtomic(filepath.Join(stateDir, EndpointsFile), append(epData, '\n'), 0o644); err != nil {

@@ -46,6 +46,7 @@ type Endpoints struct {
 	TenantsTable      string            `json:"tenants_table"`
 	DataTable         string            `json:"data_table"`
 	EventBus          string            `json:"event_bus"`
+	Buckets           []string          `json:"buckets"`
 	StateMachines     map[string]string `json:"state_machines"`
 }
 

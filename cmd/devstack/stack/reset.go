@@ -8,6 +8,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 	sfntypes "github.com/aws/aws-sdk-go-v2/service/sfn/types"
 )
@@ -23,6 +24,11 @@ func (s *Stack) Reset(ctx context.Context, withData bool) error {
 	}
 	for _, table := range []string{s.TenantsTable, s.DataTable} {
 		if err := s.truncate(ctx, table); err != nil {
+			return err
+		}
+	}
+	for _, bucket := range s.Buckets {
+		if err := s.emptyBucket(ctx, bucket); err != nil {
 			return err
 		}
 	}
@@ -86,6 +92,24 @@ func (s *Stack) truncate(ctx context.Context, table string) error {
 			}
 			if err := s.batchWrite(ctx, table, reqs); err != nil {
 				return fmt.Errorf("reset %s: %w", table, err)
+			}
+		}
+	}
+	return nil
+}
+
+// emptyBucket deletes every object of a bucket.
+func (s *Stack) emptyBucket(ctx context.Context, bucket string) error {
+	client := s.S3()
+	p := s3.NewListObjectsV2Paginator(client, &s3.ListObjectsV2Input{Bucket: aws.String(bucket)})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return fmt.Errorf("reset bucket %s: %w", bucket, err)
+		}
+		for _, o := range page.Contents {
+			if _, err := client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(bucket), Key: o.Key}); err != nil {
+				return fmt.Errorf("reset bucket %s: %w", bucket, err)
 			}
 		}
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
@@ -77,6 +78,7 @@ type Stack struct {
 	TenantsTable   string
 	DataTable      string
 	EventBus       string
+	Buckets        []string // every AWS::S3::Bucket of the template
 	EventsQueueURL string
 	StateMachines  map[string]string // logical id → ARN
 
@@ -221,6 +223,11 @@ func (s *Stack) PIDs() []int {
 // DynamoDB returns a client for the stack's moto.
 func (s *Stack) DynamoDB() *dynamodb.Client { return dynamodb.NewFromConfig(s.AWS) }
 
+// S3 returns an S3 client for moto (path-style: moto serves buckets under its one host).
+func (s *Stack) S3() *s3.Client {
+	return s3.NewFromConfig(s.AWS, func(o *s3.Options) { o.UsePathStyle = true })
+}
+
 // SFNClient returns a Step Functions client for the local service.
 func (s *Stack) SFNClient() *sfn.Client {
 	cfg := s.AWS.Copy()
@@ -228,8 +235,8 @@ func (s *Stack) SFNClient() *sfn.Client {
 	return sfn.NewFromConfig(cfg)
 }
 
-// createResources creates in moto what template.yaml declares: tables, the lifecycle
-// bus (with a queue capturing its events so tests and the dev console can read them),
+// createResources creates in moto what template.yaml declares: tables, buckets, the
+// lifecycle bus (with a queue capturing its events so tests and the dev console can read them),
 // and the Stripe secret.
 func (s *Stack) createResources(ctx context.Context, stripeSecret string) error {
 	names, err := testenv.CreateTables(ctx, s.DynamoDB(), "")
@@ -237,6 +244,18 @@ func (s *Stack) createResources(ctx context.Context, stripeSecret string) error 
 		return err
 	}
 	s.TenantsTable, s.DataTable = names["TenantsTable"], names["TenantDataTable"]
+	s3c := s.S3()
+	for _, r := range s.Template.ResourcesOfType("AWS::S3::Bucket") {
+		name, err := s.Template.Ref(r.LogicalID)
+		if err != nil {
+			return fmt.Errorf("bucket %s: %w", r.LogicalID, err)
+		}
+		bucket, _ := name.(string)
+		if _, err := s3c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
+			return fmt.Errorf("create bucket %s: %w", bucket, err)
+		}
+		s.Buckets = append(s.Buckets, bucket)
+	}
 	eb := eventbridge.NewFromConfig(s.AWS)
 	q := sqs.NewFromConfig(s.AWS)
 	for _, r := range s.Template.ResourcesOfType("AWS::Events::EventBus") {
