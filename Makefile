@@ -72,10 +72,10 @@ help: ## list the targets
 
 # The installs are independent, so they run in parallel (output kept per install).
 tools: ## install the pinned dev tools into $(TF_CACHE) (no-op when up to date)
-	@$(MAKE) -j4 --output-sync=target $(TOOL_STAMPS)
+	@$(MAKE) -s -j4 --output-sync=target $(TOOL_STAMPS)
 
 runtime-tools: ## only the emulators make dev needs (moto, Step Functions, stripe-mock)
-	@$(MAKE) -j3 --output-sync=target $(RUNTIME_STAMPS)
+	@$(MAKE) -s -j3 --output-sync=target $(RUNTIME_STAMPS)
 
 # uv resolves nothing here: requirements.txt pins the direct tools and constraints.txt
 # every transitive one, so uv and pip install the same set; uv just does it in seconds
