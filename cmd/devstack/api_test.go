@@ -14,7 +14,7 @@ import (
 )
 
 func TestLoadAPIConfigFromTheTemplate(t *testing.T) {
-	tpl, err := loadTemplate(testenv.RepoRoot())
+	tpl, err := stack.LoadTemplate(testenv.RepoRoot(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,7 +122,7 @@ func TestKebab(t *testing.T) {
 	}
 	// Every function of the template has its directory under functions/.
 	root := testenv.RepoRoot()
-	tpl, err := loadTemplate(root)
+	tpl, err := stack.LoadTemplate(root, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tenantflow/tenantflow/cmd/devstack/samtemplate"
+	"github.com/tenantflow/tenantflow/cmd/devstack/stack"
 )
 
 // FireOptions say which schedule to fire.
@@ -42,7 +43,7 @@ func Fire(ctx context.Context, opts FireOptions) (*InvokeResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	t, err := loadTemplate(root)
+	t, err := stack.LoadTemplate(root, nil)
 	if err != nil {
 		return nil, err
 	}

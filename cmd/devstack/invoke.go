@@ -46,7 +46,7 @@ func Invoke(ctx context.Context, opts InvokeOptions) (*InvokeResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	t, err := loadTemplate(root)
+	t, err := stack.LoadTemplate(root, nil)
 	if err != nil {
 		return nil, err
 	}

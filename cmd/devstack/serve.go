@@ -127,7 +127,7 @@ func Serve(ctx context.Context, opts ServeOptions) (_ *Running, err error) {
 		logf("%-14s %7s%s", phase, took.Round(10*time.Millisecond), note)
 	}
 
-	tpl, err := loadTemplate(root)
+	tpl, err := stack.LoadTemplate(root, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -189,7 +189,7 @@ func Serve(ctx context.Context, opts ServeOptions) (_ *Running, err error) {
 		logWriter = &prettyLog{w: out}
 	}
 	s, err := stack.Start(ctx, stack.Options{
-		Root: root, Log: logWriter, RetryIntervalsZero: opts.RetryIntervalsZero,
+		Root: root, Template: tpl, Log: logWriter, RetryIntervalsZero: opts.RetryIntervalsZero,
 		Phase: func(name string, took time.Duration) {
 			if name == "lambda" { // without the wait for the build, shown on its own
 				took -= buildWait

@@ -15,8 +15,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/tenantflow/tenantflow/cmd/devstack/samtemplate"
-	"github.com/tenantflow/tenantflow/cmd/devstack/stack"
 	"github.com/tenantflow/tenantflow/shared/testenv"
 )
 
@@ -69,14 +67,6 @@ func resolveDirs(root, stateDir string) (string, string, error) {
 		return "", "", err
 	}
 	return root, stateDir, nil
-}
-
-// loadTemplate resolves template.yaml with the parameters the local stack uses, so
-// commands that run without a stack (token, fire, invoke) see the same names.
-func loadTemplate(root string) (*samtemplate.Template, error) {
-	return samtemplate.Load(filepath.Join(root, "template.yaml"), samtemplate.Options{
-		Params: stack.LocalParams, Region: testenv.Region, AccountID: testenv.AccountID,
-	})
 }
 
 // writeFileAtomic replaces path so a reader never sees half a file.

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/tenantflow/tenantflow/cmd/devstack/jwtauth"
+	"github.com/tenantflow/tenantflow/cmd/devstack/stack"
 )
 
 // TokenOptions say which token to mint.
@@ -33,7 +34,7 @@ func MintToken(opts TokenOptions) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	t, err := loadTemplate(root)
+	t, err := stack.LoadTemplate(root, nil)
 	if err != nil {
 		return "", err
 	}

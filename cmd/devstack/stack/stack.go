@@ -48,6 +48,9 @@ type Options struct {
 	Root string
 	// Params override LocalParams.
 	Params map[string]string
+	// Template, when set, is template.yaml already loaded with LoadTemplate (Root and
+	// Params are then not read for it), so a caller that needs it first parses it once.
+	Template *samtemplate.Template
 	// Log receives the output of every function and service, prefixed with its name.
 	Log io.Writer
 	// RetryIntervalsZero makes every Retry wait 0 s (tests).
@@ -85,6 +88,20 @@ type Stack struct {
 	closers []func()
 }
 
+// LoadTemplate reads root/template.yaml with the local parameters (LocalParams, then
+// overrides) in the local region and account: the one template Start runs and that
+// devstack's gateway, scheduler and token commands read, so they all agree.
+func LoadTemplate(root string, overrides map[string]string) (*samtemplate.Template, error) {
+	params := map[string]string{}
+	for k, v := range LocalParams {
+		params[k] = v
+	}
+	for k, v := range overrides {
+		params[k] = v
+	}
+	return samtemplate.Load(filepath.Join(root, "template.yaml"), samtemplate.Options{Params: params, Region: testenv.Region, AccountID: testenv.AccountID})
+}
+
 // Start brings the stack up. On error everything already started is stopped.
 func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	if opts.Root == "" {
@@ -93,14 +110,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	if opts.Log == nil {
 		opts.Log = os.Stderr
 	}
-	params := map[string]string{}
-	for k, v := range LocalParams {
-		params[k] = v
-	}
-	for k, v := range opts.Params {
-		params[k] = v
-	}
-	s := &Stack{StateMachines: map[string]string{}}
+	s := &Stack{StateMachines: map[string]string{}, Template: opts.Template}
 	phaseStart := time.Now()
 	phase := func(name string) {
 		if opts.Phase != nil {
@@ -113,8 +123,10 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 			s.Close()
 		}
 	}()
-	if s.Template, err = samtemplate.Load(filepath.Join(opts.Root, "template.yaml"), samtemplate.Options{Params: params, Region: testenv.Region, AccountID: testenv.AccountID}); err != nil {
-		return nil, err
+	if s.Template == nil {
+		if s.Template, err = LoadTemplate(opts.Root, opts.Params); err != nil {
+			return nil, err
+		}
 	}
 	phase("template")
 	if s.Moto, err = testenv.StartMoto(); err != nil {
@@ -123,7 +135,12 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	s.closers = append(s.closers, s.Moto.Close)
 	phase("moto")
 	s.AWS = testenv.AWSConfig(s.Moto.Endpoint)
-	if err = s.createResources(ctx, params["StripeSecretName"]); err != nil {
+	// Billing is on locally only when the template names a Stripe secret.
+	stripeSecret := ""
+	if v, refErr := s.Template.Ref("StripeSecretName"); refErr == nil {
+		stripeSecret, _ = v.(string)
+	}
+	if err = s.createResources(ctx, stripeSecret); err != nil {
 		return nil, err
 	}
 	phase("resources")
