@@ -95,7 +95,7 @@ func Invoke(ctx context.Context, opts InvokeOptions) (*InvokeResult, error) {
 
 	fmt.Fprintf(opts.Log, "devstack: no devstack running for %s; starting a fresh stack (example tenants, no bulk data)\n", stateDir)
 	start := time.Now()
-	s, err := stack.Start(ctx, stack.Options{Root: root, Log: &lockedWriter{w: opts.Log}})
+	s, err := stack.Start(ctx, stack.Options{Root: root, Template: t, Log: &lockedWriter{w: opts.Log}})
 	if err != nil {
 		return nil, err
 	}
