@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/tenantflow/tenantflow/cmd/devstack/internal/randid"
 	"github.com/tenantflow/tenantflow/cmd/devstack/samtemplate"
 )
 
@@ -411,7 +411,7 @@ func ScheduledEvent(t *samtemplate.Template, s Schedule, at time.Time) ([]byte, 
 	}
 	return json.Marshal(events.CloudWatchEvent{
 		Version:    "0",
-		ID:         newUUID(),
+		ID:         randid.UUID(),
 		DetailType: "Scheduled Event",
 		Source:     "aws.events",
 		AccountID:  t.Env.AccountID,
@@ -420,14 +420,6 @@ func ScheduledEvent(t *samtemplate.Template, s Schedule, at time.Time) ([]byte, 
 		Resources:  []string{s.Resource},
 		Detail:     json.RawMessage(`{}`),
 	})
-}
-
-func newUUID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }
 
 // invokeFunc runs a function synchronously: the result payload (or error document)

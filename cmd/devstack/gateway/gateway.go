@@ -29,6 +29,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/tenantflow/tenantflow/cmd/devstack/internal/randid"
 	"github.com/tenantflow/tenantflow/cmd/devstack/jwtauth"
 )
 
@@ -170,7 +171,7 @@ func New(cfg Config) (*Gateway, error) {
 		g.now = time.Now
 	}
 	if g.newID == nil {
-		g.newID = randomUUID
+		g.newID = randid.UUID
 	}
 	seen := map[string]bool{}
 	for _, r := range cfg.Routes {
@@ -438,14 +439,6 @@ func marshalEvent(ev events.APIGatewayV2HTTPRequest) ([]byte, error) {
 // quote writes an RFC 7230 quoted-string.
 func quote(s string) string {
 	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"`
-}
-
-func randomUUID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }
 
 // traceID makes an X-Ray trace header in API Gateway's format.

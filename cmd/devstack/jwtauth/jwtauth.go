@@ -32,6 +32,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/tenantflow/tenantflow/cmd/devstack/internal/randid"
 )
 
 // Names and defaults shared with the API's authorization rules (DESIGN §5).
@@ -213,11 +215,7 @@ func (a *Authority) Mint(c Claims) (string, error) {
 	setDefault(out, "nbf", now.Unix())
 	setDefault(out, "exp", now.Add(a.ttl).Unix())
 	if _, ok := out["jti"]; !ok {
-		jti, err := newUUID()
-		if err != nil {
-			return "", err
-		}
-		out["jti"] = jti
+		out["jti"] = randid.UUID()
 	}
 	for k, v := range out {
 		if v == nil { // an explicit nil leaves the claim out, default or not
@@ -361,15 +359,4 @@ func readKey(path string) (*rsa.PrivateKey, error) {
 		return nil, fmt.Errorf("jwtauth: %s: RSA key has %d bits, need at least %d", path, key.N.BitLen(), keyBits)
 	}
 	return key, nil
-}
-
-// newUUID returns a random (version 4) UUID string.
-func newUUID() (string, error) {
-	var b [16]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return "", err
-	}
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16]), nil
 }
