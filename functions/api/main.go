@@ -7,27 +7,22 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
-	"github.com/aws/aws-sdk-go-v2/service/sfn"
 
 	"github.com/tenantflow/tenantflow/shared/app"
 	"github.com/tenantflow/tenantflow/shared/billing"
 	"github.com/tenantflow/tenantflow/shared/httpapi"
-	"github.com/tenantflow/tenantflow/shared/planchange"
 	"github.com/tenantflow/tenantflow/shared/tenant"
 )
 
 func main() {
 	// Config and clients are built once per cold start; a missing variable exits here
 	// with a JSON log line naming it.
-	d := app.Load("api", "UPGRADE_STATE_MACHINE_ARN", "DOWNGRADE_STATE_MACHINE_ARN")
-	b, err := d.Billing(context.Background())
-	app.Must(d.Log, b, err)
+	a := app.NewAPI("ApiFunction")
 	h, err := httpapi.New(httpapi.Config{
-		Store: d.Store, Provisioner: d.Provisioner(), Catalog: d.Catalog, Logger: d.Log,
-		PlanChanges:   planchange.NewStarter(d.Store, sfn.NewFromConfig(d.AWS), d.Catalog, d.Config.UpgradeStateMachine, d.Config.DowngradeStateMachine),
-		Subscriptions: subscriptions{b},
+		Store: a.Deps.Store(), Provisioner: a.Entitlements, Catalog: a.Deps.Catalog, Logger: a.Deps.Log,
+		PlanChanges: a.PlanChanges, Operations: a.Operations, Subscriptions: subscriptions{a.Billing},
 	})
-	app.Must(d.Log, h, err)
+	app.Must(a.Deps.Log, h, err)
 	lambda.Start(h.Handle)
 }
 

@@ -9,5 +9,5 @@ import (
 )
 
 func main() {
-	lambda.Start(app.Sweeper("downgrade-sweep").Handle)
+	lambda.Start(app.Sweeper("DowngradeSweepFunction").Handle)
 }

@@ -6,8 +6,10 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/tenantflow/tenantflow/shared/app"
+	"github.com/tenantflow/tenantflow/shared/flow"
 )
 
 func main() {
-	lambda.Start(app.PlanSteps("plan-billing").Billing)
+	d, steps := app.PlanSteps("PlanBillingFunction")
+	lambda.Start(flow.Handler(d.Log, "billing", steps.Billing))
 }

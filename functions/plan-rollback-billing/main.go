@@ -1,13 +1,15 @@
 // Command plan-rollback-billing is a step of the upgrade and downgrade state machines: it
-// reverts the Stripe price when billing may have changed.
+// reverts the Stripe price when this operation may have changed it.
 package main
 
 import (
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/tenantflow/tenantflow/shared/app"
+	"github.com/tenantflow/tenantflow/shared/flow"
 )
 
 func main() {
-	lambda.Start(app.PlanSteps("plan-rollback-billing").RollbackBilling)
+	d, steps := app.PlanSteps("PlanRollbackBillingFunction")
+	lambda.Start(flow.Handler(d.Log, "rollback-billing", steps.RollbackBilling))
 }

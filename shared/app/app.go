@@ -1,6 +1,12 @@
 // Package app builds the production object graph of each function from its environment:
 // the one place where adapters (DynamoDB, EventBridge, Step Functions, Stripe) are wired
 // to the domain, so every functions/<name>/main.go stays a few lines long.
+//
+// Each function declares what it uses in Wirings (its Needs), and Deps builds a client
+// only when the function's Needs include it: a step that never calls Stripe never
+// reads the Stripe secret at cold start (the failure that a missing IAM grant would
+// otherwise cause in AWS). The IAM wiring test compares every function's Needs with its
+// policies in template.yaml, both ways.
 package app
 
 import (
@@ -20,19 +26,24 @@ import (
 	"github.com/tenantflow/tenantflow/shared/billing"
 	"github.com/tenantflow/tenantflow/shared/config"
 	"github.com/tenantflow/tenantflow/shared/events"
-	"github.com/tenantflow/tenantflow/shared/planchange"
+	"github.com/tenantflow/tenantflow/shared/flow"
 	"github.com/tenantflow/tenantflow/shared/provision"
 	"github.com/tenantflow/tenantflow/shared/store"
 	"github.com/tenantflow/tenantflow/shared/tenant"
 )
 
-// Deps are the clients and settings of one function, built once per cold start.
+// Deps are the clients and settings of one function, built once per cold start and
+// only as far as the function's Needs allow.
 type Deps struct {
 	Log     *slog.Logger
 	Config  config.Config
 	AWS     aws.Config
-	Store   *store.Store
 	Catalog *tenant.Catalog
+
+	function string
+	needs    Needs
+	store    *store.Store
+	sfn      *sfn.Client
 }
 
 // Must exits with a JSON log line when err is set: a failed cold start is reported by
@@ -45,37 +56,76 @@ func Must[T any](log *slog.Logger, v T, err error) T {
 	return v
 }
 
-// Load reads the configuration (requiring the named variables) and builds the clients.
-func Load(function string, required ...string) *Deps {
-	log := config.Logger(function)
-	cfg := config.MustLoad(log, append([]string{"TABLE_NAME"}, required...)...)
+// Load reads the configuration of the function with template logical id logicalID
+// (requiring the variables its Needs imply) and prepares its clients.
+func Load(logicalID string) *Deps {
+	needs, ok := Wirings[logicalID]
+	log := config.Logger(logicalID)
+	if !ok {
+		log.Error("cold start failed", "error", "no wiring for function "+logicalID)
+		os.Exit(1)
+	}
+	cfg := config.MustLoad(log, needs.env()...)
 	awsCfg, err := config.AWS(context.Background())
 	Must(log, awsCfg, err)
-	return &Deps{
-		Log: log, Config: cfg, AWS: awsCfg, Catalog: cfg.Catalog,
-		Store: store.New(dynamodb.NewFromConfig(awsCfg), cfg.Table, nil),
-	}
+	return &Deps{Log: log, Config: cfg, AWS: awsCfg, Catalog: cfg.Catalog, function: logicalID, needs: needs}
 }
+
+// refuse stops a cold start that asks for a client its Needs do not declare: the
+// template grants only what Needs say, so using it would fail with AccessDenied.
+func (d *Deps) refuse(what string) {
+	d.Log.Error("cold start failed", "error", fmt.Sprintf("function %s uses %s but its wiring does not declare it", d.function, what))
+	os.Exit(1)
+}
+
+// Store returns the control-plane table adapter.
+func (d *Deps) Store() *store.Store {
+	if !d.needs.Tenants {
+		d.refuse("the tenants table")
+	}
+	if d.store == nil {
+		d.store = store.New(dynamodb.NewFromConfig(d.AWS), d.Config.Table, nil)
+	}
+	return d.store
+}
+
+// SFN returns the Step Functions client.
+func (d *Deps) SFN() *sfn.Client {
+	if len(d.needs.Start) == 0 && len(d.needs.Describe) == 0 {
+		d.refuse("Step Functions")
+	}
+	if d.sfn == nil {
+		d.sfn = sfn.NewFromConfig(d.AWS)
+	}
+	return d.sfn
+}
+
+// Kit returns the flow kit on the store.
+func (d *Deps) Kit() *flow.Kit { return &flow.Kit{Store: d.Store(), Log: d.Log} }
 
 // Provisioner returns the entitlements/events provisioner.
 func (d *Deps) Provisioner() *provision.Provisioner {
-	return provision.New(d.Store, events.NewPublisher(eventbridge.NewFromConfig(d.AWS), d.Config.EventBus), d.Catalog)
+	if !d.needs.Events {
+		d.refuse("the lifecycle event bus")
+	}
+	return provision.New(d.Store(), events.NewPublisher(eventbridge.NewFromConfig(d.AWS), d.Config.EventBus), d.Catalog)
 }
 
 // Billing returns the Stripe adapter with the key from Secrets Manager, or the disabled
 // implementation when no secret is configured.
-func (d *Deps) Billing(ctx context.Context) (billing.Billing, error) {
-	prices, err := billing.ParsePriceIDs(d.Config.StripePriceIDs)
-	if err != nil {
-		return nil, fmt.Errorf("STRIPE_PRICE_IDS: %w", err)
+func (d *Deps) Billing(ctx context.Context) billing.Billing {
+	if !d.needs.Stripe {
+		d.refuse("Stripe")
 	}
+	prices, err := billing.ParsePriceIDs(d.Config.StripePriceIDs)
+	Must(d.Log, prices, err)
 	cfg := billing.Config{PriceIDs: prices, BaseURL: d.Config.StripeAPIBase, Logger: d.Log}
 	if d.Config.StripeSecretName != "" {
-		if cfg.APIKey, err = stripeKey(ctx, secretsmanager.NewFromConfig(d.AWS), d.Config.StripeSecretName); err != nil {
-			return nil, err
-		}
+		key, err := stripeKey(ctx, secretsmanager.NewFromConfig(d.AWS), d.Config.StripeSecretName)
+		cfg.APIKey = Must(d.Log, key, err)
 	}
-	return billing.New(cfg)
+	b, err := billing.New(cfg)
+	return Must(d.Log, b, err)
 }
 
 // SecretReader reads a secret value.
@@ -104,26 +154,4 @@ func stripeKey(ctx context.Context, sm SecretReader, name string) (string, error
 		return "", fmt.Errorf("stripe secret %s is empty", name)
 	}
 	return v, nil
-}
-
-// priceChanger adapts billing.Billing to what the plan-change steps need.
-type priceChanger struct{ b billing.Billing }
-
-func (p priceChanger) ChangePrice(ctx context.Context, subscriptionID string, plan tenant.Plan, key string) error {
-	_, err := p.b.ChangePlan(ctx, billing.ChangeRequest{SubscriptionID: subscriptionID, Plan: plan, IdempotencyKey: key})
-	return err
-}
-
-// PlanSteps builds the plan-change step handlers.
-func PlanSteps(function string) *planchange.Steps {
-	d := Load(function, "EVENT_BUS_NAME")
-	b, err := d.Billing(context.Background())
-	Must(d.Log, b, err)
-	return planchange.NewSteps(d.Store, d.Provisioner(), priceChanger{b}, d.Catalog, d.Log)
-}
-
-// Sweeper builds the scheduled period-end downgrade sweep.
-func Sweeper(function string) *planchange.Sweeper {
-	d := Load(function, "DOWNGRADE_STATE_MACHINE_ARN")
-	return planchange.NewSweeper(d.Store, sfn.NewFromConfig(d.AWS), d.Config.DowngradeStateMachine, d.Log)
 }

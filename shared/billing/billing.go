@@ -84,6 +84,9 @@ type ChangeRequest struct {
 	// IdempotencyKey is sent on the subscription (or schedule) update; helper writes
 	// get a suffix (":schedule", ":release-schedule").
 	IdempotencyKey string
+	// NoProration applies the change without prorations: for a change made at the
+	// billing period boundary, where there is no used part of a period to charge.
+	NoProration bool
 }
 
 // CancelRequest asks to cancel a subscription.
@@ -107,10 +110,11 @@ type Subscription struct {
 	// for that price, empty when the price is not in the configuration.
 	PriceID string
 	Plan    tenant.Plan
-	// CurrentPeriodEnd is when the paid period ends (and a scheduled change or a
-	// cancel-at-period-end takes effect).
-	CurrentPeriodEnd  time.Time
-	CancelAtPeriodEnd bool
+	// CurrentPeriodStart and CurrentPeriodEnd bound the paid period; at its end a
+	// scheduled change or a cancel-at-period-end takes effect. Both move at every renewal.
+	CurrentPeriodStart time.Time
+	CurrentPeriodEnd   time.Time
+	CancelAtPeriodEnd  bool
 	// ScheduleID names the subscription schedule that holds a pending plan change.
 	ScheduleID string
 }

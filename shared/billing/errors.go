@@ -45,6 +45,9 @@ func (e *TransientError) Error() string {
 // Unwrap returns the underlying error.
 func (e *TransientError) Unwrap() error { return e.Err }
 
+// Transient reports true: the flow kit retries this error (see flow.Classify).
+func (e *TransientError) Transient() bool { return true }
+
 // RejectedError means Stripe refused the request (4xx other than 409 and 429): a
 // declined card (402), an invalid request or unknown object (400/404), bad credentials
 // (401/403), an idempotency key reused with other parameters. Retrying the same

@@ -155,9 +155,13 @@ func (s *Stripe) changePlan(ctx context.Context, req ChangeRequest, price string
 	if item.Price != nil && item.Price.ID == price {
 		return s.convert(sub), nil
 	}
+	proration := "create_prorations"
+	if req.NoProration {
+		proration = "none"
+	}
 	p := &stripe.SubscriptionParams{
 		Items:             []*stripe.SubscriptionItemsParams{{ID: stripe.String(item.ID), Price: stripe.String(price)}},
-		ProrationBehavior: stripe.String("create_prorations"),
+		ProrationBehavior: stripe.String(proration),
 	}
 	p.Context = ctx
 	p.SetIdempotencyKey(req.IdempotencyKey)
@@ -400,6 +404,9 @@ func (s *Stripe) convert(sub *stripe.Subscription) Subscription {
 	}
 	if sub.CurrentPeriodEnd != 0 {
 		out.CurrentPeriodEnd = time.Unix(sub.CurrentPeriodEnd, 0).UTC()
+	}
+	if sub.CurrentPeriodStart != 0 {
+		out.CurrentPeriodStart = time.Unix(sub.CurrentPeriodStart, 0).UTC()
 	}
 	if sub.Schedule != nil {
 		out.ScheduleID = sub.Schedule.ID

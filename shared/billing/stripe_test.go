@@ -171,12 +171,23 @@ func TestCreateSubscription(t *testing.T) {
 
 func TestChangePlan(t *testing.T) {
 	tests := []struct {
-		name     string
-		stub     *stubSub
-		plan     tenant.Plan
-		want     []want
-		wantPlan tenant.Plan
+		name        string
+		stub        *stubSub
+		plan        tenant.Plan
+		noProration bool
+		want        []want
+		wantPlan    tenant.Plan
 	}{
+		{
+			name:        "at the period boundary: no prorations",
+			plan:        tenant.Starter,
+			noProration: true,
+			want: []want{
+				{method: "GET", path: "/v1/subscriptions/sub_123"},
+				{method: "POST", path: "/v1/subscriptions/sub_123", key: "op_3:billing", form: map[string]string{
+					"items[0][price]": "price_starter", "proration_behavior": "none"}},
+			},
+		},
 		{
 			name: "item price switched now with prorations",
 			plan: tenant.Starter,
@@ -231,7 +242,7 @@ func TestChangePlan(t *testing.T) {
 			if tt.stub != nil {
 				proxy.StubNext(1, "GET /v1/subscriptions/", 200, tt.stub.json())
 			}
-			sub, err := b.ChangePlan(context.Background(), billing.ChangeRequest{SubscriptionID: "sub_123", Plan: tt.plan, IdempotencyKey: "op_3:billing"})
+			sub, err := b.ChangePlan(context.Background(), billing.ChangeRequest{SubscriptionID: "sub_123", Plan: tt.plan, IdempotencyKey: "op_3:billing", NoProration: tt.noProration})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -458,7 +469,7 @@ func TestGet(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantSub := billing.Subscription{ID: "sub_123", CustomerID: "cus_stub", Status: "active", PriceID: "price_pro", Plan: tenant.Professional,
-		CurrentPeriodEnd: time.Unix(1702592000, 0).UTC(), CancelAtPeriodEnd: true, ScheduleID: "sub_sched_9"}
+		CurrentPeriodStart: time.Unix(1700000000, 0).UTC(), CurrentPeriodEnd: time.Unix(1702592000, 0).UTC(), CancelAtPeriodEnd: true, ScheduleID: "sub_sched_9"}
 	if got != wantSub {
 		t.Errorf("got  %+v\nwant %+v", got, wantSub)
 	}

@@ -19,6 +19,11 @@ const Source = "tenantflow.lifecycle"
 const (
 	TenantPlanChanged  = "TenantPlanChanged"
 	TenantPlanReverted = "TenantPlanChangeReverted"
+	TenantSuspended    = "TenantSuspended"
+	TenantReactivated  = "TenantReactivated"
+	TenantDeleted      = "TenantDeleted"
+	TenantRestored     = "TenantDeletionReverted"
+	TenantPurged       = "TenantPurged"
 )
 
 // PutEventsAPI is the part of the EventBridge client the publisher uses.
@@ -48,11 +53,27 @@ func (p *Publisher) Publish(ctx context.Context, detailType string, detail any) 
 		return fmt.Errorf("publish %s: %w", detailType, err)
 	}
 	if out.FailedEntryCount > 0 {
-		msg := ""
+		e := &RejectedError{DetailType: detailType}
 		if len(out.Entries) > 0 {
-			msg = aws.ToString(out.Entries[0].ErrorCode) + " " + aws.ToString(out.Entries[0].ErrorMessage)
+			e.Code, e.Message = aws.ToString(out.Entries[0].ErrorCode), aws.ToString(out.Entries[0].ErrorMessage)
 		}
-		return fmt.Errorf("publish %s: rejected: %s", detailType, msg)
+		return e
 	}
 	return nil
+}
+
+// RejectedError is an entry PutEvents accepted as a request but failed to put.
+type RejectedError struct {
+	DetailType, Code, Message string
+}
+
+// Error names the event and EventBridge's error code.
+func (e *RejectedError) Error() string {
+	return fmt.Sprintf("publish %s: rejected: %s %s", e.DetailType, e.Code, e.Message)
+}
+
+// Transient reports whether EventBridge may accept the entry on a retry (throttled
+// or an internal failure), so the flow kit retries instead of rolling back.
+func (e *RejectedError) Transient() bool {
+	return e.Code == "ThrottlingException" || e.Code == "InternalFailure" || e.Code == "InternalException"
 }

@@ -12,6 +12,13 @@ import (
 // AdminScope lets a token act on every tenant, list tenants and create them.
 const AdminScope = "tenants/admin"
 
+// UsageScope is the scope of the platform's metering service: a token with it may report
+// usage (PUT /tenants/{id}/usage) for any tenant, and it grants nothing else. Usage is
+// not reported by a tenant's own tokens, because the figures decide whether a downgrade
+// fits the target plan: a tenant that could write them could report zero usage, pass
+// the downgrade check and keep more than the cheaper plan allows.
+const UsageScope = "tenants/usage"
+
 // TenantClaim is the JWT claim that binds a token to one tenant.
 const TenantClaim = "tenant_id"
 
@@ -21,6 +28,7 @@ type principal struct {
 	authenticated bool
 	sub           string
 	admin         bool
+	usage         bool // UsageScope: may report usage for any tenant, nothing more
 	tenantID      string
 }
 
@@ -33,7 +41,10 @@ func principalFrom(req *events.APIGatewayV2HTTPRequest) principal {
 	p := principal{authenticated: true, sub: claims["sub"], tenantID: claims[TenantClaim]}
 	// OAuth puts scopes space-separated in "scope"; API Gateway also passes the scopes
 	// it matched against route authorization scopes in JWT.Scopes.
-	p.admin = slices.Contains(strings.Fields(claims["scope"]), AdminScope) || slices.Contains(a.JWT.Scopes, AdminScope)
+	scopes := strings.Fields(claims["scope"])
+	has := func(scope string) bool { return slices.Contains(scopes, scope) || slices.Contains(a.JWT.Scopes, scope) }
+	p.admin = has(AdminScope)
+	p.usage = has(UsageScope)
 	return p
 }
 
@@ -58,6 +69,20 @@ func (p principal) requireTenant(id string) error {
 	}
 	if !p.canActOn(id) {
 		return &authError{status: 403, detail: "this token may not act on tenant " + id}
+	}
+	return nil
+}
+
+// requireUsageReporter refuses callers that may not report the usage of tenant id: only
+// the metering service (UsageScope) and admins may, never a tenant's own token (see
+// UsageScope for why).
+func (p principal) requireUsageReporter(id string) error {
+	if !p.authenticated {
+		return errUnauthenticated
+	}
+	if !p.admin && !p.usage {
+		return &authError{status: 403, detail: "this token may not report usage for tenant " + id +
+			": usage is reported by the metering service and requires the " + UsageScope + " or " + AdminScope + " scope"}
 	}
 	return nil
 }

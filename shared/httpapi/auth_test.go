@@ -17,6 +17,10 @@ func TestAuthMatrix(t *testing.T) {
 		acme         = authz(acmeClaims)
 		acmeUpper    = authz(map[string]string{"sub": "alice", "tenant_id": "TENANT_ACME"})
 		techstart    = authz(map[string]string{"sub": "bob", "tenant_id": "tenant_techstart"})
+		metering     = authz(meteringClaims)
+		meteringJWT  = authz(map[string]string{"sub": "svc_metering"}, "tenants/usage") // scope only in JWT.Scopes
+		nearlyUsage  = authz(map[string]string{"sub": "svc", "scope": "tenants/usagex tenants/usage-read"})
+		acmeUsage    = authz(map[string]string{"sub": "alice", "tenant_id": "tenant_acme", "scope": "openid"})
 		subOnly      = authz(map[string]string{"sub": "nobody"})
 		emptyClaims  = authz(map[string]string{})
 		none         = authz(nil)
@@ -42,7 +46,8 @@ func TestAuthMatrix(t *testing.T) {
 		{"admin reads any operation", "GET /operations/{id}", acmeOwnOpRef, admin, "", 200},
 
 		{"own tenant read", "GET /tenants/{id}", "tenant_acme", acme, "", 200},
-		{"own tenant usage", "PUT /tenants/{id}/usage", "tenant_acme", acme, usage, 200},
+		{"own tenant usage is the metering service's", "PUT /tenants/{id}/usage", "tenant_acme", acme, usage, 403},
+		{"own tenant usage, openid scope", "PUT /tenants/{id}/usage", "tenant_acme", acmeUsage, usage, 403},
 		{"own tenant audit", "GET /tenants/{id}/audit", "tenant_acme", acme, "", 200},
 		{"own tenant upgrade", "POST /tenants/{id}/upgrade", "tenant_techstart", techstart, `{"plan": "starter"}`, 202},
 		{"own tenant downgrade", "POST /tenants/{id}/downgrade", "tenant_acme", acme, `{"plan": "free"}`, 202},
@@ -56,6 +61,20 @@ func TestAuthMatrix(t *testing.T) {
 		{"other tenant operation hides as 404", "GET /operations/{id}", acmeOwnOpRef, techstart, "", 404},
 		{"tenant id compared exactly", "GET /tenants/{id}", "tenant_acme", acmeUpper, "", 403},
 		{"auth before body: wrong tenant, bad JSON", "PUT /tenants/{id}/usage", "tenant_enterprise", acme, badJSON, 403},
+
+		{"admin reports usage", "PUT /tenants/{id}/usage", "tenant_enterprise", admin, usage, 200},
+		{"metering reports usage of any tenant", "PUT /tenants/{id}/usage", "tenant_enterprise", metering, usage, 200},
+		{"metering reports usage of a suspended tenant", "PUT /tenants/{id}/usage", "tenant_suspended", metering, usage, 200},
+		{"metering via JWT scopes", "PUT /tenants/{id}/usage", "tenant_techstart", meteringJWT, usage, 200},
+		{"metering, unknown tenant", "PUT /tenants/{id}/usage", "tenant_nobody", metering, usage, 404},
+		{"scope prefix is not usage", "PUT /tenants/{id}/usage", "tenant_acme", nearlyUsage, usage, 403},
+		{"metering may not read a tenant", "GET /tenants/{id}", "tenant_acme", metering, "", 403},
+		{"metering may not read audit", "GET /tenants/{id}/audit", "tenant_acme", metering, "", 403},
+		{"metering may not list", "GET /tenants", "", metering, "", 403},
+		{"metering may not create", "POST /tenants", "", metering, createBody, 403},
+		{"metering may not upgrade", "POST /tenants/{id}/upgrade", "tenant_techstart", metering, `{"plan": "starter"}`, 403},
+		{"metering may not downgrade", "POST /tenants/{id}/downgrade", "tenant_acme", metering, `{"plan": "free"}`, 403},
+		{"metering may not read operations", "GET /operations/{id}", acmeOwnOpRef, metering, "", 403},
 
 		{"tenant token lists", "GET /tenants", "", acme, "", 403},
 		{"tenant token creates", "POST /tenants", "", acme, createBody, 403},

@@ -181,12 +181,23 @@ var fixtures = map[string]expectation{
 		tenant.Usage{Users: 2, StorageGB: 0.4, APICallsPerMonth: 1500}, freeLimits)},
 	"put-usage-bad-types.json":         {400, detail("field users: expected a number, got string")},
 	"put-usage-bad-fraction.json":      {400, detail("field users: expected an integer, got 2.5")},
-	"put-usage-bad-negative.json":      {422, detail("field users: must be >= 0")},
+	"put-usage-bad-negative.json":      {422, detail("field users: must be an integer between 0 and 1000000000000000")},
 	"put-usage-bad-missing-field.json": {422, detail("field api_calls_per_month: required")},
 	"put-usage-bad-unknown-field.json": {400, detail(`unknown field "seats"`)},
 	"put-usage-bad-empty-body.json":    {400, detail("request body is required")},
 	"put-usage-bad-trailing-data.json": {400, detail("unexpected data after the JSON object")},
-	"put-usage-bad-wrong-tenant.json":  {403, detail("tenant_enterprise")},
+	"put-usage-bad-wrong-tenant.json":  {403, detail("tenant_enterprise", httpapi.UsageScope)},
+	// Usage comes from the metering service: a tenant's own token may not report it,
+	// not even for its own tenant (it could report zero to pass a downgrade check).
+	"put-usage-bad-tenant-token.json": {403, detail("may not report usage for tenant tenant_acme", httpapi.UsageScope, httpapi.AdminScope)},
+	// Figures DynamoDB cannot store (1e200, 1e-200, beyond float64) or no tenant has.
+	"put-usage-bad-huge.json":         {422, detail("field storage_gb: must be 0 or a number between 0.000001 and 1000000000")},
+	"put-usage-bad-tiny.json":         {422, detail("field storage_gb: must be 0 or a number between 0.000001 and 1000000000")},
+	"put-usage-bad-beyond-float.json": {422, detail("field storage_gb: must be 0 or a number between")},
+	"put-usage-bad-huge-count.json":   {422, detail("field api_calls_per_month: must be an integer between 0 and 1000000000000000")},
+	"put-usage-bad-id.json":           {404, detail("tenant not found", "3-64 characters")},
+	"get-tenant-bad-long-id.json":     {404, all(detail("tenant not found", "3-64 characters"), shortDetail)},
+	"get-operation-bad-id.json":       {404, all(detail("operation not found", `"op_"`), shortDetail)},
 	"get-audit.json": {200, func(t *testing.T, _ *env, resp events.APIGatewayV2HTTPResponse) {
 		var a httpapi.AuditResponse
 		if err := json.Unmarshal([]byte(resp.Body), &a); err != nil {
@@ -260,15 +271,50 @@ var fixtures = map[string]expectation{
 		}
 	}},
 	"downgrade-bad-type.json": {400, detail("field at_period_end: expected a boolean, got string")},
+	// An admin reads the whole record, requested_by included.
 	"get-operation.json": {200, func(t *testing.T, _ *env, resp events.APIGatewayV2HTTPResponse) {
 		m := bodyMap(t, resp)
-		if m["operation_id"] != knownOpID || m["tenant_id"] != "tenant_acme" || m["status"] != "SUCCEEDED" {
+		if m["operation_id"] != knownOpID || m["tenant_id"] != "tenant_acme" || m["status"] != "SUCCEEDED" || m["requested_by"] != "alice" {
+			t.Errorf("operation %s", resp.Body)
+		}
+		if _, ok := m["message"]; ok {
+			t.Errorf("admin got the public view: %s", resp.Body)
+		}
+	}},
+	// The tenant's own token reads the public view: no requested_by, no cause.
+	"get-operation-tenant-token.json": {200, func(t *testing.T, _ *env, resp events.APIGatewayV2HTTPResponse) {
+		m := bodyMap(t, resp)
+		if got := sortedKeys(m); !slices.Equal(got, publicOperationKeys) {
+			t.Errorf("public operation keys %v, want %v", got, publicOperationKeys)
+		}
+		if m["operation_id"] != knownOpID || m["tenant_id"] != "tenant_acme" || m["status"] != "SUCCEEDED" ||
+			m["from_plan"] != "free" || m["to_plan"] != "starter" || m["error"] != nil || m["message"] != "the change is complete" {
 			t.Errorf("operation %s", resp.Body)
 		}
 	}},
 	// Another tenant's operation looks exactly like a missing one.
 	"get-operation-other-tenant.json": {404, detail("operation " + knownOpID + " not found")},
 	"unknown-route.json":              {404, detail("no route for DELETE /dev/tenants/tenant_acme/usage")},
+}
+
+// publicOperationKeys is the whole wire shape of httpapi.OperationResponse.
+var publicOperationKeys = []string{"at_period_end", "created_at", "effective_at", "error", "from_plan", "kind", "message",
+	"operation_id", "status", "tenant_id", "to_plan", "updated_at"}
+
+func sortedKeys(m map[string]any) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// shortDetail: the 404 of a malformed id states the rule and does not echo the id.
+func shortDetail(t *testing.T, _ *env, resp events.APIGatewayV2HTTPResponse) {
+	if p := problem(t, resp); len(p.Detail) > 200 {
+		t.Errorf("detail of %d bytes echoes the id: %.80q...", len(p.Detail), p.Detail)
+	}
 }
 
 func readFixture(t *testing.T, name string) []byte {

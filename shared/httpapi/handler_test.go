@@ -42,7 +42,7 @@ func unitHandler(t *testing.T) (*httpapi.Handler, *fakePlans, *syncBuffer) {
 	t.Helper()
 	plans := newFakePlans(nil, tenant.DefaultCatalog())
 	logs := &syncBuffer{}
-	h, err := httpapi.New(httpapi.Config{Store: unreachableStore{}, Provisioner: nopProvisioner{}, PlanChanges: plans,
+	h, err := httpapi.New(httpapi.Config{Store: unreachableStore{}, Provisioner: nopProvisioner{}, PlanChanges: plans, Operations: plans,
 		Catalog: tenant.DefaultCatalog(), Logger: slog.New(slog.NewJSONHandler(logs, nil))})
 	if err != nil {
 		t.Fatal(err)
@@ -86,15 +86,33 @@ func TestBodyDecoding(t *testing.T) {
 		{"overflow", `{"users": 1e30, "storage_gb": 1, "api_calls_per_month": 1}`, false, 400, "field users: expected an integer, got 1e30"},
 		{"null field", `{"users": null, "storage_gb": 1, "api_calls_per_month": 1}`, false, 422, "field users: required"},
 		{"missing storage", `{"users": 1, "api_calls_per_month": 1}`, false, 422, "field storage_gb: required"},
-		{"negative storage", `{"users": 1, "storage_gb": -0.1, "api_calls_per_month": 1}`, false, 422, "field storage_gb: must be >= 0"},
-		{"negative calls", `{"users": 1, "storage_gb": 1, "api_calls_per_month": -5}`, false, 422, "field api_calls_per_month: must be >= 0"},
+		{"negative storage", `{"users": 1, "storage_gb": -0.1, "api_calls_per_month": 1}`, false, 422, "field storage_gb: must be 0 or a number between 0.000001 and 1000000000"},
+		{"negative calls", `{"users": 1, "storage_gb": 1, "api_calls_per_month": -5}`, false, 422, "field api_calls_per_month: must be an integer between 0 and 1000000000000000"},
+		// Figures DynamoDB cannot store (magnitude 1e-130..1e+125) or no tenant has: 422
+		// naming the field, never a 500 from the write.
+		{"storage 1e200", `{"users": 1, "storage_gb": 1e200, "api_calls_per_month": 1}`, false, 422, "field storage_gb: must be 0 or a number between"},
+		{"storage 1e-200", `{"users": 1, "storage_gb": 1e-200, "api_calls_per_month": 1}`, false, 422, "field storage_gb: must be 0 or a number between"},
+		{"storage 1e126", `{"users": 1, "storage_gb": 1e126, "api_calls_per_month": 1}`, false, 422, "field storage_gb:"},
+		{"storage just over", `{"users": 1, "storage_gb": 1000000000.5, "api_calls_per_month": 1}`, false, 422, "field storage_gb:"},
+		{"storage just under", `{"users": 1, "storage_gb": 0.0000009, "api_calls_per_month": 1}`, false, 422, "field storage_gb:"},
+		{"storage beyond float64", `{"users": 1, "storage_gb": 1e400, "api_calls_per_month": 1}`, false, 422, "field storage_gb:"},
+		{"storage negative beyond float64", `{"users": 1, "storage_gb": -1e400, "api_calls_per_month": 1}`, false, 422, "field storage_gb:"},
+		{"storage below float64", `{"users": 1, "storage_gb": 1e-400, "api_calls_per_month": 1}`, false, 422, "field storage_gb:"},
+		{"storage 39 digits", `{"users": 1, "storage_gb": 123456789012345678901234567890123456789, "api_calls_per_month": 1}`, false, 422, "field storage_gb:"},
+		{"users over 1e15", `{"users": 1000000000000001, "storage_gb": 1, "api_calls_per_month": 1}`, false, 422, "field users: must be an integer between 0 and 1000000000000000"},
+		{"users beyond int64", `{"users": 99999999999999999999, "storage_gb": 1, "api_calls_per_month": 1}`, false, 422, "field users: must be an integer between"},
+		{"users below int64", `{"users": -99999999999999999999, "storage_gb": 1, "api_calls_per_month": 1}`, false, 422, "field users: must be an integer between"},
+		{"calls beyond int64", `{"users": 1, "storage_gb": 1, "api_calls_per_month": 100000000000000000000000000000000000000000}`, false, 422, "field api_calls_per_month: must be an integer between"},
+		{"calls exponent", `{"users": 1, "storage_gb": 1, "api_calls_per_month": 1e3}`, false, 400, "field api_calls_per_month: expected an integer, got 1e3"},
+		{"array storage", `{"users": 1, "storage_gb": [1], "api_calls_per_month": 1}`, false, 400, "field storage_gb: expected a number, got array"},
+		{"string storage", `{"users": 1, "storage_gb": "1e200", "api_calls_per_month": 1}`, false, 400, "field storage_gb: expected a number, got string"},
 		{"too large", big, false, 413, "exceeds 65536 bytes"},
 		{"too large base64", base64.StdEncoding.EncodeToString([]byte(big)), true, 413, "exceeds 65536 bytes"},
 		{"bad base64", "not base64!", true, 400, "not valid base64"},
 		{"base64 of bad JSON", base64.StdEncoding.EncodeToString([]byte(`{"users":`)), true, 400, "malformed JSON"},
 	}
 	for _, c := range cases {
-		ev := req("PUT /tenants/{id}/usage", "tenant_acme", authz(acmeClaims), c.body)
+		ev := req("PUT /tenants/{id}/usage", "tenant_acme", authz(meteringClaims), c.body)
 		ev.IsBase64Encoded = c.b64
 		resp := invokeEvent(t, h, ev)
 		if resp.StatusCode != c.status {
@@ -146,6 +164,9 @@ func TestListQueryValidation(t *testing.T) {
 		{map[string]string{"state": "ACTIVE", "limit": "0"}, 422, "field limit: must be between 1 and 100"},
 		{map[string]string{"state": "ACTIVE", "limit": "101"}, 422, "field limit"},
 		{map[string]string{"state": "ACTIVE", "limit": "ten"}, 400, `query parameter limit: expected an integer, got "ten"`},
+		{map[string]string{"state": "ACTIVE", "limit": "99999999999999999999"}, 422, "field limit: must be between 1 and 100"},
+		{map[string]string{"state": "ACTIVE", "limit": "-99999999999999999999"}, 422, "field limit: must be between 1 and 100"},
+		{map[string]string{"state": "ACTIVE", "limit": "1e2"}, 400, "query parameter limit: expected an integer"},
 		{map[string]string{"state": "ACTIVE", "cursor": "%%%"}, 422, "field cursor: not a cursor returned by this API"},
 		{map[string]string{"state": "ACTIVE", "cursor": base64.RawURLEncoding.EncodeToString([]byte(`{"s":"DELETED","a":"x"}`))}, 422, "belongs to a listing of state DELETED"},
 	}
@@ -279,7 +300,7 @@ func TestDowngradeAtPeriodEndDefaultsToFalse(t *testing.T) {
 func TestLatencyUsesInjectedClock(t *testing.T) {
 	logs := &syncBuffer{}
 	clock := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	h, err := httpapi.New(httpapi.Config{Store: unreachableStore{}, Provisioner: nopProvisioner{}, PlanChanges: newFakePlans(nil, tenant.DefaultCatalog()),
+	h, err := httpapi.New(httpapi.Config{Store: unreachableStore{}, Provisioner: nopProvisioner{}, PlanChanges: newFakePlans(nil, tenant.DefaultCatalog()), Operations: newFakePlans(nil, tenant.DefaultCatalog()),
 		Catalog: tenant.DefaultCatalog(), Logger: slog.New(slog.NewJSONHandler(logs, nil)),
 		Now: func() time.Time { clock = clock.Add(1500 * time.Microsecond); return clock }})
 	if err != nil {

@@ -70,7 +70,7 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 	subs := &fakeSubs{}
 	logs := &syncBuffer{}
 	cfg := httpapi.Config{
-		Store: st, Provisioner: provision.New(st, nopPublisher{}, cat), PlanChanges: plans, Subscriptions: subs,
+		Store: st, Provisioner: provision.New(st, nopPublisher{}, cat), PlanChanges: plans, Operations: plans, Subscriptions: subs,
 		Catalog: cat, Logger: slog.New(slog.NewJSONHandler(logs, nil)),
 	}
 	for _, o := range opts {
@@ -119,6 +119,8 @@ func authz(claims map[string]string, scopes ...string) *events.APIGatewayV2HTTPR
 var (
 	adminClaims = map[string]string{"sub": "admin", "scope": "tenants/admin"}
 	acmeClaims  = map[string]string{"sub": "alice", "tenant_id": "tenant_acme"}
+	// meteringClaims is the platform's metering service, the one reporter of usage.
+	meteringClaims = map[string]string{"sub": "svc_metering", "scope": "tenants/usage"}
 )
 
 // req builds an event for routeKey with path parameter id (may be "") and body.
@@ -250,7 +252,7 @@ func (f *fakePlans) Downgrade(ctx context.Context, tenantID string, plan tenant.
 	return f.start(ctx, tenant.KindDowngrade, tenantID, plan, atPeriodEnd, by)
 }
 
-func (f *fakePlans) Operation(_ context.Context, id string) (*tenant.Operation, error) {
+func (f *fakePlans) Get(_ context.Context, id string) (*tenant.Operation, error) {
 	if err := f.record("operation " + id); err != nil {
 		return nil, err
 	}
@@ -260,6 +262,45 @@ func (f *fakePlans) Operation(_ context.Context, id string) (*tenant.Operation, 
 	if !ok {
 		return nil, &tenant.NotFoundError{Kind: "operation", ID: id}
 	}
+	c := *op
+	return &c, nil
+}
+
+// Retry reopens a failed operation that needs attention, as flow.Operations does.
+func (f *fakePlans) Retry(_ context.Context, id string, _ store.Actor) (*tenant.Operation, error) {
+	if err := f.record("retry " + id); err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	op, ok := f.ops[id]
+	if !ok {
+		return nil, &tenant.NotFoundError{Kind: "operation", ID: id}
+	}
+	if !op.NeedsAttention {
+		return nil, &tenant.ConflictError{TenantID: op.TenantID, Reason: "operation " + id + " does not need attention"}
+	}
+	op.Attempt++
+	op.Status, op.NeedsAttention = tenant.OpRunning, false
+	c := *op
+	return &c, nil
+}
+
+// Resolve records the operator's note on a failed operation that needs attention.
+func (f *fakePlans) Resolve(_ context.Context, id, note string, _ store.Actor) (*tenant.Operation, error) {
+	if err := f.record("resolve " + id); err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	op, ok := f.ops[id]
+	if !ok {
+		return nil, &tenant.NotFoundError{Kind: "operation", ID: id}
+	}
+	if !op.NeedsAttention {
+		return nil, &tenant.ConflictError{TenantID: op.TenantID, Reason: "operation " + id + " does not need attention"}
+	}
+	op.NeedsAttention, op.Resolution = false, note
 	c := *op
 	return &c, nil
 }

@@ -7,10 +7,30 @@
 // error to the Lambda runtime: a runtime error would become a bare 500 from API Gateway
 // with no body and no log line tying it to the request.
 //
+// Who may do what (auth.go):
+//   - A token with AdminScope (tenants/admin) may do everything.
+//   - A token with a tenant_id claim may read and change its own tenant, except usage.
+//   - A token with UsageScope (tenants/usage), the metering service's, may report usage
+//     for any tenant and nothing else. Tenant tokens may not report usage: a tenant
+//     that reported zero would pass the usage check of a downgrade.
+//
 // Choices a client can see:
 //   - Bodies that cannot be read as the route's JSON object (malformed, wrong JSON
 //     type, unknown field, trailing data, empty) are 400; readable bodies that break a
 //     rule (missing field, negative usage, unknown plan) are 422; over MaxBodyBytes is 413.
+//   - Every number that is stored is bounded, because DynamoDB refuses numbers beyond
+//     1e-130..1e+125 or 38 digits (a 500 otherwise): usage figures are in the ranges
+//     documented on tenant.Usage (users and api_calls_per_month integers 0..1e15,
+//     storage_gb 0 or 1e-6..1e9), and a figure outside them is a 422 naming the field,
+//     also when it is an integer too long for int64 or a number beyond float64. Integer
+//     figures are plain digits: 2.5 or 1e3 is a 400 (expected an integer).
+//   - Path ids are checked before any read (ids.go): a tenant id is 3-64 characters of
+//     a-z, 0-9, '_' or '-' starting with a letter or digit (tenant.ValidateID); an
+//     operation id is "op_" and 1-77 characters of a-z, 0-9 or '_' (at most 80, the
+//     limit of a Step Functions execution name; planchange.NewOperationID makes them).
+//     A malformed id is a 404 like a missing resource: it comes after the 401 of a
+//     request without a token, and on /tenants/{id} before the 403 of a token of
+//     another tenant, so the answer depends on the id's shape only.
 //   - GET /tenants requires ?state=: a default would let a client that forgot it believe
 //     it saw every tenant. limit is 1..100 (default 25); next_cursor is null on the last
 //     page and only valid with the same state.
@@ -20,6 +40,9 @@
 //     PROVISIONING and the body is the same: then the create resumes where a previous
 //     attempt failed (503) and answers 201.
 //   - Another tenant's operation is a 404, like a missing one, so ids cannot be probed.
+//   - GET /operations/{id} shows admins the whole record and a tenant token the public
+//     OperationResponse: no requested_by, no raw cause, only the error name and a fixed
+//     message.
 package httpapi
 
 import (
@@ -45,6 +68,7 @@ type Config struct {
 	Store         TenantStore
 	Provisioner   Provisioner
 	PlanChanges   PlanChanges
+	Operations    Operations
 	Subscriptions Subscriptions
 	Catalog       *tenant.Catalog
 	Logger        *slog.Logger
@@ -57,6 +81,7 @@ type Handler struct {
 	store   TenantStore
 	prov    Provisioner
 	plans   PlanChanges
+	ops     Operations
 	subs    Subscriptions
 	catalog *tenant.Catalog
 	log     *slog.Logger
@@ -76,6 +101,9 @@ func New(cfg Config) (*Handler, error) {
 	if cfg.PlanChanges == nil {
 		missing = append(missing, "PlanChanges")
 	}
+	if cfg.Operations == nil {
+		missing = append(missing, "Operations")
+	}
 	if cfg.Catalog == nil {
 		missing = append(missing, "Catalog")
 	}
@@ -89,7 +117,7 @@ func New(cfg Config) (*Handler, error) {
 	if now == nil {
 		now = time.Now
 	}
-	return &Handler{store: cfg.Store, prov: cfg.Provisioner, plans: cfg.PlanChanges, subs: cfg.Subscriptions,
+	return &Handler{store: cfg.Store, prov: cfg.Provisioner, plans: cfg.PlanChanges, ops: cfg.Operations, subs: cfg.Subscriptions,
 		catalog: cfg.Catalog, log: cfg.Logger, now: now}, nil
 }
 
@@ -124,6 +152,7 @@ var routes = map[string]route{
 	"POST /tenants/{id}/upgrade":   (*Handler).upgrade,
 	"POST /tenants/{id}/downgrade": (*Handler).downgrade,
 	"GET /operations/{id}":         (*Handler).getOperation,
+	"POST /operations/{id}/retry":  (*Handler).retryOperation,
 }
 
 // RouteKeys returns the route keys the handler serves, sorted.

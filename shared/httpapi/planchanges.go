@@ -2,7 +2,10 @@ package httpapi
 
 import (
 	"context"
+	"fmt"
 	"net/http"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/tenantflow/tenantflow/shared/tenant"
 )
@@ -29,7 +32,9 @@ func (h *Handler) parsePlan(name *string) (tenant.Plan, error) {
 }
 
 func (h *Handler) upgrade(ctx context.Context, r *request) (response, error) {
-	r.tenantID = r.pathID()
+	if err := r.targetTenant(); err != nil {
+		return response{}, err
+	}
 	if err := r.who.requireTenant(r.tenantID); err != nil {
 		return response{}, err
 	}
@@ -49,7 +54,9 @@ func (h *Handler) upgrade(ctx context.Context, r *request) (response, error) {
 }
 
 func (h *Handler) downgrade(ctx context.Context, r *request) (response, error) {
-	r.tenantID = r.pathID()
+	if err := r.targetTenant(); err != nil {
+		return response{}, err
+	}
 	if err := r.who.requireTenant(r.tenantID); err != nil {
 		return response{}, err
 	}
@@ -80,17 +87,21 @@ func accepted(r *request, op *tenant.Operation) response {
 
 // getOperation shows an operation to an admin or to a token of the operation's tenant.
 // Anyone else gets the same 404 as for a missing operation, so ids of other tenants'
-// operations cannot be probed.
+// operations cannot be probed. Admins get the whole record; a tenant token gets
+// OperationResponse, which leaves out who asked and the raw cause of a failure.
 func (h *Handler) getOperation(ctx context.Context, r *request) (response, error) {
-	id := r.pathID()
-	r.operationID = id
 	if !r.who.authenticated {
 		return response{}, errUnauthenticated
 	}
 	if !r.who.admin && r.who.tenantID == "" {
 		return response{}, &authError{status: http.StatusForbidden, detail: "reading operations requires the " + AdminScope + " scope or a " + TenantClaim + " claim"}
 	}
-	op, err := h.plans.Operation(ctx, id)
+	id := r.pathID()
+	if !validOperationID(id) {
+		return response{}, &malformedIDError{kind: "operation", rule: operationIDRule}
+	}
+	r.operationID = id
+	op, err := h.ops.Get(ctx, id)
 	if err != nil {
 		return response{}, err
 	}
@@ -98,5 +109,65 @@ func (h *Handler) getOperation(ctx context.Context, r *request) (response, error
 		return response{}, &tenant.NotFoundError{Kind: "operation", ID: id}
 	}
 	r.tenantID = op.TenantID
-	return response{status: http.StatusOK, body: op}, nil
+	if r.who.admin {
+		// The domain type itself, so that fields added to tenant.Operation reach
+		// operators without a change here.
+		return response{status: http.StatusOK, body: op}, nil
+	}
+	return response{status: http.StatusOK, body: operationView(op)}, nil
+}
+
+// retryRequest is the optional body of POST /operations/{id}/retry: action "retry"
+// (the default) runs the operation's compensation again; "resolve" records, with a
+// note, that an operator fixed by hand what compensation could not undo.
+type retryRequest struct {
+	Action *string `json:"action"`
+	Note   *string `json:"note"`
+}
+
+// maxNoteRunes bounds an operator's resolution note.
+const maxNoteRunes = 1000
+
+// retryOperation is the operator route for an operation that needs attention (its
+// compensation is incomplete): 202 while the retry runs, 200 when resolved, 409 when
+// the operation does not need attention.
+func (h *Handler) retryOperation(ctx context.Context, r *request) (response, error) {
+	if err := r.who.requireAdmin("retrying operations"); err != nil {
+		return response{}, err
+	}
+	id := r.pathID()
+	if !validOperationID(id) {
+		return response{}, &malformedIDError{kind: "operation", rule: operationIDRule}
+	}
+	r.operationID = id
+	var in retryRequest
+	if r.ev.Body != "" {
+		if err := decodeBody(r.ev, &in); err != nil {
+			return response{}, err
+		}
+	}
+	action := "retry"
+	if in.Action != nil {
+		action = *in.Action
+	}
+	switch action {
+	case "retry":
+		op, err := h.ops.Retry(ctx, id, r.who.actor("retry operation "+id))
+		if err != nil {
+			return response{}, err
+		}
+		r.tenantID = op.TenantID
+		return accepted(r, op), nil
+	case "resolve":
+		if in.Note == nil || strings.TrimSpace(*in.Note) == "" || utf8.RuneCountInString(*in.Note) > maxNoteRunes {
+			return response{}, &tenant.ValidationError{Field: "note", Reason: fmt.Sprintf("required to resolve: what was fixed by hand (1-%d characters)", maxNoteRunes)}
+		}
+		op, err := h.ops.Resolve(ctx, id, *in.Note, r.who.actor("resolve operation "+id))
+		if err != nil {
+			return response{}, err
+		}
+		r.tenantID = op.TenantID
+		return response{status: http.StatusOK, body: op}, nil
+	}
+	return response{}, &tenant.ValidationError{Field: "action", Reason: `must be "retry" or "resolve"`}
 }

@@ -29,13 +29,23 @@ type Provisioner interface {
 	Initial(ctx context.Context, tenantID string, plan tenant.Plan) error
 }
 
-// PlanChanges starts plan changes and reports on them. It refuses at once what cannot
-// work (typed domain errors) and runs the rest asynchronously; shared/planchange
-// implements it on Step Functions.
+// PlanChanges starts plan changes. It refuses at once what cannot work (typed domain
+// errors) and runs the rest asynchronously; shared/planchange implements it on Step
+// Functions.
 type PlanChanges interface {
 	Upgrade(ctx context.Context, tenantID string, plan tenant.Plan, by store.Actor) (*tenant.Operation, error)
 	Downgrade(ctx context.Context, tenantID string, plan tenant.Plan, atPeriodEnd bool, by store.Actor) (*tenant.Operation, error)
-	Operation(ctx context.Context, id string) (*tenant.Operation, error)
+}
+
+// Operations reports on operations of every flow and lets an operator finish one that
+// needs attention; shared/flow implements it.
+type Operations interface {
+	// Get returns an operation, its status checked against its execution.
+	Get(ctx context.Context, id string) (*tenant.Operation, error)
+	// Retry runs the compensation of a failed operation that needs attention again.
+	Retry(ctx context.Context, id string, by store.Actor) (*tenant.Operation, error)
+	// Resolve records that an operator fixed by hand what compensation could not undo.
+	Resolve(ctx context.Context, id, note string, by store.Actor) (*tenant.Operation, error)
 }
 
 // Subscriptions creates the billing subscription of a new tenant. Calling it again with

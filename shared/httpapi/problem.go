@@ -62,6 +62,7 @@ func toProblem(err error) Problem {
 		be  *bodyError
 		ae  *authError
 		ue  *unavailableError
+		mie *malformedIDError
 		ule *tenant.UsageExceedsLimitError
 		ite *tenant.InvalidTransitionError
 		ree *tenant.RetentionExpiredError
@@ -84,6 +85,8 @@ func toProblem(err error) Problem {
 		return newProblem(ae.status, slug, ae.detail)
 	case errors.As(err, &ue):
 		return newProblem(http.StatusServiceUnavailable, "dependency-unavailable", ue.detail)
+	case errors.As(err, &mie):
+		return newProblem(http.StatusNotFound, "not-found", mie.Error())
 	case errors.As(err, &ule):
 		p := newProblem(http.StatusUnprocessableEntity, "usage-exceeds-limit", ule.Error())
 		p.Title = "Usage exceeds the limits of the target plan"

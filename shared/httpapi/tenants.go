@@ -172,7 +172,9 @@ func (h *Handler) finishCreate(ctx context.Context, r *request, t *tenant.Tenant
 }
 
 func (h *Handler) getTenant(ctx context.Context, r *request) (response, error) {
-	r.tenantID = r.pathID()
+	if err := r.targetTenant(); err != nil {
+		return response{}, err
+	}
 	if err := r.who.requireTenant(r.tenantID); err != nil {
 		return response{}, err
 	}
@@ -230,12 +232,16 @@ func (h *Handler) listTenants(ctx context.Context, r *request) (response, error)
 	}
 	limit := defaultListLimit
 	if s, ok := q["limit"]; ok {
+		outOfRange := &tenant.ValidationError{Field: "limit", Reason: fmt.Sprintf("must be between 1 and %d", maxListLimit)}
 		n, err := strconv.Atoi(s)
-		if err != nil {
+		switch {
+		case errors.Is(err, strconv.ErrRange):
+			// An integer, only too large for int: the same 422 as 101.
+			return response{}, outOfRange
+		case err != nil:
 			return response{}, badRequest("query parameter limit: expected an integer, got %q", s)
-		}
-		if n < 1 || n > maxListLimit {
-			return response{}, &tenant.ValidationError{Field: "limit", Reason: fmt.Sprintf("must be between 1 and %d", maxListLimit)}
+		case n < 1 || n > maxListLimit:
+			return response{}, outOfRange
 		}
 		limit = n
 	}
@@ -266,43 +272,10 @@ func joinStates(states []tenant.State) string {
 	return strings.Join(names, ", ")
 }
 
-// usageRequest is the body of PUT /tenants/{id}/usage; every figure is required.
-type usageRequest struct {
-	Users            *int64   `json:"users"`
-	StorageGB        *float64 `json:"storage_gb"`
-	APICallsPerMonth *int64   `json:"api_calls_per_month"`
-}
-
-func (h *Handler) putUsage(ctx context.Context, r *request) (response, error) {
-	r.tenantID = r.pathID()
-	if err := r.who.requireTenant(r.tenantID); err != nil {
-		return response{}, err
-	}
-	var in usageRequest
-	if err := decodeBody(r.ev, &in); err != nil {
-		return response{}, err
-	}
-	switch {
-	case in.Users == nil:
-		return response{}, &tenant.ValidationError{Field: "users", Reason: "required (an integer >= 0)"}
-	case in.StorageGB == nil:
-		return response{}, &tenant.ValidationError{Field: "storage_gb", Reason: "required (a number >= 0)"}
-	case in.APICallsPerMonth == nil:
-		return response{}, &tenant.ValidationError{Field: "api_calls_per_month", Reason: "required (an integer >= 0)"}
-	}
-	u := tenant.Usage{Users: *in.Users, StorageGB: *in.StorageGB, APICallsPerMonth: *in.APICallsPerMonth}
-	if err := u.Validate(); err != nil {
-		return response{}, err
-	}
-	t, err := h.store.UpdateUsage(ctx, r.tenantID, u)
-	if err != nil {
-		return response{}, err
-	}
-	return response{status: http.StatusOK, body: h.tenantView(t)}, nil
-}
-
 func (h *Handler) getAudit(ctx context.Context, r *request) (response, error) {
-	r.tenantID = r.pathID()
+	if err := r.targetTenant(); err != nil {
+		return response{}, err
+	}
 	if err := r.who.requireTenant(r.tenantID); err != nil {
 		return response{}, err
 	}

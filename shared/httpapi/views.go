@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"regexp"
 	"time"
 
 	"github.com/tenantflow/tenantflow/shared/store"
@@ -54,6 +55,32 @@ type AcceptedResponse struct {
 	EffectiveAt *time.Time             `json:"effective_at,omitempty"`
 }
 
+// OperationResponse is an operation as a tenant's own token sees it (admins get the
+// whole tenant.Operation). It is an allow-list of fields: requested_by names the
+// subject that asked, and cause is the raw text of the failure, which can carry
+// provider request ids or Lambda internals; neither is for the tenant. Fields added to
+// tenant.Operation later (for operators, such as whether compensation finished) stay
+// out until they are added here on purpose. Optional fields are always present (null
+// when unset), like in TenantResponse.
+type OperationResponse struct {
+	OperationID string                 `json:"operation_id"`
+	TenantID    string                 `json:"tenant_id"`
+	Kind        string                 `json:"kind"`
+	Status      tenant.OperationStatus `json:"status"`
+	FromPlan    tenant.Plan            `json:"from_plan"`
+	ToPlan      tenant.Plan            `json:"to_plan"`
+	AtPeriodEnd bool                   `json:"at_period_end"`
+	EffectiveAt *time.Time             `json:"effective_at"`
+	CreatedAt   time.Time              `json:"created_at"`
+	UpdatedAt   time.Time              `json:"updated_at"`
+	// Error is the name of the error a failed operation ended with, e.g.
+	// UsageExceedsLimitError; never its cause.
+	Error *string `json:"error"`
+	// Message is a fixed sentence chosen by status and error name (operationMessage):
+	// safe to show to the tenant's users as it is.
+	Message string `json:"message"`
+}
+
 // AuditResponse is a tenant's audit trail, oldest first.
 type AuditResponse struct {
 	TenantID string             `json:"tenant_id"`
@@ -85,6 +112,65 @@ func limitsView(l tenant.Limits) LimitsResponse {
 		out.APICallsPerMonth = &l.APICallsPerMonth
 	}
 	return out
+}
+
+// errorNamePattern is what an error name looks like (a Go type name as Lambda reports
+// it, or a Step Functions name such as States.Timeout). Anything else is not shown: the
+// name travels from the state machine's Catch and is not checked on the way.
+var errorNamePattern = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_.]{0,63}$`)
+
+// genericFailureName stands for a missing error name or one that does not look like
+// one; it names no flow, since every kind of operation shows this view.
+const genericFailureName = "OperationFailed"
+
+// operationView is the public view of op for its tenant's tokens. It copies the
+// allowed fields one by one, so nothing reaches a tenant that is not listed in
+// OperationResponse, and it replaces an error name that does not look like one.
+func operationView(op *tenant.Operation) OperationResponse {
+	v := OperationResponse{
+		OperationID: op.ID, TenantID: op.TenantID, Kind: op.Kind, Status: op.Status, FromPlan: op.FromPlan, ToPlan: op.ToPlan,
+		AtPeriodEnd: op.AtPeriodEnd, EffectiveAt: op.EffectiveAt, CreatedAt: op.CreatedAt, UpdatedAt: op.UpdatedAt,
+	}
+	name := op.Error
+	if name != "" && !errorNamePattern.MatchString(name) {
+		name = genericFailureName
+	}
+	if name == "" && op.Status == tenant.OpFailed {
+		name = genericFailureName
+	}
+	v.Error = optional(name)
+	v.Message = operationMessage(op.Status, name)
+	return v
+}
+
+// Messages of OperationResponse. They are fixed so that nothing of a failure's cause
+// reaches a tenant; the operation id lets support find the cause in the record and logs.
+const (
+	msgScheduled     = "the change is scheduled and runs at effective_at"
+	msgRunning       = "the change is in progress"
+	msgSucceeded     = "the change is complete"
+	msgUsageExceeded = "usage exceeds the limits of the target plan"
+	msgFailed        = "the change did not complete and was rolled back; contact support with the operation id"
+	msgUnknown       = "contact support with the operation id"
+)
+
+// operationMessage picks the sentence of an operation by status and, for failures, by
+// error name. It does not look at the cause or at any other field of the record.
+func operationMessage(status tenant.OperationStatus, errName string) string {
+	switch status {
+	case tenant.OpScheduled:
+		return msgScheduled
+	case tenant.OpRunning:
+		return msgRunning
+	case tenant.OpSucceeded:
+		return msgSucceeded
+	case tenant.OpFailed:
+		if errName == "UsageExceedsLimitError" {
+			return msgUsageExceeded
+		}
+		return msgFailed
+	}
+	return msgUnknown
 }
 
 func optional(s string) *string {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tenantflow/tenantflow/cmd/devstack/stack"
+	"github.com/tenantflow/tenantflow/shared/flow"
 	"github.com/tenantflow/tenantflow/shared/planchange"
 	"github.com/tenantflow/tenantflow/shared/tenant"
 	"github.com/tenantflow/tenantflow/shared/testenv"
@@ -43,16 +44,26 @@ var stepFixtures = []struct {
 		}
 	}},
 	{"plan-rollback-provision/downgrade-acme.json", entitlementsAre("tenant_acme", tenant.Starter)},
-	{"plan-abort/downgrade-acme.json", func(t *testing.T, s *stack.Stack, p []byte) {
+	{"plan-release/downgrade-acme.json", func(t *testing.T, s *stack.Stack, p []byte) {
 		tenantIs("tenant_acme", tenant.Active, tenant.Starter)(t, s, p)
 		op, err := s.Store().GetOperation(context.Background(), "op_fixture_downgrade_acme")
-		if err != nil || op.Status != tenant.OpFailed || op.Cause != "provisioning failed (fixture)" {
+		if err != nil || op.Status != tenant.OpFailed || op.Cause != "provisioning failed (fixture)" || op.NeedsAttention {
 			t.Errorf("operation %+v %v", op, err)
+		}
+		var out flow.Outcome
+		if err := json.Unmarshal(p, &out); err != nil || out.Status != tenant.OpFailed {
+			t.Errorf("release outcome %s (%v)", p, err)
+		}
+	}},
+	{"reconcile/scheduled.json", func(t *testing.T, _ *stack.Stack, p []byte) {
+		var r flow.ReconcileResult
+		if err := json.Unmarshal(p, &r); err != nil || r.Checked != 0 || len(r.Released) != 0 {
+			t.Errorf("reconcile result %s (%v)", p, err)
 		}
 	}},
 	{"downgrade-sweep/scheduled.json", func(t *testing.T, _ *stack.Stack, p []byte) {
 		var r planchange.SweepResult
-		if err := json.Unmarshal(p, &r); err != nil || !r.Now.Equal(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)) || r.Due != 0 {
+		if err := json.Unmarshal(p, &r); err != nil || !r.Now.Equal(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)) || r.Read != 0 {
 			t.Errorf("sweep result %s (%v)", p, err)
 		}
 	}},

@@ -23,6 +23,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 
 	"github.com/tenantflow/tenantflow/cmd/devstack/stack"
+	"github.com/tenantflow/tenantflow/shared/flow"
 	"github.com/tenantflow/tenantflow/shared/planchange"
 	"github.com/tenantflow/tenantflow/shared/store"
 	"github.com/tenantflow/tenantflow/shared/tenant"
@@ -416,11 +417,11 @@ func TestSameExecutionTwiceRunsOnce(t *testing.T) {
 	ctx := context.Background()
 	id := "twice-techstart"
 	cloneTenant(t, s, "tenant_techstart", id)
-	opID := planchange.NewOperationID()
+	opID := flow.NewOperationID()
 	if _, err := s.Store().CreateOperation(ctx, &tenant.Operation{ID: opID, TenantID: id, Kind: tenant.KindUpgrade, Status: tenant.OpRunning, FromPlan: tenant.Free, ToPlan: tenant.Starter}); err != nil {
 		t.Fatal(err)
 	}
-	in := planchange.Input{OperationID: opID, TenantID: id, Kind: tenant.KindUpgrade, FromPlan: tenant.Free, ToPlan: tenant.Starter}
+	in := planchange.Input{Ref: flow.Ref{OperationID: opID, TenantID: id, Kind: tenant.KindUpgrade}, FromPlan: tenant.Free, ToPlan: tenant.Starter}
 	body, _ := json.Marshal(in)
 	client := s.SFNClient()
 	arn := s.StateMachines["UpgradeStateMachine"]
@@ -440,7 +441,7 @@ func TestSameExecutionTwiceRunsOnce(t *testing.T) {
 	}
 	// Once finished, the same start is ExecutionAlreadyExists, which the starter treats
 	// as "already started" and which runs nothing.
-	if err := planchange.StartExecution(ctx, client, arn, in); err != nil {
+	if err := flow.StartExecution(ctx, client, arn, opID, in); err != nil {
 		t.Fatalf("restart of a finished operation: %v", err)
 	}
 	list, err := client.ListExecutions(ctx, &sfn.ListExecutionsInput{StateMachineArn: aws.String(arn)})

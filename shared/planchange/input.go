@@ -1,54 +1,47 @@
-// Package planchange runs upgrades and downgrades: the API-side Starter does the
-// synchronous pre-checks and starts the Step Functions execution; Steps holds one
-// handler per state of statemachines/upgrade.asl.json and downgrade.asl.json. Each step
-// is idempotent per operation id so Step Functions retries change nothing more, and each
-// forward step has a compensating step the Catch branch runs.
+// Package planchange runs upgrades and downgrades on the flow kit (shared/flow): the
+// API-side Starter does the synchronous pre-checks and starts the Step Functions
+// execution; Steps holds one handler per state of statemachines/upgrade.asl.json and
+// downgrade.asl.json; Sweeper starts period-end downgrades when they are due. Each step
+// is correct when Step Functions runs it again after its answer was lost, and each
+// forward step has a compensating step that undoes only what the records say this
+// operation did.
 package planchange
 
 import (
-	"encoding/json"
-
+	"github.com/tenantflow/tenantflow/shared/flow"
 	"github.com/tenantflow/tenantflow/shared/tenant"
 )
 
-// Input is the execution input and what every step receives and returns. Ids travel in
-// the input because the local interpreter's $$ context is mostly empty.
+// Input is the execution input and what every step receives.
 type Input struct {
-	OperationID string      `json:"operation_id"`
-	TenantID    string      `json:"tenant_id"`
-	Kind        string      `json:"kind"`
+	flow.Ref
 	FromPlan    tenant.Plan `json:"from_plan"`
 	ToPlan      tenant.Plan `json:"to_plan"`
 	AtPeriodEnd bool        `json:"at_period_end,omitempty"`
 	RequestedBy string      `json:"requested_by,omitempty"`
+	// Resume starts an operator retry at the compensation chain.
+	Resume bool `json:"resume,omitempty"`
 	// Error is set by the state machine's Catch (ResultPath $.error).
-	Error *CaughtError `json:"error,omitempty"`
+	Error *flow.CaughtError `json:"error,omitempty"`
 }
 
-// CaughtError is what a Catch puts at ResultPath: the error name and its cause.
-type CaughtError struct {
-	Error string `json:"Error"`
-	Cause string `json:"Cause"`
+// inputOf rebuilds the execution input of an operation (sweep starts, retries).
+func inputOf(op *tenant.Operation) Input {
+	return Input{Ref: flow.Ref{OperationID: op.ID, TenantID: op.TenantID, Kind: op.Kind}, FromPlan: op.FromPlan, ToPlan: op.ToPlan,
+		AtPeriodEnd: op.AtPeriodEnd, RequestedBy: op.RequestedBy}
 }
 
-// Message returns the human part of the cause: Lambda puts a JSON document
-// {"errorMessage","errorType"} in Cause; other errors give plain text.
-func (c *CaughtError) Message() string {
-	if c == nil {
-		return ""
-	}
-	var lambdaErr struct {
-		ErrorMessage string `json:"errorMessage"`
-	}
-	if json.Unmarshal([]byte(c.Cause), &lambdaErr) == nil && lambdaErr.ErrorMessage != "" {
-		return lambdaErr.ErrorMessage
-	}
-	return c.Cause
-}
-
-func (in Input) busyState() tenant.State {
-	if in.Kind == tenant.KindDowngrade {
+// busyState is the state a plan change holds its tenant in.
+func busyState(kind string) tenant.State {
+	if kind == tenant.KindDowngrade {
 		return tenant.Downgrading
 	}
 	return tenant.Upgrading
 }
+
+// Marks recorded on plan-change operations before billing is called and after it was
+// reverted, so the release knows whether billing still needs undoing.
+const (
+	markBilling         = "billing"
+	markBillingReverted = "billing-reverted"
+)

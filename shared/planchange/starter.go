@@ -2,18 +2,10 @@ package planchange
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"strings"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/sfn"
-	sfntypes "github.com/aws/aws-sdk-go-v2/service/sfn/types"
-
+	"github.com/tenantflow/tenantflow/shared/flow"
 	"github.com/tenantflow/tenantflow/shared/store"
 	"github.com/tenantflow/tenantflow/shared/tenant"
 )
@@ -21,33 +13,37 @@ import (
 // StarterStore is the persistence the API side needs.
 type StarterStore interface {
 	GetTenant(ctx context.Context, id string) (*tenant.Tenant, error)
-	Update(ctx context.Context, id string, expectedVersion int64, mutate func(*tenant.Tenant), by store.Actor) (*tenant.Tenant, error)
+	Change(ctx context.Context, id string, by store.Actor, decide store.Decide) (*tenant.Tenant, error)
 	CreateOperation(ctx context.Context, op *tenant.Operation) (*tenant.Operation, error)
-	GetOperation(ctx context.Context, id string) (*tenant.Operation, error)
-	SetOperationStatus(ctx context.Context, id string, status tenant.OperationStatus, errName, cause string) error
+	UpdateOperation(ctx context.Context, u store.OpUpdate) error
 }
 
-// Executions is the part of the Step Functions client the starter uses.
-type Executions interface {
-	StartExecution(ctx context.Context, in *sfn.StartExecutionInput, optFns ...func(*sfn.Options)) (*sfn.StartExecutionOutput, error)
-	DescribeExecution(ctx context.Context, in *sfn.DescribeExecutionInput, optFns ...func(*sfn.Options)) (*sfn.DescribeExecutionOutput, error)
+// Launcher starts a recorded operation's execution (flow.Operations implements it).
+type Launcher interface {
+	Start(ctx context.Context, op *tenant.Operation, input any) (*tenant.Operation, error)
+}
+
+// Periods reads a subscription's current billing period from the billing provider,
+// the only source that knows when it really ends (it moves at every renewal).
+// ok is false when billing is disabled or reports no period.
+type Periods interface {
+	CurrentPeriod(ctx context.Context, subscriptionID string) (start, end time.Time, ok bool, err error)
 }
 
 // Starter answers plan-change requests at once: it refuses what cannot work (unknown
-// plan, wrong direction, tenant not ACTIVE, usage over the target limits) and starts
-// the state machine for the rest. The operation id is the execution name.
+// plan, wrong direction, tenant not ACTIVE or busy, usage over the target limits) and
+// starts the state machine for the rest. The operation id is the execution name.
 type Starter struct {
-	store        StarterStore
-	sfn          Executions
-	catalog      *tenant.Catalog
-	upgradeARN   string
-	downgradeARN string
-	now          func() time.Time
+	store   StarterStore
+	flows   Launcher
+	periods Periods
+	catalog *tenant.Catalog
+	now     func() time.Time
 }
 
 // NewStarter wires the API side of plan changes.
-func NewStarter(s StarterStore, x Executions, c *tenant.Catalog, upgradeARN, downgradeARN string) *Starter {
-	return &Starter{store: s, sfn: x, catalog: c, upgradeARN: upgradeARN, downgradeARN: downgradeARN, now: time.Now}
+func NewStarter(s StarterStore, l Launcher, p Periods, c *tenant.Catalog) *Starter {
+	return &Starter{store: s, flows: l, periods: p, catalog: c, now: time.Now}
 }
 
 // Upgrade starts an upgrade of tenantID to plan.
@@ -56,7 +52,7 @@ func (s *Starter) Upgrade(ctx context.Context, tenantID string, plan tenant.Plan
 	if err != nil {
 		return nil, err
 	}
-	return s.start(ctx, s.upgradeARN, Input{OperationID: NewOperationID(), TenantID: t.ID, Kind: tenant.KindUpgrade, FromPlan: t.Plan, ToPlan: plan, RequestedBy: by.Who})
+	return s.start(ctx, t, tenant.KindUpgrade, plan, false, by)
 }
 
 // Downgrade starts a downgrade of tenantID to plan now, or records it as pending until
@@ -69,32 +65,75 @@ func (s *Starter) Downgrade(ctx context.Context, tenantID string, plan tenant.Pl
 	if err := s.catalog.FitsPlan(t.Usage, plan); err != nil {
 		return nil, err
 	}
-	in := Input{OperationID: NewOperationID(), TenantID: t.ID, Kind: tenant.KindDowngrade, FromPlan: t.Plan, ToPlan: plan, RequestedBy: by.Who, AtPeriodEnd: atPeriodEnd}
 	if !atPeriodEnd {
-		return s.start(ctx, s.downgradeARN, in)
+		return s.start(ctx, t, tenant.KindDowngrade, plan, false, by)
 	}
-	effective := PeriodEnd(t, s.now())
-	op, err := s.store.CreateOperation(ctx, &tenant.Operation{ID: in.OperationID, TenantID: t.ID, Kind: in.Kind, Status: tenant.OpScheduled,
+	return s.schedule(ctx, t, plan, by)
+}
+
+func (s *Starter) start(ctx context.Context, t *tenant.Tenant, kind string, plan tenant.Plan, atPeriodEnd bool, by store.Actor) (*tenant.Operation, error) {
+	op := &tenant.Operation{ID: flow.NewOperationID(), TenantID: t.ID, Kind: kind, FromPlan: t.Plan, ToPlan: plan, AtPeriodEnd: atPeriodEnd, RequestedBy: by.Who}
+	return s.flows.Start(ctx, op, inputOf(op))
+}
+
+// schedule records a period-end downgrade: the effective time is the subscription's
+// real current period end, read from the billing provider now (and refreshed on the
+// tenant), because the stored one goes stale at every renewal.
+func (s *Starter) schedule(ctx context.Context, t *tenant.Tenant, plan tenant.Plan, by store.Actor) (*tenant.Operation, error) {
+	now := s.now()
+	periodEnd := t.Billing.CurrentPeriodEnd
+	if t.Billing.SubscriptionID != "" && s.periods != nil {
+		_, end, ok, err := s.periods.CurrentPeriod(ctx, t.Billing.SubscriptionID)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			periodEnd = &end
+		}
+	}
+	effective := now.UTC().AddDate(0, 0, 30).Truncate(time.Second)
+	if periodEnd != nil && periodEnd.After(now) {
+		effective = periodEnd.UTC()
+	}
+	op, err := s.store.CreateOperation(ctx, &tenant.Operation{ID: flow.NewOperationID(), TenantID: t.ID, Kind: tenant.KindDowngrade, Status: tenant.OpScheduled,
 		FromPlan: t.Plan, ToPlan: plan, AtPeriodEnd: true, EffectiveAt: &effective, RequestedBy: by.Who})
 	if err != nil {
 		return nil, err
 	}
-	if _, err := s.store.Update(ctx, t.ID, t.Version, func(x *tenant.Tenant) {
-		x.PendingChange = &tenant.PendingChange{Plan: plan, EffectiveAt: effective, OperationID: op.ID}
-	}, store.Actor{Who: by.Who, OperationID: op.ID, Reason: fmt.Sprintf("downgrade to %s scheduled for %s", plan, effective.Format(time.RFC3339))}); err != nil {
-		_ = s.store.SetOperationStatus(ctx, op.ID, tenant.OpFailed, "ConflictError", err.Error())
+	by.OperationID = op.ID
+	by.Reason = fmt.Sprintf("downgrade to %s scheduled for %s", plan, effective.Format(time.RFC3339))
+	_, err = s.store.Change(ctx, t.ID, by, func(cur *tenant.Tenant) (store.Write, error) {
+		if err := s.startable(cur, t.Plan); err != nil {
+			return store.Write{}, err
+		}
+		return store.Write{Reason: by.Reason, Mutate: func(x *tenant.Tenant) {
+			x.PendingChange = &tenant.PendingChange{Plan: plan, EffectiveAt: effective, OperationID: op.ID}
+			if periodEnd != nil {
+				end := periodEnd.UTC()
+				x.Billing.CurrentPeriodEnd = &end
+			}
+		}}, nil
+	})
+	if err != nil {
+		_ = s.store.UpdateOperation(ctx, store.OpUpdate{ID: op.ID, Status: tenant.OpFailed, Error: "ConflictError", Cause: err.Error()})
 		return nil, err
 	}
 	return op, nil
 }
 
-// PeriodEnd is when a period-end change of t takes effect: the subscription's current
-// period end, or 30 days from now for tenants without one.
-func PeriodEnd(t *tenant.Tenant, now time.Time) time.Time {
-	if t.Billing.CurrentPeriodEnd != nil && t.Billing.CurrentPeriodEnd.After(now) {
-		return t.Billing.CurrentPeriodEnd.UTC()
+// startable refuses a tenant that is not ACTIVE, is held or waiting for attention, has
+// a change pending, or moved off the plan the request was checked against.
+func (s *Starter) startable(t *tenant.Tenant, plan tenant.Plan) error {
+	if err := flow.Available(t); err != nil {
+		return err
 	}
-	return now.UTC().AddDate(0, 0, 30).Truncate(time.Second)
+	if t.PendingChange != nil {
+		return &tenant.ConflictError{TenantID: t.ID, Reason: "operation " + t.PendingChange.OperationID + " is already scheduled for this tenant"}
+	}
+	if t.Plan != plan {
+		return &tenant.ConflictError{TenantID: t.ID, Reason: "the plan changed while the request was checked"}
+	}
+	return nil
 }
 
 func (s *Starter) precheck(ctx context.Context, tenantID, kind string, plan tenant.Plan) (*tenant.Tenant, error) {
@@ -105,99 +144,14 @@ func (s *Starter) precheck(ctx context.Context, tenantID, kind string, plan tena
 	if err != nil {
 		return nil, err
 	}
-	busy := tenant.Upgrading
-	if kind == tenant.KindDowngrade {
-		busy = tenant.Downgrading
-	}
 	if t.State != tenant.Active {
-		return nil, tenant.CheckTransition(t.State, busy)
+		return nil, tenant.CheckTransition(t.State, busyState(kind))
 	}
-	if t.Operation != "" || t.PendingChange != nil {
-		op := t.Operation
-		if op == "" {
-			op = t.PendingChange.OperationID
-		}
-		return nil, &tenant.ConflictError{TenantID: t.ID, Reason: "operation " + op + " is already in progress for this tenant"}
+	if err := s.startable(t, t.Plan); err != nil {
+		return nil, err
 	}
 	if err := checkDirection(s.catalog, kind, t.Plan, plan); err != nil {
 		return nil, err
 	}
 	return t, nil
-}
-
-// start records the operation and starts its execution named by the operation id.
-func (s *Starter) start(ctx context.Context, arn string, in Input) (*tenant.Operation, error) {
-	op, err := s.store.CreateOperation(ctx, &tenant.Operation{ID: in.OperationID, TenantID: in.TenantID, Kind: in.Kind, Status: tenant.OpRunning,
-		FromPlan: in.FromPlan, ToPlan: in.ToPlan, AtPeriodEnd: in.AtPeriodEnd, RequestedBy: in.RequestedBy})
-	if err != nil {
-		return nil, err
-	}
-	if err := StartExecution(ctx, s.sfn, arn, in); err != nil {
-		_ = s.store.SetOperationStatus(ctx, op.ID, tenant.OpFailed, "StartExecutionFailed", err.Error())
-		return nil, err
-	}
-	return op, nil
-}
-
-// StartExecution starts the flow for in, named by its operation id. Starting the same
-// operation again is harmless: Step Functions answers the same execution while it runs,
-// and ExecutionAlreadyExists once it has finished — both mean "already started".
-func StartExecution(ctx context.Context, x Executions, arn string, in Input) error {
-	body, err := json.Marshal(in)
-	if err != nil {
-		return fmt.Errorf("marshal execution input: %w", err)
-	}
-	_, err = x.StartExecution(ctx, &sfn.StartExecutionInput{StateMachineArn: aws.String(arn), Name: aws.String(in.OperationID), Input: aws.String(string(body))})
-	var exists *sfntypes.ExecutionAlreadyExists
-	if errors.As(err, &exists) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("start execution %s: %w", in.OperationID, err)
-	}
-	return nil
-}
-
-// Operation returns an operation. While the record says RUNNING it asks Step Functions,
-// so an execution that died without reaching its compensation still reports FAILED.
-func (s *Starter) Operation(ctx context.Context, id string) (*tenant.Operation, error) {
-	op, err := s.store.GetOperation(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	if op.Status != tenant.OpRunning {
-		return op, nil
-	}
-	arn := s.upgradeARN
-	if op.Kind == tenant.KindDowngrade {
-		arn = s.downgradeARN
-	}
-	out, err := s.sfn.DescribeExecution(ctx, &sfn.DescribeExecutionInput{ExecutionArn: aws.String(ExecutionARN(arn, id))})
-	if err != nil {
-		return op, nil // the record is still the best answer we have
-	}
-	switch out.Status {
-	case sfntypes.ExecutionStatusFailed, sfntypes.ExecutionStatusTimedOut, sfntypes.ExecutionStatusAborted:
-		// Re-read: the abort step may have just finished the record.
-		if again, err := s.store.GetOperation(ctx, id); err == nil && again.Done() {
-			return again, nil
-		}
-		op.Status, op.Error, op.Cause = tenant.OpFailed, aws.ToString(out.Error), aws.ToString(out.Cause)
-		if op.Error == "" {
-			op.Error = "Execution" + string(out.Status)
-		}
-	}
-	return op, nil
-}
-
-// ExecutionARN derives an execution's ARN from its state machine ARN and name.
-func ExecutionARN(stateMachineARN, name string) string {
-	return strings.Replace(stateMachineARN, ":stateMachine:", ":execution:", 1) + ":" + name
-}
-
-// NewOperationID returns a new, time-ordered operation id that is a valid execution name.
-func NewOperationID() string {
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	return fmt.Sprintf("op_%x_%s", time.Now().UTC().UnixMilli(), hex.EncodeToString(b[:]))
 }

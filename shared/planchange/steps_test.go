@@ -10,6 +10,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/tenantflow/tenantflow/shared/flow"
 	"github.com/tenantflow/tenantflow/shared/planchange"
 	"github.com/tenantflow/tenantflow/shared/provision"
 	"github.com/tenantflow/tenantflow/shared/store"
@@ -34,7 +35,7 @@ func (r *recorder) Publish(_ context.Context, detailType string, _ any) error {
 	return nil
 }
 
-func (r *recorder) ChangePrice(_ context.Context, sub string, plan tenant.Plan, key string) error {
+func (r *recorder) ChangePrice(_ context.Context, sub string, plan tenant.Plan, key string, _ bool) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.keys == nil {
@@ -68,7 +69,7 @@ func newStepEnv(t *testing.T, id string, plan tenant.Plan, usage tenant.Usage) s
 	if err := prov.Initial(ctx, id, plan); err != nil {
 		t.Fatal(err)
 	}
-	return stepEnv{st: st, rec: rec, steps: planchange.NewSteps(st, prov, rec, cat, slog.New(slog.NewTextHandler(io.Discard, nil)))}
+	return stepEnv{st: st, rec: rec, steps: planchange.NewSteps(&flow.Kit{Store: st, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}, st, prov, rec, cat)}
 }
 
 type step func(context.Context, planchange.Input) (planchange.Input, error)
@@ -102,7 +103,7 @@ func auditPairs(t *testing.T, st *store.Store, id string) []string {
 // The operation record does not exist beforehand: Validate creates it.
 func TestEveryStepTwiceHasOneEffect(t *testing.T) {
 	e := newStepEnv(t, "twice", tenant.Free, tenant.Usage{Users: 1})
-	in := planchange.Input{OperationID: "op_twice", TenantID: "twice", Kind: tenant.KindUpgrade, FromPlan: tenant.Free, ToPlan: tenant.Starter}
+	in := planchange.Input{Ref: flow.Ref{OperationID: "op_twice", TenantID: "twice", Kind: tenant.KindUpgrade}, FromPlan: tenant.Free, ToPlan: tenant.Starter}
 	runTwice(t, "validate", e.steps.Validate, in)
 	runTwice(t, "provision", e.steps.Provision, in)
 	runTwice(t, "billing", e.steps.Billing, in)
@@ -127,17 +128,21 @@ func TestEveryStepTwiceHasOneEffect(t *testing.T) {
 // and billing happened.
 func TestCompensationTwiceRestoresOnce(t *testing.T) {
 	e := newStepEnv(t, "comp", tenant.Free, tenant.Usage{Users: 1})
-	in := planchange.Input{OperationID: "op_comp", TenantID: "comp", Kind: tenant.KindUpgrade, FromPlan: tenant.Free, ToPlan: tenant.Starter}
+	in := planchange.Input{Ref: flow.Ref{OperationID: "op_comp", TenantID: "comp", Kind: tenant.KindUpgrade}, FromPlan: tenant.Free, ToPlan: tenant.Starter}
 	ctx := context.Background()
 	for _, f := range []step{e.steps.Validate, e.steps.Provision, e.steps.Billing} {
 		if _, err := f(ctx, in); err != nil {
 			t.Fatal(err)
 		}
 	}
-	in.Error = &planchange.CaughtError{Error: "InjectedFault", Cause: `{"errorType":"InjectedFault","errorMessage":"commit exploded"}`}
+	in.Error = &flow.CaughtError{Error: "InjectedFault", Cause: `{"errorType":"InjectedFault","errorMessage":"commit exploded"}`}
 	runTwice(t, "rollback-billing", e.steps.RollbackBilling, in)
 	runTwice(t, "rollback-provision", e.steps.RollbackProvision, in)
-	runTwice(t, "abort", e.steps.Abort, in)
+	for range 2 {
+		if out, err := e.steps.Release(ctx, in); err != nil || out.Status != tenant.OpFailed || len(out.CompensationIncomplete) != 0 {
+			t.Fatalf("release: %+v %v", out, err)
+		}
+	}
 	tn, _ := e.st.GetTenant(ctx, "comp")
 	ent, _ := e.st.GetEntitlements(ctx, "comp")
 	free, _ := tenant.DefaultCatalog().Limits(tenant.Free)
@@ -163,15 +168,18 @@ func TestCompensationTwiceRestoresOnce(t *testing.T) {
 func TestRollbackWithoutChangesIsANoop(t *testing.T) {
 	e := newStepEnv(t, "noop", tenant.Free, tenant.Usage{Users: 1})
 	ctx := context.Background()
-	in := planchange.Input{OperationID: "op_noop", TenantID: "noop", Kind: tenant.KindUpgrade, FromPlan: tenant.Free, ToPlan: tenant.Starter}
+	in := planchange.Input{Ref: flow.Ref{OperationID: "op_noop", TenantID: "noop", Kind: tenant.KindUpgrade}, FromPlan: tenant.Free, ToPlan: tenant.Starter}
 	if _, err := e.st.CreateOperation(ctx, &tenant.Operation{ID: in.OperationID, TenantID: "noop", Kind: in.Kind, Status: tenant.OpRunning}); err != nil {
 		t.Fatal(err)
 	}
-	in.Error = &planchange.CaughtError{Error: "States.Timeout", Cause: "timed out"}
-	for _, f := range []step{e.steps.RollbackBilling, e.steps.RollbackProvision, e.steps.Abort} {
+	in.Error = &flow.CaughtError{Error: "States.Timeout", Cause: "timed out"}
+	for _, f := range []step{e.steps.RollbackBilling, e.steps.RollbackProvision} {
 		if _, err := f(ctx, in); err != nil {
 			t.Fatal(err)
 		}
+	}
+	if out, err := e.steps.Release(ctx, in); err != nil || out.Status != tenant.OpFailed {
+		t.Fatalf("release: %+v %v", out, err)
 	}
 	if len(e.rec.events) != 0 || len(e.rec.prices) != 0 {
 		t.Fatalf("side effects without a change: %v %v", e.rec.events, e.rec.prices)
@@ -190,10 +198,10 @@ func TestTypedErrorsKeepTheirNames(t *testing.T) {
 		in   planchange.Input
 		want string
 	}{
-		{planchange.Input{OperationID: "op_d", TenantID: "big", Kind: tenant.KindDowngrade, FromPlan: tenant.Professional, ToPlan: tenant.Starter}, "UsageExceedsLimitError"},
-		{planchange.Input{OperationID: "op_u", TenantID: "big", Kind: tenant.KindUpgrade, FromPlan: tenant.Professional, ToPlan: tenant.Free}, "ValidationError"},
-		{planchange.Input{OperationID: "op_p", TenantID: "big", Kind: tenant.KindUpgrade, FromPlan: tenant.Free, ToPlan: tenant.Enterprise}, "ConflictError"},
-		{planchange.Input{OperationID: "op_x", TenantID: "missing", Kind: tenant.KindUpgrade, FromPlan: tenant.Free, ToPlan: tenant.Starter}, "NotFoundError"},
+		{planchange.Input{Ref: flow.Ref{OperationID: "op_d", TenantID: "big", Kind: tenant.KindDowngrade}, FromPlan: tenant.Professional, ToPlan: tenant.Starter}, "UsageExceedsLimitError"},
+		{planchange.Input{Ref: flow.Ref{OperationID: "op_u", TenantID: "big", Kind: tenant.KindUpgrade}, FromPlan: tenant.Professional, ToPlan: tenant.Free}, "ValidationError"},
+		{planchange.Input{Ref: flow.Ref{OperationID: "op_p", TenantID: "big", Kind: tenant.KindUpgrade}, FromPlan: tenant.Free, ToPlan: tenant.Enterprise}, "ConflictError"},
+		{planchange.Input{Ref: flow.Ref{OperationID: "op_x", TenantID: "missing", Kind: tenant.KindUpgrade}, FromPlan: tenant.Free, ToPlan: tenant.Starter}, "NotFoundError"},
 	}
 	for _, c := range cases {
 		_, err := e.steps.Validate(ctx, c.in)

@@ -2,74 +2,205 @@ package planchange
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/tenantflow/tenantflow/shared/flow"
 	"github.com/tenantflow/tenantflow/shared/store"
 	"github.com/tenantflow/tenantflow/shared/tenant"
 )
 
-// DueStore finds tenants whose pending change is due.
+// DueStore finds tenants whose pending change is due and clears what cannot run.
 type DueStore interface {
-	Due(ctx context.Context, kind string, now time.Time, limit int32) ([]*tenant.Tenant, error)
+	Due(ctx context.Context, kind string, now time.Time, after store.DueCursor, limit int32) ([]*tenant.Tenant, store.DueCursor, error)
 	GetOperation(ctx context.Context, id string) (*tenant.Operation, error)
+	Change(ctx context.Context, id string, by store.Actor, decide store.Decide) (*tenant.Tenant, error)
 }
 
 // Sweeper starts the period-end downgrades that are due. It is run by an EventBridge
 // schedule; "now" is the scheduled event's time, never the wall clock, so a delayed or
 // replayed event decides the same way.
 type Sweeper struct {
-	store        DueStore
-	sfn          Executions
-	downgradeARN string
-	log          *slog.Logger
+	store   DueStore
+	sfn     flow.Executions
+	periods Periods
+	arn     string
+	log     *slog.Logger
 }
 
-// NewSweeper wires the sweep.
-func NewSweeper(s DueStore, x Executions, downgradeARN string, log *slog.Logger) *Sweeper {
-	return &Sweeper{store: s, sfn: x, downgradeARN: downgradeARN, log: log}
+// NewSweeper wires the sweep. periods may be nil (billing disabled).
+func NewSweeper(s DueStore, x flow.Executions, p Periods, downgradeARN string, log *slog.Logger) *Sweeper {
+	return &Sweeper{store: s, sfn: x, periods: p, arn: downgradeARN, log: log}
 }
 
-// SweepResult says what one sweep did.
+// SweepResult says what one sweep did. Read counts the index entries it read.
 type SweepResult struct {
-	Now     time.Time `json:"now"`
-	Due     int       `json:"due"`
-	Started []string  `json:"started"`
+	Now         time.Time `json:"now"`
+	Read        int       `json:"read"`
+	Started     []string  `json:"started"`
+	Cleared     []string  `json:"cleared"`
+	Rescheduled []string  `json:"rescheduled"`
+	Failed      []string  `json:"failed"`
 }
 
-// maxPerSweep bounds one invocation; the next schedule picks up the rest.
-const maxPerSweep = 500
+// Bounds of one sweep: the index is read in pages; at most maxStarts executions are
+// started (the next schedule picks up the rest), and the sweep stops early when its
+// Lambda deadline comes close.
+const (
+	sweepPage = 100
+	maxStarts = 1000
+	reserve   = 5 * time.Second
+)
 
-// Handle starts every due change. Starting is idempotent (the execution name is the
+// Handle starts every due change. A tenant that cannot start (not ACTIVE, held by
+// another operation, waiting for attention, operation gone) has its pending change
+// cleared with the reason, so it leaves the index and is not read again; a failure
+// to start one execution is logged and counted and the sweep goes on (the entry stays
+// and the next sweep tries again). Starting is idempotent (the execution name is the
 // operation id), so overlapping sweeps cannot start a change twice.
 func (s *Sweeper) Handle(ctx context.Context, ev events.CloudWatchEvent) (SweepResult, error) {
 	now := ev.Time
 	if now.IsZero() {
 		return SweepResult{}, &tenant.ValidationError{Field: "time", Reason: "scheduled event has no time"}
 	}
-	due, err := s.store.Due(ctx, store.DueChange, now, maxPerSweep)
-	if err != nil {
-		return SweepResult{}, err
-	}
-	res := SweepResult{Now: now, Due: len(due), Started: []string{}}
-	for _, t := range due {
-		pc := t.PendingChange
-		if pc == nil || t.State != tenant.Active {
-			continue
-		}
-		op, err := s.store.GetOperation(ctx, pc.OperationID)
+	res := SweepResult{Now: now, Started: []string{}, Cleared: []string{}, Rescheduled: []string{}, Failed: []string{}}
+	var cursor store.DueCursor
+	for len(res.Started) < maxStarts && !nearDeadline(ctx) {
+		page, next, err := s.store.Due(ctx, store.DueChange, now, cursor, sweepPage)
 		if err != nil {
-			return res, fmt.Errorf("sweep %s: %w", t.ID, err)
-		}
-		in := Input{OperationID: op.ID, TenantID: t.ID, Kind: tenant.KindDowngrade, FromPlan: op.FromPlan, ToPlan: pc.Plan, AtPeriodEnd: true, RequestedBy: op.RequestedBy}
-		if err := StartExecution(ctx, s.sfn, s.downgradeARN, in); err != nil {
 			return res, err
 		}
-		res.Started = append(res.Started, op.ID)
-		s.log.Info("period-end downgrade started", "tenant_id", t.ID, "operation_id", op.ID, "effective_at", pc.EffectiveAt, "now", now)
+		res.Read += len(page)
+		for _, t := range page {
+			if len(res.Started) >= maxStarts || nearDeadline(ctx) {
+				break
+			}
+			s.one(ctx, t, now, &res)
+		}
+		if next == nil {
+			break
+		}
+		cursor = next
 	}
+	s.log.Info("downgrade sweep", "now", now, "read", res.Read, "started", len(res.Started), "cleared", len(res.Cleared),
+		"rescheduled", len(res.Rescheduled), "failed", len(res.Failed))
 	return res, nil
+}
+
+func nearDeadline(ctx context.Context) bool {
+	d, ok := ctx.Deadline()
+	return ok && time.Until(d) < reserve
+}
+
+// one handles one due tenant and records the result in res.
+func (s *Sweeper) one(ctx context.Context, t *tenant.Tenant, now time.Time, res *SweepResult) {
+	pc := t.PendingChange
+	if pc == nil {
+		return
+	}
+	log := s.log.With("tenant_id", t.ID, "operation_id", pc.OperationID)
+	op, err := s.store.GetOperation(ctx, pc.OperationID)
+	var nf *tenant.NotFoundError
+	switch {
+	case errors.As(err, &nf):
+		s.clear(ctx, t, nil, "its operation does not exist", res)
+		return
+	case err != nil:
+		res.Failed = append(res.Failed, t.ID)
+		log.Error("sweep: read operation", "error", err.Error())
+		return
+	case op.Done():
+		s.clear(ctx, t, nil, "its operation already ended "+string(op.Status), res)
+		return
+	}
+	if err := flow.Available(t); err != nil || t.State != tenant.Active {
+		reason := fmt.Sprintf("the tenant is %s", t.State)
+		if err != nil {
+			reason = err.Error()
+		}
+		s.clear(ctx, t, op, reason, res)
+		return
+	}
+	if later, ok := s.periodMoved(ctx, t, pc, now); ok {
+		s.reschedule(ctx, t, op, later, res)
+		return
+	}
+	if err := flow.StartExecution(ctx, s.sfn, s.arn, op.ExecutionName(), inputOf(op)); err != nil {
+		res.Failed = append(res.Failed, t.ID)
+		log.Error("sweep: start downgrade", "error", err.Error())
+		return
+	}
+	res.Started = append(res.Started, op.ID)
+	log.Info("period-end downgrade started", "effective_at", pc.EffectiveAt, "now", now)
+}
+
+// periodMoved re-checks the billing period when the change runs: if the subscription
+// is still in a period that started before the change's effective time and ends later
+// (the period was extended, or the change was recorded against a stale period end),
+// the change waits for that period's real end.
+func (s *Sweeper) periodMoved(ctx context.Context, t *tenant.Tenant, pc *tenant.PendingChange, now time.Time) (time.Time, bool) {
+	if s.periods == nil || t.Billing.SubscriptionID == "" {
+		return time.Time{}, false
+	}
+	start, end, ok, err := s.periods.CurrentPeriod(ctx, t.Billing.SubscriptionID)
+	if err != nil || !ok {
+		if err != nil {
+			s.log.Warn("sweep: billing period unknown; using the recorded effective time", "tenant_id", t.ID, "error", err.Error())
+		}
+		return time.Time{}, false
+	}
+	if start.Before(pc.EffectiveAt) && end.After(now) && end.After(pc.EffectiveAt) {
+		return end.UTC(), true
+	}
+	return time.Time{}, false
+}
+
+// clear drops a pending change that cannot run, with the reason in the audit trail and
+// (when the operation exists) as the operation's FAILED cause, in one transaction.
+func (s *Sweeper) clear(ctx context.Context, t *tenant.Tenant, op *tenant.Operation, reason string, res *SweepResult) {
+	opID := t.PendingChange.OperationID
+	by := store.Actor{Who: "system:downgrade-sweep", OperationID: opID, Reason: "scheduled downgrade cleared: " + reason}
+	_, err := s.store.Change(ctx, t.ID, by, func(cur *tenant.Tenant) (store.Write, error) {
+		if cur.PendingChange == nil || cur.PendingChange.OperationID != opID {
+			return store.Write{}, store.ErrUnchanged
+		}
+		w := store.Write{Reason: by.Reason, Mutate: func(x *tenant.Tenant) { x.PendingChange = nil }}
+		if op != nil {
+			w.Op = &store.OpUpdate{ID: op.ID, Status: tenant.OpFailed, Error: "PendingChangeNotStartable", Cause: reason}
+		}
+		return w, nil
+	})
+	if err != nil {
+		res.Failed = append(res.Failed, t.ID)
+		s.log.Error("sweep: clear pending change", "tenant_id", t.ID, "operation_id", opID, "error", err.Error())
+		return
+	}
+	res.Cleared = append(res.Cleared, t.ID)
+	s.log.Warn("scheduled downgrade cleared", "tenant_id", t.ID, "operation_id", opID, "reason", reason)
+}
+
+// reschedule moves a pending change (and its operation's effective time) to the real
+// end of the current billing period.
+func (s *Sweeper) reschedule(ctx context.Context, t *tenant.Tenant, op *tenant.Operation, at time.Time, res *SweepResult) {
+	by := store.Actor{Who: "system:downgrade-sweep", OperationID: op.ID, Reason: "scheduled downgrade moved to the billing period end " + at.Format(time.RFC3339)}
+	_, err := s.store.Change(ctx, t.ID, by, func(cur *tenant.Tenant) (store.Write, error) {
+		if cur.PendingChange == nil || cur.PendingChange.OperationID != op.ID {
+			return store.Write{}, store.ErrUnchanged
+		}
+		return store.Write{Reason: by.Reason, Mutate: func(x *tenant.Tenant) {
+			pc := *x.PendingChange
+			pc.EffectiveAt = at
+			x.PendingChange, x.Billing.CurrentPeriodEnd = &pc, &at
+		}}, nil
+	})
+	if err != nil {
+		res.Failed = append(res.Failed, t.ID)
+		s.log.Error("sweep: reschedule", "tenant_id", t.ID, "operation_id", op.ID, "error", err.Error())
+		return
+	}
+	res.Rescheduled = append(res.Rescheduled, t.ID)
 }

@@ -97,10 +97,11 @@ func (p *Provisioner) Apply(ctx context.Context, tenantID, opID string, plan ten
 	return p.publishOnce(ctx, cur, events.TenantPlanChanged, PlanChangedEvent{TenantID: tenantID, OperationID: opID, FromPlan: from, ToPlan: plan, Limits: limits})
 }
 
-// Revert undoes Apply of operation opID: the previous entitlements come back and a
-// TenantPlanChangeReverted event goes out once. When opID never changed the
-// entitlements (the failure came first), it does nothing.
-func (p *Provisioner) Revert(ctx context.Context, tenantID, opID string) error {
+// Revert undoes Apply of operation opID: the entitlements it replaced come back (or,
+// when none were recorded, those of the previous plan) and a TenantPlanChangeReverted
+// event goes out once. When opID never changed the entitlements (the failure came
+// first) or someone else changed them since, it does nothing.
+func (p *Provisioner) Revert(ctx context.Context, tenantID, opID string, previous tenant.Plan) error {
 	cur, err := p.store.GetEntitlements(ctx, tenantID)
 	var nf *tenant.NotFoundError
 	if errors.As(err, &nf) {
@@ -114,11 +115,16 @@ func (p *Provisioner) Revert(ctx context.Context, tenantID, opID string) error {
 	case revertID:
 		// Reverted already; only the event may be missing.
 	case opID:
-		if cur.Previous == nil {
-			return fmt.Errorf("revert %s: entitlements keep no previous plan", opID)
+		back := cur.Previous
+		if back == nil {
+			limits, ok := p.catalog.Limits(previous)
+			if !ok {
+				return fmt.Errorf("revert %s: entitlements keep no previous plan and %q is not a plan", opID, previous)
+			}
+			back = &tenant.PlanLimits{Plan: previous, Limits: limits}
 		}
 		from := cur.Plan
-		next := &tenant.Entitlements{TenantID: tenantID, Plan: cur.Previous.Plan, Limits: cur.Previous.Limits, OperationID: revertID,
+		next := &tenant.Entitlements{TenantID: tenantID, Plan: back.Plan, Limits: back.Limits, OperationID: revertID,
 			Previous: &tenant.PlanLimits{Plan: from, Limits: cur.Limits}, EventPublished: !cur.EventPublished}
 		// A revert of a change nobody heard about needs no compensating event.
 		if cur, err = p.store.PutEntitlements(ctx, next, cur.Version); err != nil {

@@ -127,7 +127,7 @@ func TestRevertRestoresThePreviousPlanOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := 0; i < 2; i++ {
-		if err := p.Revert(ctx, "t2", "op-2"); err != nil {
+		if err := p.Revert(ctx, "t2", "op-2", tenant.Starter); err != nil {
 			t.Fatalf("revert #%d: %v", i+1, err)
 		}
 	}
@@ -143,7 +143,7 @@ func TestRevertRestoresThePreviousPlanOnce(t *testing.T) {
 	}
 	// A later retry of the original Apply must not undo the revert's outcome silently:
 	// the operation is over, Revert of another op is a no-op.
-	if err := p.Revert(ctx, "t2", "op-other"); err != nil {
+	if err := p.Revert(ctx, "t2", "op-other", tenant.Starter); err != nil {
 		t.Fatal(err)
 	}
 	if e2 := entitlements(t, s, "t2"); e2.Version != e.Version {
@@ -154,14 +154,14 @@ func TestRevertRestoresThePreviousPlanOnce(t *testing.T) {
 func TestRevertBeforeApplyIsANoOp(t *testing.T) {
 	ctx := context.Background()
 	p, s, rec := setup(t)
-	if err := p.Revert(ctx, "t3", "op-3"); err != nil {
+	if err := p.Revert(ctx, "t3", "op-3", tenant.Free); err != nil {
 		t.Fatalf("revert with no entitlements at all: %v", err)
 	}
 	if err := p.Initial(ctx, "t3", tenant.Free); err != nil {
 		t.Fatal(err)
 	}
 	before := entitlements(t, s, "t3")
-	if err := p.Revert(ctx, "t3", "op-3"); err != nil {
+	if err := p.Revert(ctx, "t3", "op-3", tenant.Free); err != nil {
 		t.Fatal(err)
 	}
 	after := entitlements(t, s, "t3")
@@ -213,7 +213,7 @@ func TestRevertOfAnUnannouncedChangeIsSilent(t *testing.T) {
 	if err := p.Apply(ctx, "t5", "op-5", tenant.Starter); err == nil {
 		t.Fatal("apply with a failing publisher succeeded")
 	}
-	if err := p.Revert(ctx, "t5", "op-5"); err != nil {
+	if err := p.Revert(ctx, "t5", "op-5", tenant.Free); err != nil {
 		t.Fatal(err)
 	}
 	if e := entitlements(t, s, "t5"); e.Plan != tenant.Free {
@@ -232,5 +232,25 @@ func TestApplyUnknownPlan(t *testing.T) {
 	var nf *tenant.NotFoundError
 	if _, err := s.GetEntitlements(context.Background(), "t6"); !errors.As(err, &nf) {
 		t.Fatalf("an unknown plan wrote entitlements: %v", err)
+	}
+}
+
+// TestRevertWithoutPreviousEntitlements covers a tenant that had no entitlements item
+// before the operation: the revert restores the previous plan's limits from the catalog
+// instead of failing (which used to leave the tenant stuck in its busy state).
+func TestRevertWithoutPreviousEntitlements(t *testing.T) {
+	ctx := context.Background()
+	p, s, rec := setup(t)
+	if err := p.Apply(ctx, "t6", "op-6", tenant.Professional); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Revert(ctx, "t6", "op-6", tenant.Starter); err != nil {
+		t.Fatal(err)
+	}
+	if e := entitlements(t, s, "t6"); e.Plan != tenant.Starter || e.Limits != limits(tenant.Starter) {
+		t.Fatalf("after revert: %+v, want starter", e)
+	}
+	if n := rec.count(events.TenantPlanReverted); n != 1 {
+		t.Fatalf("%d revert events, want 1", n)
 	}
 }

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"strconv"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
@@ -13,22 +14,28 @@ import (
 )
 
 type operationRecord struct {
-	PK               string `dynamodbav:"pk"`
-	SK               string `dynamodbav:"sk"`
-	OperationID      string `dynamodbav:"operation_id"`
-	TenantID         string `dynamodbav:"tenant_id"`
-	Kind             string `dynamodbav:"kind"`
-	Status           string `dynamodbav:"status"`
-	FromPlan         string `dynamodbav:"from_plan,omitempty"`
-	ToPlan           string `dynamodbav:"to_plan,omitempty"`
-	AtPeriodEnd      bool   `dynamodbav:"at_period_end,omitempty"`
-	EffectiveAt      string `dynamodbav:"effective_at,omitempty"`
-	RequestedBy      string `dynamodbav:"requested_by,omitempty"`
-	Error            string `dynamodbav:"error,omitempty"`
-	Cause            string `dynamodbav:"cause,omitempty"`
-	CreatedAt        string `dynamodbav:"created_at"`
-	UpdatedAt        string `dynamodbav:"updated_at"`
-	BillingAttempted bool   `dynamodbav:"billing_attempted,omitempty"`
+	PK            string   `dynamodbav:"pk"`
+	SK            string   `dynamodbav:"sk"`
+	OperationID   string   `dynamodbav:"operation_id"`
+	TenantID      string   `dynamodbav:"tenant_id"`
+	Kind          string   `dynamodbav:"kind"`
+	Status        string   `dynamodbav:"status"`
+	FromPlan      string   `dynamodbav:"from_plan,omitempty"`
+	ToPlan        string   `dynamodbav:"to_plan,omitempty"`
+	AtPeriodEnd   bool     `dynamodbav:"at_period_end,omitempty"`
+	EffectiveAt   string   `dynamodbav:"effective_at,omitempty"`
+	RequestedBy   string   `dynamodbav:"requested_by,omitempty"`
+	Error         string   `dynamodbav:"error,omitempty"`
+	Cause         string   `dynamodbav:"cause,omitempty"`
+	CreatedAt     string   `dynamodbav:"created_at"`
+	UpdatedAt     string   `dynamodbav:"updated_at"`
+	PreviousState string   `dynamodbav:"previous_state,omitempty"`
+	RetentionDays int      `dynamodbav:"retention_days,omitempty"`
+	Attempt       int      `dynamodbav:"attempt"`
+	Incomplete    []string `dynamodbav:"compensation_incomplete,omitempty"`
+	Attention     bool     `dynamodbav:"needs_attention"`
+	Resolution    string   `dynamodbav:"resolution,omitempty"`
+	Marks         []string `dynamodbav:"marks,omitempty,stringset"`
 }
 
 func opKey(id string) map[string]types.AttributeValue {
@@ -45,6 +52,7 @@ func (s *Store) CreateOperation(ctx context.Context, op *tenant.Operation) (*ten
 	r := operationRecord{
 		PK: opPrefix + o.ID, SK: skOp, OperationID: o.ID, TenantID: o.TenantID, Kind: o.Kind, Status: string(o.Status),
 		FromPlan: string(o.FromPlan), ToPlan: string(o.ToPlan), AtPeriodEnd: o.AtPeriodEnd, RequestedBy: o.RequestedBy,
+		PreviousState: string(o.PreviousState), RetentionDays: o.RetentionDays,
 		CreatedAt: ts(now), UpdatedAt: ts(now),
 	}
 	if o.EffectiveAt != nil {
@@ -78,42 +86,148 @@ func (s *Store) GetOperation(ctx context.Context, id string) (*tenant.Operation,
 		ID: r.OperationID, TenantID: r.TenantID, Kind: r.Kind, Status: tenant.OperationStatus(r.Status),
 		FromPlan: tenant.Plan(r.FromPlan), ToPlan: tenant.Plan(r.ToPlan), AtPeriodEnd: r.AtPeriodEnd,
 		EffectiveAt: parseTSPtr(r.EffectiveAt), RequestedBy: r.RequestedBy, Error: r.Error, Cause: r.Cause,
-		CreatedAt: parseTS(r.CreatedAt), UpdatedAt: parseTS(r.UpdatedAt), BillingAttempted: r.BillingAttempted,
+		CreatedAt: parseTS(r.CreatedAt), UpdatedAt: parseTS(r.UpdatedAt),
+		PreviousState: tenant.State(r.PreviousState), RetentionDays: r.RetentionDays, Attempt: r.Attempt,
+		CompensationIncomplete: r.Incomplete, NeedsAttention: r.Attention, Resolution: r.Resolution, Marks: r.Marks,
 	}, nil
+}
+
+// OpUpdate is a change of an operation's status written in the same transaction as a
+// tenant change (Store.Change), so the tenant and its operation never disagree.
+type OpUpdate struct {
+	ID     string
+	Status tenant.OperationStatus
+	// Error and Cause describe a FAILED operation.
+	Error, Cause string
+	// Incomplete lists what a failed operation could not undo; a non-empty list sets
+	// needs_attention.
+	Incomplete []string
+	// Reopen moves a FAILED operation that needs attention back to RUNNING for the
+	// operator retry numbered Attempt (instead of the usual "only unfinished
+	// operations change" guard).
+	Reopen  bool
+	Attempt int
+}
+
+// item returns the TransactWriteItem of u. Unless reopening, only a SCHEDULED or
+// RUNNING operation may change, or one already in u.Status (a repeated step).
+func (u *OpUpdate) item(table string, now string) types.TransactWriteItem {
+	names := map[string]string{"#st": "status"}
+	vals := map[string]types.AttributeValue{
+		":st": &types.AttributeValueMemberS{Value: string(u.Status)}, ":now": &types.AttributeValueMemberS{Value: now},
+	}
+	var set, cond string
+	if u.Reopen {
+		vals[":true"] = &types.AttributeValueMemberBOOL{Value: true}
+		vals[":prev"] = &types.AttributeValueMemberN{Value: strconv.Itoa(u.Attempt - 1)}
+		vals[":n"] = &types.AttributeValueMemberN{Value: strconv.Itoa(u.Attempt)}
+		set = "SET #st = :st, updated_at = :now, attempt = :n"
+		cond = "attribute_exists(pk) AND needs_attention = :true AND attempt = :prev"
+	} else {
+		names["#e"] = "error"
+		vals[":e"] = &types.AttributeValueMemberS{Value: u.Error}
+		vals[":c"] = &types.AttributeValueMemberS{Value: u.Cause}
+		vals[":att"] = &types.AttributeValueMemberBOOL{Value: len(u.Incomplete) > 0}
+		vals[":sched"] = &types.AttributeValueMemberS{Value: string(tenant.OpScheduled)}
+		vals[":run"] = &types.AttributeValueMemberS{Value: string(tenant.OpRunning)}
+		set = "SET #st = :st, #e = :e, cause = :c, updated_at = :now, needs_attention = :att"
+		if len(u.Incomplete) > 0 {
+			l := make([]types.AttributeValue, len(u.Incomplete))
+			for i, x := range u.Incomplete {
+				l[i] = &types.AttributeValueMemberS{Value: x}
+			}
+			vals[":inc"] = &types.AttributeValueMemberL{Value: l}
+			set += ", compensation_incomplete = :inc"
+		} else {
+			set += " REMOVE compensation_incomplete"
+		}
+		cond = "attribute_exists(pk) AND (#st IN (:sched, :run) OR #st = :st)"
+	}
+	return types.TransactWriteItem{Update: &types.Update{
+		TableName: &table, Key: opKey(u.ID), UpdateExpression: aws.String(set), ConditionExpression: aws.String(cond),
+		ExpressionAttributeNames: names, ExpressionAttributeValues: vals,
+	}}
 }
 
 // SetOperationStatus moves an unfinished operation to status (with error and cause for
 // FAILED). Repeating the same final status is a no-op; changing a finished operation is
 // a *tenant.ConflictError.
 func (s *Store) SetOperationStatus(ctx context.Context, id string, status tenant.OperationStatus, errName, cause string) error {
+	return s.UpdateOperation(ctx, OpUpdate{ID: id, Status: status, Error: errName, Cause: cause})
+}
+
+// UpdateOperation writes u on its own (no tenant change). A refused update (finished
+// operation, or nothing to reopen) is a *tenant.ConflictError.
+func (s *Store) UpdateOperation(ctx context.Context, u OpUpdate) error {
+	it := u.item(s.table, ts(s.now())).Update
 	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName: &s.table, Key: opKey(id),
-		UpdateExpression:         aws.String("SET #st = :st, #e = :e, cause = :c, updated_at = :now"),
-		ConditionExpression:      aws.String("attribute_exists(pk) AND (#st IN (:sched, :run) OR #st = :st)"),
-		ExpressionAttributeNames: map[string]string{"#st": "status", "#e": "error"},
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":st": &types.AttributeValueMemberS{Value: string(status)}, ":e": &types.AttributeValueMemberS{Value: errName},
-			":c": &types.AttributeValueMemberS{Value: cause}, ":now": &types.AttributeValueMemberS{Value: ts(s.now())},
-			":sched": &types.AttributeValueMemberS{Value: string(tenant.OpScheduled)}, ":run": &types.AttributeValueMemberS{Value: string(tenant.OpRunning)},
-		},
+		TableName: it.TableName, Key: it.Key, UpdateExpression: it.UpdateExpression, ConditionExpression: it.ConditionExpression,
+		ExpressionAttributeNames: it.ExpressionAttributeNames, ExpressionAttributeValues: it.ExpressionAttributeValues,
 	})
 	if err != nil {
-		return conflictFrom(err, id, "operation already finished", "set operation status")
+		return conflictFrom(err, u.ID, "operation already finished", "update operation")
 	}
 	return nil
 }
 
-// MarkBillingAttempted records, before the billing system is called, that this
-// operation may have changed billing.
-func (s *Store) MarkBillingAttempted(ctx context.Context, id string) error {
+// Mark records fact m on an operation (a string set, so marking twice is one mark).
+// Steps mark BEFORE a side effect they cannot cheaply read back.
+func (s *Store) Mark(ctx context.Context, id, m string) error {
 	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName: &s.table, Key: opKey(id),
-		UpdateExpression:          aws.String("SET billing_attempted = :t, updated_at = :now"),
-		ConditionExpression:       aws.String("attribute_exists(pk)"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{":t": &types.AttributeValueMemberBOOL{Value: true}, ":now": &types.AttributeValueMemberS{Value: ts(s.now())}},
+		UpdateExpression:    aws.String("ADD marks :m SET updated_at = :now"),
+		ConditionExpression: aws.String("attribute_exists(pk)"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":m": &types.AttributeValueMemberSS{Value: []string{m}}, ":now": &types.AttributeValueMemberS{Value: ts(s.now())},
+		},
 	})
 	if err != nil {
-		return conflictFrom(err, id, "operation does not exist", "mark billing attempted")
+		return conflictFrom(err, id, "operation does not exist", "mark operation")
+	}
+	return nil
+}
+
+// ResolveOperation ends the attention of a failed operation by an operator's decision:
+// the operation keeps FAILED with note as its resolution, and the tenant, if it still
+// points at it, is free for other flows. Both in one transaction.
+func (s *Store) ResolveOperation(ctx context.Context, op *tenant.Operation, note string, by Actor) error {
+	pk, sk := tenantKey(op.TenantID)
+	now := s.now().UTC()
+	cur, err := s.GetTenant(ctx, op.TenantID)
+	if err != nil {
+		return err
+	}
+	items := []types.TransactWriteItem{{Update: &types.Update{
+		TableName: &s.table, Key: opKey(op.ID),
+		UpdateExpression:    aws.String("SET needs_attention = :f, resolution = :r, updated_at = :now"),
+		ConditionExpression: aws.String("needs_attention = :t"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":f": &types.AttributeValueMemberBOOL{Value: false}, ":t": &types.AttributeValueMemberBOOL{Value: true},
+			":r": &types.AttributeValueMemberS{Value: note}, ":now": &types.AttributeValueMemberS{Value: ts(now)},
+		},
+	}}}
+	if cur.Attention == op.ID {
+		next := *cur
+		next.Attention, next.Version, next.UpdatedAt = "", cur.Version+1, now
+		audit, err := s.auditItem(&next, cur.State, cur.State, Actor{Who: by.Who, OperationID: op.ID, Reason: "resolved by operator: " + note}, now)
+		if err != nil {
+			return err
+		}
+		items = append(items,
+			types.TransactWriteItem{Update: &types.Update{
+				TableName:           &s.table,
+				Key:                 map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: pk}, "sk": &types.AttributeValueMemberS{Value: sk}},
+				UpdateExpression:    aws.String("REMOVE attention_operation_id SET updated_at = :now ADD version :one"),
+				ConditionExpression: aws.String("attention_operation_id = :op"),
+				ExpressionAttributeValues: map[string]types.AttributeValue{
+					":op": &types.AttributeValueMemberS{Value: op.ID}, ":now": &types.AttributeValueMemberS{Value: ts(now)},
+					":one": &types.AttributeValueMemberN{Value: "1"},
+				},
+			}},
+			types.TransactWriteItem{Put: &types.Put{TableName: &s.table, Item: audit, ConditionExpression: aws.String("attribute_not_exists(pk)")}})
+	}
+	if _, err := s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items}); err != nil {
+		return conflictFrom(err, op.TenantID, "operation "+op.ID+" does not need attention", "resolve operation")
 	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"os"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -249,16 +250,25 @@ func TestDueIndexIsSparseAndTimeBounded(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	due, err := s.Due(ctx, store.DueChange, now, 100)
-	if err != nil {
+	due, next, err := s.Due(ctx, store.DueChange, now, nil, 100)
+	if err != nil || next != nil {
 		t.Fatal(err)
 	}
 	if len(due) != 1 || due[0].ID != "due-early" || due[0].PendingChange.OperationID != "op-due-early" {
 		t.Fatalf("due at %v: %+v", now, due)
 	}
-	later, _ := s.Due(ctx, store.DueChange, now.Add(2*time.Hour), 100)
+	later, _, _ := s.Due(ctx, store.DueChange, now.Add(2*time.Hour), nil, 100)
 	if len(later) != 2 {
 		t.Fatalf("due later: %d tenants", len(later))
+	}
+	// Pages are exact: a limit of 1 returns one tenant and a cursor to the next.
+	first, cur, err := s.Due(ctx, store.DueChange, now.Add(2*time.Hour), nil, 1)
+	if err != nil || len(first) != 1 || first[0].ID != "due-early" || cur == nil {
+		t.Fatalf("first page %v %v %v", first, cur, err)
+	}
+	second, _, err := s.Due(ctx, store.DueChange, now.Add(2*time.Hour), cur, 1)
+	if err != nil || len(second) != 1 || second[0].ID != "due-later" {
+		t.Fatalf("second page %v %v", second, err)
 	}
 }
 
@@ -305,5 +315,124 @@ func TestEntitlementsVersioned(t *testing.T) {
 	got, _ := s.GetEntitlements(ctx, "t1")
 	if got.Plan != tenant.Starter || got.Version != e2.Version || got.Previous == nil || got.Previous.Limits.Users != 3 {
 		t.Fatalf("entitlements %+v", got)
+	}
+}
+
+// TestChangeSurvivesUnrelatedWrites interleaves usage reports with a guarded change:
+// the change re-reads and still applies, and keeps the reported usage.
+func TestChangeSurvivesUnrelatedWrites(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t)
+	tn := seed(t, s, "busy-1", tenant.Active)
+	if _, err := s.CreateOperation(ctx, &tenant.Operation{ID: "op-c", TenantID: tn.ID, Kind: tenant.KindUpgrade, Status: tenant.OpRunning}); err != nil {
+		t.Fatal(err)
+	}
+	calls := 0
+	got, err := s.Change(ctx, tn.ID, store.Actor{Who: "t", OperationID: "op-c"}, func(cur *tenant.Tenant) (store.Write, error) {
+		calls++
+		if calls <= 2 {
+			// Another writer lands between this read and the write.
+			if _, err := s.UpdateUsage(ctx, tn.ID, tenant.Usage{Users: int64(calls)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if cur.State != tenant.Active {
+			return store.Write{}, &tenant.ConflictError{TenantID: cur.ID, Reason: "not active"}
+		}
+		return store.Write{To: tenant.Upgrading, Mutate: func(x *tenant.Tenant) { x.Operation = "op-c" },
+			Op: &store.OpUpdate{ID: "op-c", Status: tenant.OpRunning}}, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if calls != 3 || got.State != tenant.Upgrading || got.Operation != "op-c" || got.Usage.Users != 2 {
+		t.Fatalf("after %d decisions: %+v", calls, got)
+	}
+	// ErrUnchanged writes nothing.
+	again, err := s.Change(ctx, tn.ID, store.Actor{Who: "t"}, func(*tenant.Tenant) (store.Write, error) { return store.Write{}, store.ErrUnchanged })
+	if err != nil || again.Version != got.Version {
+		t.Fatalf("unchanged: %+v %v", again, err)
+	}
+	// Finishing the operation in the same transaction; a second finish with another
+	// status is refused and leaves the tenant as it was.
+	done, err := s.Change(ctx, tn.ID, store.Actor{Who: "t"}, func(*tenant.Tenant) (store.Write, error) {
+		return store.Write{To: tenant.Active, Mutate: func(x *tenant.Tenant) { x.Operation = "" },
+			Op: &store.OpUpdate{ID: "op-c", Status: tenant.OpSucceeded}}, nil
+	})
+	if err != nil || done.State != tenant.Active {
+		t.Fatalf("finish: %+v %v", done, err)
+	}
+	var ce *tenant.ConflictError
+	_, err = s.Change(ctx, tn.ID, store.Actor{Who: "t"}, func(*tenant.Tenant) (store.Write, error) {
+		return store.Write{Reason: "late failure", Op: &store.OpUpdate{ID: "op-c", Status: tenant.OpFailed, Error: "X"}}, nil
+	})
+	if !errors.As(err, &ce) {
+		t.Fatalf("failing a succeeded operation: want ConflictError, got %v", err)
+	}
+	if cur, _ := s.GetTenant(ctx, tn.ID); cur.Version != done.Version {
+		t.Fatalf("refused transaction changed the tenant: %+v", cur)
+	}
+	if op, _ := s.GetOperation(ctx, "op-c"); op.Status != tenant.OpSucceeded {
+		t.Fatalf("operation %+v", op)
+	}
+	// A decision error is returned as it is.
+	if _, err := s.Change(ctx, tn.ID, store.Actor{Who: "t"}, func(*tenant.Tenant) (store.Write, error) {
+		return store.Write{}, &tenant.ConflictError{TenantID: tn.ID, Reason: "mine"}
+	}); !errors.As(err, &ce) || ce.Reason != "mine" {
+		t.Fatalf("decision error %v", err)
+	}
+}
+
+// TestMarksAndAttention covers marks, the failed-with-attention update, reopening for a
+// retry (once per attempt number) and resolving by an operator.
+func TestMarksAndAttention(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t)
+	tn := seed(t, s, "attn-1", tenant.Active)
+	if _, err := s.CreateOperation(ctx, &tenant.Operation{ID: "op-a", TenantID: tn.ID, Kind: tenant.KindUpgrade, Status: tenant.OpRunning}); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if err := s.Mark(ctx, "op-a", "billing"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Mark(ctx, "op-missing", "billing"); err == nil {
+		t.Fatal("mark of a missing operation accepted")
+	}
+	if _, err := s.Change(ctx, tn.ID, store.Actor{Who: "t"}, func(*tenant.Tenant) (store.Write, error) {
+		return store.Write{Reason: "released", Mutate: func(x *tenant.Tenant) { x.Attention = "op-a" },
+			Op: &store.OpUpdate{ID: "op-a", Status: tenant.OpFailed, Error: "E", Incomplete: []string{"billing"}}}, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	op, _ := s.GetOperation(ctx, "op-a")
+	if !slices.Equal(op.Marks, []string{"billing"}) || !op.NeedsAttention || !slices.Equal(op.CompensationIncomplete, []string{"billing"}) || op.Status != tenant.OpFailed {
+		t.Fatalf("operation %+v", op)
+	}
+	if err := s.UpdateOperation(ctx, store.OpUpdate{ID: "op-a", Status: tenant.OpRunning, Reopen: true, Attempt: 1}); err != nil {
+		t.Fatal(err)
+	}
+	var ce *tenant.ConflictError
+	if err := s.UpdateOperation(ctx, store.OpUpdate{ID: "op-a", Status: tenant.OpRunning, Reopen: true, Attempt: 1}); !errors.As(err, &ce) {
+		t.Fatalf("second reopen of attempt 1: %v", err)
+	}
+	if err := s.UpdateOperation(ctx, store.OpUpdate{ID: "op-a", Status: tenant.OpFailed, Error: "E", Incomplete: []string{"billing"}}); err != nil {
+		t.Fatal(err)
+	}
+	op, _ = s.GetOperation(ctx, "op-a")
+	if op.Attempt != 1 || op.ExecutionName() != "op-a-retry-1" {
+		t.Fatalf("attempt %d name %s", op.Attempt, op.ExecutionName())
+	}
+	if err := s.ResolveOperation(ctx, op, "refunded by hand", store.Actor{Who: "operator"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ResolveOperation(ctx, op, "again", store.Actor{Who: "operator"}); !errors.As(err, &ce) {
+		t.Fatalf("second resolve: %v", err)
+	}
+	op, _ = s.GetOperation(ctx, "op-a")
+	cur, _ := s.GetTenant(ctx, tn.ID)
+	if op.NeedsAttention || op.Resolution != "refunded by hand" || cur.Attention != "" {
+		t.Fatalf("after resolve: op %+v tenant attention %q", op, cur.Attention)
 	}
 }

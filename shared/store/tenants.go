@@ -205,36 +205,11 @@ func (s *Store) Update(ctx context.Context, id string, expectedVersion int64, mu
 }
 
 func (s *Store) write(ctx context.Context, cur *tenant.Tenant, from, to tenant.State, mutate func(*tenant.Tenant), by Actor) (*tenant.Tenant, error) {
-	now := s.now().UTC()
-	next := *cur
-	if mutate != nil {
-		mutate(&next)
+	next, lost, err := s.writeChange(ctx, cur, to, Write{To: to, Mutate: mutate, Reason: by.Reason}, by)
+	if lost {
+		return nil, &tenant.ConflictError{TenantID: cur.ID, Reason: fmt.Sprintf("tenant left %s at version %d", from, cur.Version)}
 	}
-	next.ID, next.State, next.Version, next.UpdatedAt = cur.ID, to, cur.Version+1, now
-	item, err := attributevalue.MarshalMap(toRecord(&next))
-	if err != nil {
-		return nil, fmt.Errorf("marshal tenant %s: %w", cur.ID, err)
-	}
-	items := []types.TransactWriteItem{{Put: &types.Put{
-		TableName: &s.table, Item: item,
-		ConditionExpression:      aws.String("#s = :from AND version = :v"),
-		ExpressionAttributeNames: map[string]string{"#s": "state"},
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":from": &types.AttributeValueMemberS{Value: string(from)},
-			":v":    &types.AttributeValueMemberN{Value: strconv.FormatInt(cur.Version, 10)},
-		},
-	}}}
-	if from != to || by.Reason != "" {
-		audit, err := s.auditItem(&next, from, to, by, now)
-		if err != nil {
-			return nil, err
-		}
-		items = append(items, types.TransactWriteItem{Put: &types.Put{TableName: &s.table, Item: audit, ConditionExpression: aws.String("attribute_not_exists(pk)")}})
-	}
-	if _, err := s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items}); err != nil {
-		return nil, conflictFrom(err, cur.ID, fmt.Sprintf("tenant left %s at version %d", from, cur.Version), "transition")
-	}
-	return &next, nil
+	return next, err
 }
 
 func (s *Store) auditItem(t *tenant.Tenant, from, to tenant.State, by Actor, at time.Time) (map[string]types.AttributeValue, error) {
@@ -284,35 +259,39 @@ func (s *Store) Audit(ctx context.Context, id string) ([]AuditEntry, error) {
 	}
 }
 
-// Due returns tenants with something of kind due at or before now, oldest first, reading
-// only the sparse Due index (never a Scan).
-func (s *Store) Due(ctx context.Context, kind string, now time.Time, limit int32) ([]*tenant.Tenant, error) {
-	var out []*tenant.Tenant
-	var start map[string]types.AttributeValue
-	for {
-		page, err := s.db.Query(ctx, &dynamodb.QueryInput{
-			TableName: &s.table, IndexName: aws.String(DueIndex),
-			KeyConditionExpression: aws.String("due_kind = :k AND due_at <= :now"),
-			ExpressionAttributeValues: map[string]types.AttributeValue{
-				":k": &types.AttributeValueMemberS{Value: kind}, ":now": &types.AttributeValueMemberS{Value: ts(now)},
-			},
-			ExclusiveStartKey: start, Limit: aws.Int32(limit),
-		})
-		if err != nil {
-			return nil, fmt.Errorf("query due %s: %w", kind, err)
-		}
-		var recs []tenantRecord
-		if err := attributevalue.UnmarshalListOfMaps(page.Items, &recs); err != nil {
-			return nil, fmt.Errorf("unmarshal due tenants: %w", err)
-		}
-		for _, r := range recs {
-			out = append(out, r.toTenant())
-		}
-		if len(page.LastEvaluatedKey) == 0 || int32(len(out)) >= limit {
-			return out, nil
-		}
-		start = page.LastEvaluatedKey
+// DueCursor is where the next Due page starts; nil starts at the oldest entry. It is
+// opaque to callers.
+type DueCursor map[string]types.AttributeValue
+
+// Due returns one page of at most limit tenants with something of kind due at or
+// before now, oldest first, reading only the sparse Due index (never a Scan), and the
+// cursor of the next page (nil after the last). A caller that removes what it handled
+// from the index (clearing the pending change, purging) starts again at nil and never
+// re-reads it.
+func (s *Store) Due(ctx context.Context, kind string, now time.Time, after DueCursor, limit int32) ([]*tenant.Tenant, DueCursor, error) {
+	page, err := s.db.Query(ctx, &dynamodb.QueryInput{
+		TableName: &s.table, IndexName: aws.String(DueIndex),
+		KeyConditionExpression: aws.String("due_kind = :k AND due_at <= :now"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":k": &types.AttributeValueMemberS{Value: kind}, ":now": &types.AttributeValueMemberS{Value: ts(now)},
+		},
+		ExclusiveStartKey: after, Limit: aws.Int32(limit),
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("query due %s: %w", kind, err)
 	}
+	var recs []tenantRecord
+	if err := attributevalue.UnmarshalListOfMaps(page.Items, &recs); err != nil {
+		return nil, nil, fmt.Errorf("unmarshal due tenants: %w", err)
+	}
+	out := make([]*tenant.Tenant, len(recs))
+	for i, r := range recs {
+		out[i] = r.toTenant()
+	}
+	if len(page.LastEvaluatedKey) == 0 {
+		return out, nil, nil
+	}
+	return out, DueCursor(page.LastEvaluatedKey), nil
 }
 
 func isConflict(err error) bool {

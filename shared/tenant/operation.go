@@ -1,6 +1,9 @@
 package tenant
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
 // OperationStatus is where a long-running operation is.
 type OperationStatus string
@@ -13,10 +16,13 @@ const (
 	OpFailed    OperationStatus = "FAILED"
 )
 
-// Operation kinds.
+// Operation kinds: one per flow.
 const (
-	KindUpgrade   = "upgrade"
-	KindDowngrade = "downgrade"
+	KindUpgrade      = "upgrade"
+	KindDowngrade    = "downgrade"
+	KindDeletion     = "deletion"
+	KindReactivation = "reactivation"
+	KindPurge        = "purge"
 )
 
 // Operation is one lifecycle flow run for a tenant; its id is also the Step Functions
@@ -35,13 +41,51 @@ type Operation struct {
 	Cause       string          `json:"cause,omitempty"`
 	CreatedAt   time.Time       `json:"created_at"`
 	UpdatedAt   time.Time       `json:"updated_at"`
-	// BillingAttempted is set before the billing system is called, so that a rollback
-	// reverts billing whenever the call may have reached it.
-	BillingAttempted bool `json:"-"`
+
+	// PreviousState is where the tenant was when the operation claimed it, so a failed
+	// flow puts it back there.
+	PreviousState State `json:"previous_state,omitempty"`
+	// RetentionDays is the retention window a deletion chose.
+	RetentionDays int `json:"retention_days,omitempty"`
+	// Attempt counts operator retries: the execution of attempt n > 0 is named
+	// "<id>-retry-<n>".
+	Attempt int `json:"attempt,omitempty"`
+	// CompensationIncomplete names what a failed operation could not undo (e.g.
+	// "billing", "entitlements"); NeedsAttention is set while that list is not empty
+	// and nobody retried or resolved it. The tenant is released all the same, but keeps
+	// the operation id in Tenant.Attention so no other flow starts on top of it.
+	CompensationIncomplete []string `json:"compensation_incomplete,omitempty"`
+	NeedsAttention         bool     `json:"needs_attention,omitempty"`
+	// Resolution is the operator's note when an operation that needed attention was
+	// resolved by hand.
+	Resolution string `json:"resolution,omitempty"`
+	// Marks are facts a step recorded BEFORE a side effect it cannot read back cheaply
+	// (e.g. "billing": the billing system may have been changed), so compensation knows
+	// what to undo after a lost answer.
+	Marks []string `json:"-"`
 }
 
 // Done reports whether the operation has finished.
 func (o *Operation) Done() bool { return o.Status == OpSucceeded || o.Status == OpFailed }
+
+// Marked reports whether a step recorded mark m for this operation.
+func (o *Operation) Marked(m string) bool {
+	for _, x := range o.Marks {
+		if x == m {
+			return true
+		}
+	}
+	return false
+}
+
+// ExecutionName is the Step Functions execution name of the operation's current
+// attempt: the operation id itself, then "<id>-retry-<n>" for operator retries.
+func (o *Operation) ExecutionName() string {
+	if o.Attempt == 0 {
+		return o.ID
+	}
+	return fmt.Sprintf("%s-retry-%d", o.ID, o.Attempt)
+}
 
 // Entitlements are what the application enforces for a tenant: the plan's limits,
 // written by provisioning before billing changes and restored on rollback.

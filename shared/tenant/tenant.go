@@ -20,8 +20,13 @@ type Tenant struct {
 
 	// PendingChange is a plan change recorded to run at the billing period end.
 	PendingChange *PendingChange `json:"pending_change,omitempty"`
-	// Operation is the id of the flow currently moving the tenant, if any.
+	// Operation is the id of the flow currently moving the tenant, if any: the flow
+	// owns the tenant while it is set, and only that flow's steps write it.
 	Operation string `json:"operation_id,omitempty"`
+	// Attention is the id of a failed operation whose compensation is incomplete. The
+	// tenant is usable, but no other flow may start until an operator retries or
+	// resolves that operation.
+	Attention string `json:"attention_operation_id,omitempty"`
 	// PreviousState is where a DELETING/REACTIVATING tenant came from, so that a failed
 	// flow can put it back.
 	PreviousState State `json:"previous_state,omitempty"`

@@ -2,24 +2,60 @@ package tenant
 
 import "fmt"
 
-// Usage is what the application reports a tenant consumes right now.
+// Usage is what the platform's metering service reports a tenant consumes right now.
+//
+// Every figure is bounded, because it is stored as a DynamoDB number (magnitude
+// 1e-130..1e+125, at most 38 significant digits: anything else is a ValidationException
+// on write, which would surface as a 500) and compared with plan limits on every
+// downgrade. The bounds are product bounds, far above any real tenant and well inside
+// what DynamoDB stores:
+//   - Users and APICallsPerMonth are integers in 0..1e15 (MaxUsers, MaxAPICallsPerMonth).
+//     1e15 is below 2^53, so the figures stay exact as float64 (Violation) and as
+//     JavaScript numbers in clients.
+//   - StorageGB is 0 or in [1e-6, 1e9] (MinStorageGB, MaxStorageGB): from about 1 kB
+//     to 1 EB. A float64 written in its shortest form has at most 17 significant
+//     digits, so every value in this range is a valid DynamoDB number; 1e200 and 1e-200
+//     are refused rather than failing at DynamoDB or rounding to a wrong figure.
 type Usage struct {
 	Users            int64   `json:"users"`
 	StorageGB        float64 `json:"storage_gb"`
 	APICallsPerMonth int64   `json:"api_calls_per_month"`
 }
 
-// Validate rejects negative figures.
+// Bounds of a usage report; see Usage for why these values.
+const (
+	MaxUsers            = 1_000_000_000_000_000 // 1e15
+	MaxAPICallsPerMonth = 1_000_000_000_000_000 // 1e15
+	MinStorageGB        = 1e-6                  // about 1 kB; smaller non-zero figures are noise
+	MaxStorageGB        = 1e9                   // 1 EB
+)
+
+// The reasons name the bounds so that the 422 tells the client the whole rule.
+const (
+	usersRule     = "must be an integer between 0 and 1000000000000000 (1e15)"
+	callsRule     = "must be an integer between 0 and 1000000000000000 (1e15)"
+	storageGBRule = "must be 0 or a number between 0.000001 and 1000000000 (1e-6 to 1e9 GB)"
+)
+
+// Validate refuses figures outside the bounds documented on Usage, naming the first
+// field that is out of range. NaN and ±Inf are refused too: they cannot come from JSON
+// but can from other callers, and DynamoDB cannot store them.
 func (u Usage) Validate() error {
 	switch {
-	case u.Users < 0:
-		return &ValidationError{Field: "users", Reason: "must be >= 0"}
-	case u.StorageGB < 0:
-		return &ValidationError{Field: "storage_gb", Reason: "must be >= 0"}
-	case u.APICallsPerMonth < 0:
-		return &ValidationError{Field: "api_calls_per_month", Reason: "must be >= 0"}
+	case u.Users < 0 || u.Users > MaxUsers:
+		return &ValidationError{Field: "users", Reason: usersRule}
+	case !validStorageGB(u.StorageGB):
+		return &ValidationError{Field: "storage_gb", Reason: storageGBRule}
+	case u.APICallsPerMonth < 0 || u.APICallsPerMonth > MaxAPICallsPerMonth:
+		return &ValidationError{Field: "api_calls_per_month", Reason: callsRule}
 	}
 	return nil
+}
+
+// validStorageGB is written as a range test, not as a list of refusals, so that NaN
+// (for which every comparison is false) and ±Inf fail it.
+func validStorageGB(gb float64) bool {
+	return gb == 0 || (gb >= MinStorageGB && gb <= MaxStorageGB)
 }
 
 // Violation is one limit that usage exceeds.

@@ -17,12 +17,17 @@ const (
 // Handler serves the Lambda Invoke API and the devstack control endpoints:
 //
 //	POST   /2015-03-31/functions/{FunctionName}/invocations   Invoke
-//	POST   /_devstack/faults    {"function","count","errorType","errorMessage"}
-//	GET    /_devstack/faults    active faults
+//	POST   /_devstack/faults    {"function","count","errorType","errorMessage","after","skip"}
+//	GET    /_devstack/faults    active faults (with "remaining", "skip", "after")
 //	DELETE /_devstack/faults    clear all faults
 //	GET    /_devstack/invocations   counters per function (Stats)
 //	DELETE /_devstack/invocations   reset counters
 //	GET    /_devstack/functions     served functions (name, ARN)
+//
+// A POSTed fault is Inject's FaultSpec: "after" true lets the function run and
+// then replaces its answer with the error; "skip" lets that many invocations
+// through first; "count" is N > 0 or -1 (always). It replaces the function's
+// earlier fault.
 func (s *Service) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /2015-03-31/functions/{name}/invocations", s.serveInvoke)
@@ -128,12 +133,20 @@ func (s *Service) serveInvoke(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Service) servePostFault(w http.ResponseWriter, r *http.Request) {
-	var req Fault
+	var req struct {
+		Function     string `json:"function"`
+		Count        int    `json:"count"`
+		ErrorType    string `json:"errorType"`
+		ErrorMessage string `json:"errorMessage"`
+		After        bool   `json:"after"`
+		Skip         int    `json:"skip"`
+	}
 	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&req); err != nil {
 		awsError(w, http.StatusBadRequest, "InvalidRequestContentException", "fault body: "+err.Error())
 		return
 	}
-	if err := s.InjectFault(req.Function, req.Count, req.ErrorType, req.ErrorMessage); err != nil {
+	spec := FaultSpec{Function: req.Function, After: req.After, Skip: req.Skip, Count: req.Count, ErrorType: req.ErrorType, Message: req.ErrorMessage}
+	if err := s.Inject(spec); err != nil {
 		if errors.Is(err, ErrUnknownFunction) {
 			awsError(w, http.StatusNotFound, "ResourceNotFoundException", err.Error())
 		} else {

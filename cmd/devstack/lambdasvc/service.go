@@ -10,8 +10,9 @@
 // or ARN, concurrent invokes start more processes (up to a cap), warm processes are
 // reused, and timeouts and crashes produce the errors Lambda produces.
 //
-// Faults are injected from outside (InjectFault or POST /_devstack/faults) so
-// functions carry no test code.
+// Faults are injected from outside (Inject, InjectFault or POST /_devstack/faults)
+// so functions carry no test code: before the function runs (it never sees the
+// event), or after it ran (its side effects happened, its answer is lost).
 package lambdasvc
 
 import (
@@ -104,7 +105,7 @@ func (r Result) Err() error {
 type Stats struct {
 	Invocations int `json:"invocations"` // every invoke, including faulted ones
 	Errors      int `json:"errors"`      // function errors of any cause
-	Faults      int `json:"faults"`      // injected faults served
+	Faults      int `json:"faults"`      // injected faults served, before or after the function ran
 	Timeouts    int `json:"timeouts"`
 	ColdStarts  int `json:"coldStarts"` // processes started
 	Processes   int `json:"processes"`  // processes alive now
@@ -134,16 +135,66 @@ type function struct {
 	fault   *fault
 }
 
+// fault is a function's active fault. skip and remaining change under
+// function.mu as invocations take their turn (see take); the other fields never
+// change once injected, so a copy taken under the lock can be used without it.
 type fault struct {
-	remaining int // -1: always
+	after     bool
+	skip      int // invocations still to let through
+	count     int // as injected
+	remaining int // faults still to serve; -1: always
 	errorType string
 	message   string
 }
 
-// Fault describes an active injected fault.
+// take decides, under function.mu, whether the invocation taking its turn now is
+// faulted; it consumes a skip or a fault. Deciding once, at the start, keeps the
+// counts exact under concurrent invocations however long each one runs.
+func (ft *fault) take() bool {
+	if ft.skip > 0 {
+		ft.skip--
+		return false
+	}
+	if ft.remaining > 0 {
+		ft.remaining--
+	}
+	return true
+}
+
+// FaultSpec describes a fault for Inject. Its zero options (After false, Skip 0)
+// give the classic fault: the next invocation fails without the function running.
+type FaultSpec struct {
+	// Function is the function's logical ID, name or ARN, as Invoke accepts it.
+	Function string
+	// After runs the invocation to its end first, so its side effects (DynamoDB
+	// writes, Stripe calls...) happen, then drops its result, whatever it was, and
+	// reports the injected error instead: the answer was lost after the work was
+	// done, which is what retries and idempotency must survive. Without After the
+	// function never sees the event.
+	After bool
+	// Skip lets this many invocations through untouched before the fault hits, so
+	// a test can fail the N-th call of a flow: the fault hits call Skip+1 (0: the
+	// next call). Must be >= 0.
+	Skip int
+	// Count is how many invocations fail once the fault hits: N > 0, or -1 for
+	// every invocation until ClearFaults or another Inject on the function.
+	Count int
+	// ErrorType is the errorType the caller sees, what Step Functions Retry and
+	// Catch match (default "InjectedFault"); "Sandbox.Timedout" with After
+	// simulates a timeout after the work was done.
+	ErrorType string
+	// Message is the errorMessage (default "fault injected by devstack").
+	Message string
+}
+
+// Fault describes an active injected fault, as Faults and GET /_devstack/faults
+// list it, so a test can see what is armed and how much of it is left.
 type Fault struct {
 	Function     string `json:"function"`
-	Count        int    `json:"count"` // remaining; -1 = always
+	Count        int    `json:"count"`     // as injected; -1 = always
+	Remaining    int    `json:"remaining"` // faults still to serve; -1 = always
+	Skip         int    `json:"skip"`      // invocations still to let through first
+	After        bool   `json:"after"`     // fails after the function ran
 	ErrorType    string `json:"errorType"`
 	ErrorMessage string `json:"errorMessage"`
 }
@@ -412,17 +463,19 @@ func (s *Service) execute(f *function, payload []byte) (Result, error) {
 	}
 	f.mu.Lock()
 	f.stats.Invocations++
-	if ft := f.fault; ft != nil {
-		if ft.remaining > 0 {
-			ft.remaining--
-			if ft.remaining == 0 {
-				f.fault = nil
-			}
+	var hit *fault // this invocation's fault, decided now and only now
+	if ft := f.fault; ft != nil && ft.take() {
+		cp := *ft
+		hit = &cp
+		if ft.remaining == 0 {
+			f.fault = nil
 		}
+	}
+	if hit != nil && !hit.after {
 		f.stats.Faults++
 		f.stats.Errors++
 		f.mu.Unlock()
-		res.Payload, res.FunctionError = errorJSON(ft.errorType, ft.message), "Unhandled"
+		res.Payload, res.FunctionError = errorJSON(hit.errorType, hit.message), "Unhandled"
 		res.Duration = time.Since(start)
 		s.report(f, res, "fault injected")
 		return res, nil
@@ -464,15 +517,36 @@ func (s *Service) execute(f *function, payload []byte) (Result, error) {
 		}
 		break
 	}
+	note := ""
+	if hit != nil { // an After fault: the work is done, the answer is lost
+		if s.cfg.Verbose {
+			dropped := "ok " + string(res.Payload)
+			if res.FunctionError != "" {
+				dropped = "error " + string(res.Payload)
+			}
+			if len(dropped) > maxDroppedLog {
+				dropped = dropped[:maxDroppedLog] + "…"
+			}
+			s.sink.printf("["+f.cfg.LogicalID+"] ", "devstack: RequestId %s: fault injected after the invocation; its result is dropped: %s", res.RequestID, dropped)
+		}
+		res.Payload, res.FunctionError = errorJSON(hit.errorType, hit.message), "Unhandled"
+		note = "fault injected after the invocation"
+	}
 	res.Duration = time.Since(start)
 	f.mu.Lock()
 	if res.FunctionError != "" {
 		f.stats.Errors++
 	}
+	if hit != nil {
+		f.stats.Faults++
+	}
 	f.mu.Unlock()
-	s.report(f, res, "")
+	s.report(f, res, note)
 	return res, nil
 }
+
+// maxDroppedLog bounds how much of a result dropped by an After fault is logged.
+const maxDroppedLog = 1 << 10
 
 func (s *Service) report(f *function, res Result, note string) {
 	if !s.cfg.Verbose {
@@ -764,23 +838,36 @@ func (s *Service) PIDs() []int {
 
 // InjectFault makes the next count invocations of a function (-1: all, until
 // cleared) fail with errorType and message, without running the function. It
-// replaces any earlier fault of that function.
+// replaces any earlier fault of that function. It is Inject with the common
+// options, kept because most tests need nothing more.
 func (s *Service) InjectFault(name string, count int, errorType, message string) error {
-	f, err := s.lookup(name)
+	return s.Inject(FaultSpec{Function: name, Count: count, ErrorType: errorType, Message: message})
+}
+
+// Inject arms a fault on one function, replacing any earlier fault of that
+// function (faults of other functions stay). Skip and Count are decided per
+// invocation as each one starts, so concurrent invocations share them exactly:
+// with Skip s and Count n, invocations s+1 to s+n fail, in start order. The error
+// wraps ErrUnknownFunction for an unknown function.
+func (s *Service) Inject(spec FaultSpec) error {
+	f, err := s.lookup(spec.Function)
 	if err != nil {
 		return err
 	}
-	if count == 0 || count < -1 {
-		return fmt.Errorf("lambdasvc: fault count must be -1 (always) or positive, got %d", count)
+	if spec.Count == 0 || spec.Count < -1 {
+		return fmt.Errorf("lambdasvc: fault count must be -1 (always) or positive, got %d", spec.Count)
 	}
-	if errorType == "" {
-		errorType = "InjectedFault"
+	if spec.Skip < 0 {
+		return fmt.Errorf("lambdasvc: fault skip must be 0 or positive, got %d", spec.Skip)
 	}
-	if message == "" {
-		message = "fault injected by devstack"
+	if spec.ErrorType == "" {
+		spec.ErrorType = "InjectedFault"
+	}
+	if spec.Message == "" {
+		spec.Message = "fault injected by devstack"
 	}
 	f.mu.Lock()
-	f.fault = &fault{remaining: count, errorType: errorType, message: message}
+	f.fault = &fault{after: spec.After, skip: spec.Skip, count: spec.Count, remaining: spec.Count, errorType: spec.ErrorType, message: spec.Message}
 	f.mu.Unlock()
 	return nil
 }
@@ -800,7 +887,8 @@ func (s *Service) Faults() []Fault {
 	for _, f := range s.ordered {
 		f.mu.Lock()
 		if ft := f.fault; ft != nil {
-			out = append(out, Fault{Function: f.cfg.LogicalID, Count: ft.remaining, ErrorType: ft.errorType, ErrorMessage: ft.message})
+			out = append(out, Fault{Function: f.cfg.LogicalID, Count: ft.count, Remaining: ft.remaining, Skip: ft.skip,
+				After: ft.after, ErrorType: ft.errorType, ErrorMessage: ft.message})
 		}
 		f.mu.Unlock()
 	}

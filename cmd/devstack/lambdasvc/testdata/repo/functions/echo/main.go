@@ -24,6 +24,8 @@ type event struct {
 	MS    int    `json:"ms"`
 	Code  int    `json:"code"`
 	Lines int    `json:"lines"`
+	Path  string `json:"path"`
+	Tag   string `json:"tag"`
 }
 
 func handle(ctx context.Context, raw json.RawMessage) (any, error) {
@@ -59,6 +61,22 @@ func handle(ctx context.Context, raw json.RawMessage) (any, error) {
 			log.Printf("stderr line %d of pid %d", i, os.Getpid())
 		}
 		return "logged", nil
+	case "append":
+		// A side effect the test can count, like a DynamoDB write: one line per
+		// handler run, then an optional sleep to overlap concurrent invocations.
+		f, err := os.OpenFile(ev.Path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+		if err != nil {
+			return nil, err
+		}
+		_, err = f.WriteString(ev.Tag + "\n")
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return nil, err
+		}
+		time.Sleep(time.Duration(ev.MS) * time.Millisecond)
+		return map[string]string{"appended": ev.Tag}, nil
 	case "partial":
 		fmt.Print("partial line without newline")
 		return "printed", nil
