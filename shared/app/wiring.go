@@ -31,6 +31,15 @@ type Needs struct {
 	// Start and Describe are the state machines (template logical ids) whose
 	// executions the function starts and describes.
 	Start, Describe []string
+	// Data reads the tenant application data table (Query); DataDelete deletes its
+	// items (BatchWriteItem). Only the purge touches it.
+	Data, DataDelete bool
+	// Exports lists the exports bucket (s3:ListBucket); ExportsDelete deletes objects
+	// under exports/ (DeleteObjects, which IAM authorises as s3:DeleteObject per key).
+	Exports, ExportsDelete bool
+	// TenantsDelete deletes control-plane items in batches (BatchWriteItem): the purge
+	// removing a tenant's entitlements and operation records.
+	TenantsDelete bool
 }
 
 // QueryTable in Needs.Queries is a Query of the table itself (not an index).
@@ -40,6 +49,7 @@ const QueryTable = "table"
 const (
 	UpgradeStateMachine   = "UpgradeStateMachine"
 	DowngradeStateMachine = "DowngradeStateMachine"
+	PurgeStateMachine     = "PurgeStateMachine"
 )
 
 var planMachines = []string{UpgradeStateMachine, DowngradeStateMachine}
@@ -58,6 +68,16 @@ var Wirings = map[string]Needs{
 	"DowngradeSweepFunction": {Tenants: true, Queries: []string{store.DueIndex}, Stripe: true,
 		Start: []string{DowngradeStateMachine}},
 	"ReconcileFunction": {Tenants: true, Queries: []string{store.StateIndex}, Describe: planMachines},
+	// The purge (shared/purge): the sweep reads the Due index and starts and describes
+	// purges; each step touches only the sources it reads or deletes.
+	"PurgeSweepFunction": {Tenants: true, Queries: []string{store.DueIndex},
+		Start: []string{PurgeStateMachine}, Describe: []string{PurgeStateMachine}},
+	"PurgeStartFunction": {Tenants: true, Queries: []string{QueryTable}, Data: true, Exports: true},
+	"PurgeDeleteFunction": {Tenants: true, Queries: []string{QueryTable}, Data: true, DataDelete: true,
+		Exports: true, ExportsDelete: true, TenantsDelete: true},
+	"PurgeVerifyFunction":  {Tenants: true, Queries: []string{QueryTable}, Data: true, Exports: true},
+	"PurgeFinishFunction":  {Tenants: true, Queries: []string{QueryTable}, Events: true},
+	"PurgeReleaseFunction": {Tenants: true},
 }
 
 // env lists the variables the Needs require.
@@ -71,6 +91,12 @@ func (n Needs) env() []string {
 	}
 	if n.Stripe {
 		out = append(out, "STRIPE_PRICE_IDS")
+	}
+	if n.Data || n.DataDelete {
+		out = append(out, "DATA_TABLE_NAME")
+	}
+	if n.Exports || n.ExportsDelete {
+		out = append(out, "EXPORTS_BUCKET_NAME")
 	}
 	seen := map[string]bool{}
 	for _, sm := range append(append([]string{}, n.Start...), n.Describe...) {

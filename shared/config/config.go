@@ -22,6 +22,7 @@ type Config struct {
 	Stage                 string
 	Table                 string
 	DataTable             string
+	ExportsBucket         string
 	EventBus              string
 	UpgradeStateMachine   string
 	DowngradeStateMachine string
@@ -29,6 +30,7 @@ type Config struct {
 	StripeAPIBase         string // empty = Stripe's API; set to stripe-mock locally
 	StripePriceIDs        string
 	DefaultRetentionDays  int
+	PurgeChunkItems       int // most items per purge delete invocation; 0 = the purge's default
 	Catalog               *tenant.Catalog
 }
 
@@ -39,6 +41,7 @@ func Load() (Config, error) {
 		Stage:                 os.Getenv("STAGE"),
 		Table:                 os.Getenv("TABLE_NAME"),
 		DataTable:             os.Getenv("DATA_TABLE_NAME"),
+		ExportsBucket:         os.Getenv("EXPORTS_BUCKET_NAME"),
 		EventBus:              os.Getenv("EVENT_BUS_NAME"),
 		UpgradeStateMachine:   os.Getenv("UPGRADE_STATE_MACHINE_ARN"),
 		DowngradeStateMachine: os.Getenv("DOWNGRADE_STATE_MACHINE_ARN"),
@@ -54,6 +57,13 @@ func Load() (Config, error) {
 			return c, fmt.Errorf("DEFAULT_RETENTION_DAYS=%q: must be a whole number of days between 30 and 90", v)
 		}
 		c.DefaultRetentionDays = d
+	}
+	if v := os.Getenv("PURGE_CHUNK_ITEMS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 25 || n > 100_000 {
+			return c, fmt.Errorf("PURGE_CHUNK_ITEMS=%q: must be a whole number between 25 and 100000", v)
+		}
+		c.PurgeChunkItems = n
 	}
 	if v := os.Getenv("PLAN_LIMITS"); v != "" {
 		var overrides map[tenant.Plan]tenant.Limits

@@ -295,6 +295,10 @@ var fixtures = map[string]expectation{
 	// Another tenant's operation looks exactly like a missing one.
 	"get-operation-other-tenant.json": {404, detail("operation " + knownOpID + " not found")},
 	"unknown-route.json":              {404, detail("no route for DELETE /dev/tenants/tenant_acme/usage")},
+	// A tenant has a deletion certificate only once purged (certificates_test.go reads
+	// one), and only operators may read it.
+	"get-deletion-certificate.json":              {404, detail("deletion certificate of tenant tenant_acme", "until it is purged")},
+	"get-deletion-certificate-tenant-token.json": {403, detail("deletion certificate", httpapi.AdminScope)},
 }
 
 // publicOperationKeys is the whole wire shape of httpapi.OperationResponse.

@@ -153,6 +153,9 @@ var routes = map[string]route{
 	"POST /tenants/{id}/downgrade": (*Handler).downgrade,
 	"GET /operations/{id}":         (*Handler).getOperation,
 	"POST /operations/{id}/retry":  (*Handler).retryOperation,
+
+	// The purge's certificate (certificates.go).
+	"GET /tenants/{id}/deletion-certificate": (*Handler).getDeletionCertificate,
 }
 
 // RouteKeys returns the route keys the handler serves, sorted.

@@ -106,7 +106,9 @@ func TestStepFixtures(t *testing.T) {
 	}
 	for _, f := range files {
 		rel, _ := filepath.Rel(filepath.Join(root, "events"), f)
-		if !strings.HasPrefix(rel, "api/") && !slices.Contains(listed, rel) {
+		// events/purge-*/ need a DELETED tenant the seed does not have: shared/purge's
+		// TestStepFixtures seeds one and runs them in flow order.
+		if !strings.HasPrefix(rel, "api/") && !strings.HasPrefix(rel, "purge-") && !slices.Contains(listed, rel) {
 			t.Errorf("fixture events/%s has no expectation in stepFixtures", rel)
 		}
 	}

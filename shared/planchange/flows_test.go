@@ -22,6 +22,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 
+	"github.com/tenantflow/tenantflow/cmd/devstack/lambdasvc"
 	"github.com/tenantflow/tenantflow/cmd/devstack/stack"
 	"github.com/tenantflow/tenantflow/shared/flow"
 	"github.com/tenantflow/tenantflow/shared/planchange"
@@ -320,94 +321,291 @@ func TestDowngradeEnterpriseRefusedWithEveryViolation(t *testing.T) {
 	}
 }
 
-// TestFaultMatrix fails provisioning, billing and commit on both flows, always and
-// once with a retryable error.
+// effectivePrice is the price the subscription is on after the recorded Stripe
+// requests: Stripe applies each idempotency key once, so repeats of a key count once;
+// with no change at all it is the initial plan's price.
+func effectivePrice(s *stack.Stack, subID string, initial tenant.Plan) string {
+	price, seen := "price_"+string(initial), map[string]bool{}
+	for _, r := range s.Stripe.RequestsTo("POST /v1/subscriptions/" + subID) {
+		if seen[r.IdempotencyKey] {
+			continue
+		}
+		seen[r.IdempotencyKey] = true
+		if p := r.Form.Get("items[0][price]"); p != "" {
+			price = p
+		}
+	}
+	return price
+}
+
+// fault is one cell of the fault matrix.
+type fault struct {
+	name string
+	spec lambdasvc.FaultSpec
+	// recovers says the flow still succeeds (the retry policy absorbs the fault).
+	recovers bool
+}
+
+// faultModes are {fail before, fail after the handler} x {once, always}. "Once" uses
+// errors the ASL retries; "before, always" a final error; "after, always" a timeout on
+// every attempt, so the side effects happen each time and the retries run out.
+func faultModes(step string) []fault {
+	return []fault{
+		{"before-once", lambdasvc.FaultSpec{Function: step, Count: 1, ErrorType: "Lambda.ServiceException", Message: "injected before " + step}, true},
+		{"before-always", lambdasvc.FaultSpec{Function: step, Count: -1, ErrorType: "InjectedFault", Message: "injected before " + step}, false},
+		{"after-once", lambdasvc.FaultSpec{Function: step, After: true, Count: 1, ErrorType: "Sandbox.Timedout", Message: "injected timeout after " + step}, true},
+		{"after-always", lambdasvc.FaultSpec{Function: step, After: true, Count: -1, ErrorType: "Sandbox.Timedout", Message: "injected timeout after " + step}, false},
+	}
+}
+
+type planFlow struct {
+	kind     string
+	example  string
+	from, to tenant.Plan
+}
+
+var planFlows = []planFlow{
+	{tenant.KindUpgrade, "tenant_techstart", tenant.Free, tenant.Starter},
+	{tenant.KindDowngrade, "tenant_acme", tenant.Starter, tenant.Free},
+}
+
+// checkSettled asserts what must hold whenever an execution has ended: the tenant is
+// ACTIVE and held by nobody, and plan = entitlements = effective Stripe price.
+func checkSettled(t *testing.T, s *stack.Stack, id string, initial tenant.Plan) *tenant.Tenant {
+	t.Helper()
+	tn := mustTenant(t, s, id)
+	ent := mustEntitlements(t, s, id)
+	limits, _ := tenant.DefaultCatalog().Limits(tn.Plan)
+	if tn.State != tenant.Active || tn.Operation != "" {
+		t.Errorf("tenant left %s held by %q", tn.State, tn.Operation)
+	}
+	if ent.Plan != tn.Plan || ent.Limits != limits {
+		t.Errorf("entitlements on %s, tenant on %s", ent.Plan, tn.Plan)
+	}
+	if p := effectivePrice(s, "sub_"+id, initial); p != "price_"+string(tn.Plan) {
+		t.Errorf("stripe price %s, tenant on %s", p, tn.Plan)
+	}
+	return tn
+}
+
+// TestFaultMatrix runs every step of upgrade and downgrade under each fault mode and
+// checks, after the execution ended, that nothing is half-changed and the operation
+// says what really happened: a fault absorbed by retries ends SUCCEEDED; a commit whose
+// answer was lost ends SUCCEEDED (never rolled back); any other final failure ends
+// FAILED with the tenant back on its plan, entitlements and price reverted.
 func TestFaultMatrix(t *testing.T) {
 	s := sharedStack(t)
-	catalog := tenant.DefaultCatalog()
-	flows := []struct {
-		kind      string
-		example   string
-		from, to  tenant.Plan
-		provFirst bool // provisioning runs before billing
-	}{
-		{tenant.KindUpgrade, "tenant_techstart", tenant.Free, tenant.Starter, true},
-		{tenant.KindDowngrade, "tenant_acme", tenant.Starter, tenant.Free, false},
-	}
-	steps := []string{"PlanProvisionFunction", "PlanBillingFunction", "PlanCommitFunction"}
-	n := 0
-	for _, f := range flows {
+	steps := []string{"PlanValidateFunction", "PlanProvisionFunction", "PlanBillingFunction", "PlanCommitFunction"}
+	run, passed := 0, 0
+	for _, f := range planFlows {
 		for _, step := range steps {
-			for _, mode := range []string{"always", "once-retryable"} {
-				n++
-				id := fmt.Sprintf("fm-%d-%s", n, f.kind)
-				t.Run(fmt.Sprintf("%s/%s/%s", f.kind, step, mode), func(t *testing.T) {
+			for _, m := range faultModes(step) {
+				run++
+				id := fmt.Sprintf("fm-%d-%s", run, f.kind)
+				ok := t.Run(fmt.Sprintf("%s/%s/%s", f.kind, step, m.name), func(t *testing.T) {
 					cloneTenant(t, s, f.example, id)
 					defer s.Lambda.ClearFaults()
-					if mode == "always" {
-						if err := s.Lambda.InjectFault(step, -1, "InjectedFault", "injected failure in "+step); err != nil {
-							t.Fatal(err)
-						}
-					} else if err := s.Lambda.InjectFault(step, 1, "Lambda.ServiceException", "injected transient failure"); err != nil {
+					if err := s.Lambda.Inject(m.spec); err != nil {
 						t.Fatal(err)
 					}
 					opID := operationID(t, planChange(t, s, f.kind, id, f.to, false))
 					op := waitDone(t, s, opID)
 					s.Lambda.ClearFaults()
-					tn := mustTenant(t, s, id)
-					ent := mustEntitlements(t, s, id)
-					evs := tenantEvents(t, s, id)
-					pcs := priceChanges(s, "sub_"+id)
+					tn := checkSettled(t, s, id, f.from)
+					succeeds := m.recovers || (step == "PlanCommitFunction" && m.spec.After)
+					want, plan := "FAILED", f.from
+					if succeeds {
+						want, plan = "SUCCEEDED", f.to
+					}
+					if op["status"] != want || tn.Plan != plan {
+						t.Errorf("operation %v, tenant on %s; want %s on %s", op["status"], tn.Plan, want, plan)
+					}
+					if !succeeds && (op["error"] != m.spec.ErrorType || !strings.Contains(fmt.Sprint(op["cause"]), m.spec.Message)) {
+						t.Errorf("operation error %v / %v, want %s with the injected cause", op["error"], op["cause"], m.spec.ErrorType)
+					}
+					if op["needs_attention"] == true || tn.Attention != "" {
+						t.Errorf("needs attention after a complete compensation: %v", op)
+					}
 					busy := "UPGRADING"
 					if f.kind == tenant.KindDowngrade {
 						busy = "DOWNGRADING"
 					}
-					if tr := transitions(t, s, id); !slices.Equal(tr, []string{"ACTIVE->" + busy, busy + "->ACTIVE"}) {
-						t.Errorf("audit %v", tr)
+					claimed := step != "PlanValidateFunction" || m.spec.After || m.recovers
+					wantTr := []string(nil)
+					if claimed {
+						wantTr = []string{"ACTIVE->" + busy, busy + "->ACTIVE"}
 					}
-					if mode == "once-retryable" {
-						toLimits, _ := catalog.Limits(f.to)
-						if op["status"] != "SUCCEEDED" || tn.Plan != f.to || tn.State != tenant.Active || ent.Limits != toLimits {
-							t.Fatalf("retry did not recover: op %v tenant %s/%s entitlements %+v", op, tn.Plan, tn.State, ent)
-						}
-						if !slices.Equal(evs, []string{"TenantPlanChanged"}) {
-							t.Errorf("events %v, want one TenantPlanChanged", evs)
-						}
-						if want := []string{"price_" + string(f.to) + "|" + opID + ":billing"}; !slices.Equal(pcs, want) {
-							t.Errorf("stripe price changes %v, want %v", pcs, want)
-						}
-						return
-					}
-					fromLimits, _ := catalog.Limits(f.from)
-					if op["status"] != "FAILED" || op["error"] != "InjectedFault" || !strings.Contains(fmt.Sprint(op["cause"]), "injected failure in "+step) {
-						t.Errorf("operation %v, want FAILED with the injected cause", op)
-					}
-					if tn.Plan != f.from || tn.State != tenant.Active || tn.Operation != "" {
-						t.Errorf("tenant %s/%s op %q, want ACTIVE on %s", tn.Plan, tn.State, tn.Operation, f.from)
-					}
-					if ent.Plan != f.from || ent.Limits != fromLimits {
-						t.Errorf("entitlements %+v, want %s limits", ent, f.from)
-					}
-					// Billing is unchanged, or changed and reverted with its own key.
-					billed := step == "PlanCommitFunction" || (step == "PlanProvisionFunction" && !f.provFirst)
-					wantPC := []string(nil)
-					if billed {
-						wantPC = []string{"price_" + string(f.to) + "|" + opID + ":billing", "price_" + string(f.from) + "|" + opID + ":billing-rollback"}
-					}
-					if !slices.Equal(pcs, wantPC) {
-						t.Errorf("stripe price changes %v, want %v", pcs, wantPC)
-					}
-					provisioned := step == "PlanCommitFunction" || (step == "PlanBillingFunction" && f.provFirst)
-					wantEv := []string(nil)
-					if provisioned {
-						wantEv = []string{"TenantPlanChanged", "TenantPlanChangeReverted"}
-					}
-					if !slices.Equal(evs, wantEv) {
-						t.Errorf("events %v, want %v", evs, wantEv)
+					if tr := transitions(t, s, id); !slices.Equal(tr, wantTr) {
+						t.Errorf("audit %v, want %v", tr, wantTr)
 					}
 				})
+				if ok {
+					passed++
+				}
 			}
 		}
+	}
+	t.Logf("fault matrix: %d cases run, %d passed", run, passed)
+}
+
+// TestCompensationFailingAlways makes the forward step and every compensation step
+// fail for good: the tenant is still released (ACTIVE, not busy), the operation says
+// FAILED with compensation_incomplete and needs_attention, and no other flow may start
+// on the tenant. Once the faults are gone, the operator retry finishes the
+// compensation and everything agrees again.
+func TestCompensationFailingAlways(t *testing.T) {
+	s := sharedStack(t)
+	for i, f := range planFlows {
+		t.Run(f.kind, func(t *testing.T) {
+			id := fmt.Sprintf("compfail-%d", i)
+			cloneTenant(t, s, f.example, id)
+			defer s.Lambda.ClearFaults()
+			for _, fn := range []string{"PlanCommitFunction", "PlanRollbackBillingFunction", "PlanRollbackProvisionFunction"} {
+				if err := s.Lambda.Inject(lambdasvc.FaultSpec{Function: fn, Count: -1, ErrorType: "InjectedFault", Message: "injected in " + fn}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			opID := operationID(t, planChange(t, s, f.kind, id, f.to, false))
+			op := waitDone(t, s, opID)
+			tn := mustTenant(t, s, id)
+			if op["status"] != "FAILED" || op["needs_attention"] != true || !slices.Equal(anyStrings(op["compensation_incomplete"]), []string{"billing", "entitlements"}) {
+				t.Fatalf("operation %v", op)
+			}
+			if tn.State != tenant.Active || tn.Operation != "" || tn.Attention != opID || tn.Plan != f.from {
+				t.Fatalf("tenant %s held by %q attention %q plan %s", tn.State, tn.Operation, tn.Attention, tn.Plan)
+			}
+			// Nothing else starts on top of it.
+			if resp := planChange(t, s, f.kind, id, f.to, false); resp.StatusCode != 409 {
+				t.Fatalf("new change while attention is needed: %d %s", resp.StatusCode, resp.Body)
+			}
+			s.Lambda.ClearFaults()
+			resp := callAPI(t, s, apiEvent(t, "POST", "/operations/"+opID+"/retry", "/operations/{id}/retry", map[string]string{"id": opID}, nil))
+			if resp.StatusCode != 202 {
+				t.Fatalf("retry: %d %s", resp.StatusCode, resp.Body)
+			}
+			op = waitDone(t, s, opID)
+			if op["status"] != "FAILED" || op["needs_attention"] == true || op["compensation_incomplete"] != nil || op["attempt"] != float64(1) {
+				t.Fatalf("after retry: %v", op)
+			}
+			if tn := checkSettled(t, s, id, f.from); tn.Plan != f.from || tn.Attention != "" {
+				t.Fatalf("after retry: plan %s attention %q", tn.Plan, tn.Attention)
+			}
+			// A second retry has nothing to do.
+			if resp := callAPI(t, s, apiEvent(t, "POST", "/operations/"+opID+"/retry", "/operations/{id}/retry", map[string]string{"id": opID}, nil)); resp.StatusCode != 409 {
+				t.Fatalf("second retry: %d %s", resp.StatusCode, resp.Body)
+			}
+		})
+	}
+}
+
+// TestReleaseFailingAlwaysIsReconciled: when the compensation and even the release
+// step keep failing, the execution ends with the tenant still busy; the scheduled
+// reconciler releases it and records what was left undone.
+func TestReleaseFailingAlwaysIsReconciled(t *testing.T) {
+	s := sharedStack(t)
+	id := "relfail"
+	cloneTenant(t, s, "tenant_techstart", id)
+	defer s.Lambda.ClearFaults()
+	for _, fn := range []string{"PlanBillingFunction", "PlanRollbackProvisionFunction", "PlanReleaseFunction"} {
+		if err := s.Lambda.Inject(lambdasvc.FaultSpec{Function: fn, Count: -1, ErrorType: "InjectedFault", Message: "injected in " + fn}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	opID := operationID(t, planChange(t, s, tenant.KindUpgrade, id, tenant.Starter, false))
+	if op := waitDone(t, s, opID); op["status"] != "FAILED" {
+		t.Fatalf("operation %v", op)
+	}
+	if tn := mustTenant(t, s, id); tn.State != tenant.Upgrading {
+		t.Fatalf("the test needs a stranded tenant; got %s", tn.State)
+	}
+	s.Lambda.ClearFaults()
+	res := reconcile(t, s)
+	if !slices.Contains(res.Released, id) {
+		t.Fatalf("reconcile %+v did not release %s", res, id)
+	}
+	tn := mustTenant(t, s, id)
+	op, _ := s.Store().GetOperation(context.Background(), opID)
+	if tn.State != tenant.Active || tn.Operation != "" || tn.Plan != tenant.Free || op.Status != tenant.OpFailed || op.Error != "ExecutionEnded" ||
+		!slices.Equal(op.CompensationIncomplete, []string{"entitlements"}) || !op.NeedsAttention || tn.Attention != opID {
+		t.Fatalf("after reconcile: tenant %s/%s attention %q, operation %+v", tn.State, tn.Plan, tn.Attention, op)
+	}
+	if again := reconcile(t, s); slices.Contains(again.Released, id) {
+		t.Fatalf("released twice: %+v", again)
+	}
+}
+
+func reconcile(t *testing.T, s *stack.Stack) flow.ReconcileResult {
+	t.Helper()
+	raw, _ := json.Marshal(events.CloudWatchEvent{Version: "0", ID: "reconcile", DetailType: "Scheduled Event", Source: "aws.events",
+		AccountID: testenv.AccountID, Time: time.Now().UTC(), Region: testenv.Region, Detail: json.RawMessage("{}")})
+	res, err := s.Lambda.Invoke(context.Background(), "ReconcileFunction", raw)
+	if err != nil || res.FunctionError != "" {
+		t.Fatalf("reconcile: %v %s %s", err, res.FunctionError, res.Payload)
+	}
+	var out flow.ReconcileResult
+	if err := json.Unmarshal(res.Payload, &out); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func anyStrings(v any) []string {
+	l, _ := v.([]any)
+	out := make([]string, 0, len(l))
+	for _, x := range l {
+		out = append(out, fmt.Sprint(x))
+	}
+	return out
+}
+
+// TestUsageReportsNeverRollBackAChange reports usage in a loop while 20 upgrades run:
+// a usage report bumps the tenant's version, and no step may fail because of it.
+func TestUsageReportsNeverRollBackAChange(t *testing.T) {
+	s := sharedStack(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	const n = 20
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("usage-loop-%d", i)
+		cloneTenant(t, s, "tenant_techstart", ids[i])
+	}
+	var reports sync.WaitGroup
+	var reported int64
+	var mu sync.Mutex
+	reports.Add(1)
+	go func() {
+		defer reports.Done()
+		st := s.Store()
+		for i := 0; ctx.Err() == nil; i++ {
+			if _, err := st.UpdateUsage(ctx, ids[i%n], tenant.Usage{Users: int64(1 + i%3), StorageGB: 0.1, APICallsPerMonth: int64(i)}); err == nil {
+				mu.Lock()
+				reported++
+				mu.Unlock()
+			}
+		}
+	}()
+	ops := make([]string, n)
+	for i, id := range ids {
+		ops[i] = operationID(t, planChange(t, s, tenant.KindUpgrade, id, tenant.Starter, false))
+	}
+	rolledBack := 0
+	for i, opID := range ops {
+		if op := waitDone(t, s, opID); op["status"] != "SUCCEEDED" {
+			rolledBack++
+			t.Errorf("%s: %v", ids[i], op)
+		}
+	}
+	cancel()
+	reports.Wait()
+	for _, id := range ids {
+		if tn := mustTenant(t, s, id); tn.Plan != tenant.Starter || tn.State != tenant.Active {
+			t.Errorf("%s: %s on %s", id, tn.State, tn.Plan)
+		}
+	}
+	t.Logf("%d upgrades with %d concurrent usage reports: %d rolled back", n, reported, rolledBack)
+	if reported < n {
+		t.Errorf("only %d usage reports landed during the upgrades; the test did not interleave", reported)
 	}
 }
 

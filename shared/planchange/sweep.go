@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -47,11 +48,13 @@ type SweepResult struct {
 	Failed      []string  `json:"failed"`
 }
 
-// Bounds of one sweep: the index is read in pages; at most maxStarts executions are
-// started (the next schedule picks up the rest), and the sweep stops early when its
-// Lambda deadline comes close.
+// Bounds of one sweep: the index is read in pages whose tenants are handled by
+// `workers` goroutines (each tenant costs a few sequential calls); at most maxStarts
+// executions are started (the next schedule picks up the rest), and the sweep stops
+// early when its Lambda deadline comes close.
 const (
 	sweepPage = 100
+	workers   = 8
 	maxStarts = 1000
 	reserve   = 5 * time.Second
 )
@@ -75,12 +78,7 @@ func (s *Sweeper) Handle(ctx context.Context, ev events.CloudWatchEvent) (SweepR
 			return res, err
 		}
 		res.Read += len(page)
-		for _, t := range page {
-			if len(res.Started) >= maxStarts || nearDeadline(ctx) {
-				break
-			}
-			s.one(ctx, t, now, &res)
-		}
+		s.handlePage(ctx, page, now, &res)
 		if next == nil {
 			break
 		}
@@ -89,6 +87,41 @@ func (s *Sweeper) Handle(ctx context.Context, ev events.CloudWatchEvent) (SweepR
 	s.log.Info("downgrade sweep", "now", now, "read", res.Read, "started", len(res.Started), "cleared", len(res.Cleared),
 		"rescheduled", len(res.Rescheduled), "failed", len(res.Failed))
 	return res, nil
+}
+
+// handlePage handles one page of due tenants concurrently; results are merged under a
+// lock, and no new tenant is taken once maxStarts or the deadline is reached.
+func (s *Sweeper) handlePage(ctx context.Context, page []*tenant.Tenant, now time.Time, res *SweepResult) {
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	next := make(chan *tenant.Tenant)
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for t := range next {
+				var one SweepResult
+				s.one(ctx, t, now, &one)
+				mu.Lock()
+				res.Started = append(res.Started, one.Started...)
+				res.Cleared = append(res.Cleared, one.Cleared...)
+				res.Rescheduled = append(res.Rescheduled, one.Rescheduled...)
+				res.Failed = append(res.Failed, one.Failed...)
+				mu.Unlock()
+			}
+		}()
+	}
+	for _, t := range page {
+		mu.Lock()
+		full := len(res.Started) >= maxStarts
+		mu.Unlock()
+		if full || nearDeadline(ctx) {
+			break
+		}
+		next <- t
+	}
+	close(next)
+	wg.Wait()
 }
 
 func nearDeadline(ctx context.Context) bool {

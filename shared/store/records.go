@@ -1,6 +1,7 @@
 package store
 
 import (
+	"encoding/json"
 	"time"
 
 	"github.com/tenantflow/tenantflow/shared/tenant"
@@ -21,15 +22,16 @@ type tenantRecord struct {
 	PK       string `dynamodbav:"pk"`
 	SK       string `dynamodbav:"sk"`
 	TenantID string `dynamodbav:"tenant_id"`
-	Name     string `dynamodbav:"name"`
+	Name     string `dynamodbav:"name,omitempty"` // empty only on a PURGED tombstone
 	Email    string `dynamodbav:"email,omitempty"`
 	Plan     string `dynamodbav:"plan"`
 	State    string `dynamodbav:"state"`
 	Version  int64  `dynamodbav:"version"`
 
-	Users     int64   `dynamodbav:"usage_users"`
-	StorageGB float64 `dynamodbav:"usage_storage_gb"`
-	APICalls  int64   `dynamodbav:"usage_api_calls"`
+	// Zero usage is not stored, so a PURGED tombstone holds no usage at all.
+	Users     int64   `dynamodbav:"usage_users,omitempty"`
+	StorageGB float64 `dynamodbav:"usage_storage_gb,omitempty"`
+	APICalls  int64   `dynamodbav:"usage_api_calls,omitempty"`
 
 	CreatedAt string `dynamodbav:"created_at"`
 	UpdatedAt string `dynamodbav:"updated_at"`
@@ -53,6 +55,11 @@ type tenantRecord struct {
 	// Sparse Due index keys: set only while a change or a purge is pending.
 	DueKind string `dynamodbav:"due_kind,omitempty"`
 	DueAt   string `dynamodbav:"due_at,omitempty"`
+
+	// Purge inventory and deletion certificate, as JSON (the certificate's bytes are
+	// what its sha256 covers, so they are kept as written).
+	PurgeInventory string `dynamodbav:"purge_inventory,omitempty"`
+	Certificate    string `dynamodbav:"deletion_certificate,omitempty"`
 }
 
 func tenantKey(id string) (string, string) { return tenantPrefix + id, skTenant }
@@ -84,6 +91,15 @@ func toRecord(t *tenant.Tenant) tenantRecord {
 			r.DueKind, r.DueAt = DuePurge, r.PurgeAfter
 		}
 	}
+	// Both are plain structs of strings, numbers and times: marshalling cannot fail.
+	if t.PurgeInventory != nil {
+		b, _ := json.Marshal(t.PurgeInventory)
+		r.PurgeInventory = string(b)
+	}
+	if t.Certificate != nil {
+		b, _ := json.Marshal(t.Certificate)
+		r.Certificate = string(b)
+	}
 	return r
 }
 
@@ -100,6 +116,18 @@ func (r tenantRecord) toTenant() *tenant.Tenant {
 	}
 	if r.PendingPlan != "" {
 		t.PendingChange = &tenant.PendingChange{Plan: tenant.Plan(r.PendingPlan), EffectiveAt: parseTS(r.PendingAt), OperationID: r.PendingOperation}
+	}
+	if r.PurgeInventory != "" {
+		var inv tenant.PurgeInventory
+		if json.Unmarshal([]byte(r.PurgeInventory), &inv) == nil {
+			t.PurgeInventory = &inv
+		}
+	}
+	if r.Certificate != "" {
+		var c tenant.DeletionCertificate
+		if json.Unmarshal([]byte(r.Certificate), &c) == nil {
+			t.Certificate = &c
+		}
 	}
 	return t
 }

@@ -38,6 +38,13 @@ type Tenant struct {
 	PurgeAfter    *time.Time `json:"purge_after,omitempty"`
 
 	Billing BillingRef `json:"billing"`
+
+	// PurgeInventory is what the first purge attempt counted before deleting (kept
+	// across attempts); Certificate is the deletion certificate a purge wrote once it
+	// verified every source empty, kept on the PURGED tombstone. Neither is part of the
+	// tenant's API view (GET /tenants/{id}/deletion-certificate serves the certificate).
+	PurgeInventory *PurgeInventory      `json:"-"`
+	Certificate    *DeletionCertificate `json:"-"`
 }
 
 // BillingRef links a tenant to its subscription in the billing system.

@@ -1,0 +1,15 @@
+// Command purge-start is a step of the purge state machine: it
+// claims the DELETED tenant for the purge and takes the inventory of its data once.
+package main
+
+import (
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/tenantflow/tenantflow/shared/app"
+	"github.com/tenantflow/tenantflow/shared/flow"
+)
+
+func main() {
+	d, steps := app.PurgeSteps("PurgeStartFunction")
+	lambda.Start(flow.Handler(d.Log, "start", steps.Start))
+}

@@ -1,0 +1,13 @@
+// Command purge-sweep runs on an EventBridge schedule and starts one purge per DELETED
+// tenant whose retention has ended at the scheduled event's time.
+package main
+
+import (
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/tenantflow/tenantflow/shared/app"
+)
+
+func main() {
+	lambda.Start(app.PurgeSweeper("PurgeSweepFunction").Handle)
+}

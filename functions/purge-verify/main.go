@@ -1,0 +1,15 @@
+// Command purge-verify is a step of the purge state machine: it
+// reads every source back empty and writes the deletion certificate.
+package main
+
+import (
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/tenantflow/tenantflow/shared/app"
+	"github.com/tenantflow/tenantflow/shared/flow"
+)
+
+func main() {
+	d, steps := app.PurgeSteps("PurgeVerifyFunction")
+	lambda.Start(flow.Handler(d.Log, "verify", steps.Verify))
+}

@@ -1,0 +1,75 @@
+package app
+
+import (
+	"reflect"
+	"slices"
+	"testing"
+
+	"github.com/tenantflow/tenantflow/shared/purge"
+)
+
+// purgePorts says, for each method of the purge's ports (shared/purge/sources.go),
+// which Needs field grants it, with which IAM action on which resource: the purge's
+// counterpart of storePort.
+var purgePorts = map[reflect.Type]map[string]Grant{
+	reflect.TypeFor[purge.DataTable](): {
+		"Query":          {Action: "dynamodb:Query", Resource: dataTable},
+		"BatchWriteItem": {Action: "dynamodb:BatchWriteItem", Resource: dataTable},
+	},
+	reflect.TypeFor[purge.Objects](): {
+		"ListObjectsV2": {Action: "s3:ListBucket", Resource: exportsBucket},
+		"DeleteObjects": {Action: "s3:DeleteObject", Resource: exportObjects},
+	},
+	reflect.TypeFor[purge.ControlPlane](): {
+		"Query":          {Action: "dynamodb:Query", Resource: tenantsTable},
+		"GetItem":        {Action: "dynamodb:GetItem", Resource: tenantsTable},
+		"BatchWriteItem": {Action: "dynamodb:BatchWriteItem", Resource: tenantsTable},
+	},
+}
+
+// TestPurgePortsAreGranted fails when a purge port gains a method without an IAM
+// mapping, and checks that the wiring of every function that holds a port grants
+// each of its methods: the purge can call nothing its role does not allow.
+func TestPurgePortsAreGranted(t *testing.T) {
+	for port, methods := range purgePorts {
+		for i := range port.NumMethod() {
+			if _, ok := methods[port.Method(i).Name]; !ok {
+				t.Errorf("purge.%s has %s but purgePorts does not say which IAM action authorises it", port.Name(), port.Method(i).Name)
+			}
+		}
+	}
+	// Which ports each purge function is built with (app.purgeSources).
+	uses := map[string][]reflect.Type{}
+	for id, n := range Wirings {
+		if n.Data {
+			uses[id] = append(uses[id], reflect.TypeFor[purge.DataTable]())
+		}
+		if n.Exports {
+			uses[id] = append(uses[id], reflect.TypeFor[purge.Objects]())
+		}
+		if (n.Data || n.Exports || n.TenantsDelete) && slices.Contains(n.Queries, QueryTable) {
+			uses[id] = append(uses[id], reflect.TypeFor[purge.ControlPlane]())
+		}
+	}
+	calls := map[string][]string{ // the port methods each step calls
+		"PurgeStartFunction":  {"Query", "ListObjectsV2", "GetItem"},
+		"PurgeDeleteFunction": {"Query", "BatchWriteItem", "ListObjectsV2", "DeleteObjects", "GetItem"},
+		"PurgeVerifyFunction": {"Query", "ListObjectsV2", "GetItem"},
+	}
+	for id, ports := range uses {
+		granted := Wirings[id].Grants()
+		for _, port := range ports {
+			for name, g := range purgePorts[port] {
+				if !slices.Contains(calls[id], name) {
+					continue
+				}
+				if !slices.ContainsFunc(granted, func(x Grant) bool { return x.Action == g.Action && x.Resource == g.Resource }) {
+					t.Errorf("%s calls %s.%s but its wiring does not grant %s on %s", id, port.Name(), name, g.Action, g.Resource)
+				}
+			}
+		}
+	}
+	if len(uses) != len(calls) {
+		t.Errorf("purge functions with ports %d, with listed calls %d", len(uses), len(calls))
+	}
+}

@@ -1,0 +1,172 @@
+package planchange_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sfn"
+	sfntypes "github.com/aws/aws-sdk-go-v2/service/sfn/types"
+
+	"github.com/tenantflow/tenantflow/cmd/devstack/lambdasvc"
+	"github.com/tenantflow/tenantflow/cmd/devstack/stack"
+	"github.com/tenantflow/tenantflow/shared/planchange"
+	"github.com/tenantflow/tenantflow/shared/store"
+	"github.com/tenantflow/tenantflow/shared/tenant"
+	"github.com/tenantflow/tenantflow/shared/testenv"
+)
+
+func sweepAt(t *testing.T, s *stack.Stack, at time.Time) planchange.SweepResult {
+	t.Helper()
+	ev := events.CloudWatchEvent{Version: "0", ID: "sched-" + at.Format("150405.000"), DetailType: "Scheduled Event", Source: "aws.events",
+		AccountID: testenv.AccountID, Time: at, Region: testenv.Region, Detail: json.RawMessage("{}")}
+	raw, _ := json.Marshal(ev)
+	res, err := s.Lambda.Invoke(context.Background(), "DowngradeSweepFunction", raw)
+	if err != nil || res.FunctionError != "" {
+		t.Fatalf("sweep: %v %s %s", err, res.FunctionError, res.Payload)
+	}
+	var out planchange.SweepResult
+	if err := json.Unmarshal(res.Payload, &out); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// waitNoExecutions waits until the downgrade state machine runs nothing.
+func waitNoExecutions(t *testing.T, s *stack.Stack) {
+	t.Helper()
+	arn := s.StateMachines["DowngradeStateMachine"]
+	deadline := time.Now().Add(3 * time.Minute)
+	for time.Now().Before(deadline) {
+		out, err := s.SFNClient().ListExecutions(context.Background(), &sfn.ListExecutionsInput{StateMachineArn: aws.String(arn), StatusFilter: sfntypes.ExecutionStatusRunning})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(out.Executions) == 0 {
+			return
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	t.Fatal("downgrade executions still running")
+}
+
+// TestSweepStartsEveryStartableChange: 1,000 due pending changes, the oldest 600 of
+// which cannot start (300 suspended tenants, 300 whose operation is gone), and one
+// whose execution cannot be started (its name is too long for Step Functions). One
+// sweep reads each entry once, clears the 600 with a reason, starts all 399 others
+// despite the failing one, and a later sweep reads only the entry that failed.
+func TestSweepStartsEveryStartableChange(t *testing.T) {
+	s := sharedStack(t)
+	ctx := context.Background()
+	st := s.Store()
+	base := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
+	now := base.Add(24 * time.Hour)
+	var startable []string
+	badOp := "op_" + strings.Repeat("x", 80)
+	type seedItem struct {
+		t  *tenant.Tenant
+		op *tenant.Operation
+	}
+	var items []seedItem
+	for i := range 1000 {
+		id := fmt.Sprintf("sweep-%04d", i)
+		opID := fmt.Sprintf("op_sweep_%04d", i)
+		state, hasOp := tenant.Active, true
+		switch {
+		case i < 300:
+			state = tenant.Suspended
+		case i < 600:
+			hasOp = false
+		case i == 700:
+			opID = badOp
+		default:
+			startable = append(startable, opID)
+		}
+		eff := base.Add(time.Duration(i) * time.Second)
+		it := seedItem{t: &tenant.Tenant{ID: id, Name: id, Plan: tenant.Starter, State: state, Usage: tenant.Usage{Users: 5},
+			PendingChange: &tenant.PendingChange{Plan: tenant.Free, EffectiveAt: eff, OperationID: opID}}}
+		if hasOp {
+			it.op = &tenant.Operation{ID: opID, TenantID: id, Kind: tenant.KindDowngrade, Status: tenant.OpScheduled,
+				FromPlan: tenant.Starter, ToPlan: tenant.Free, AtPeriodEnd: true, EffectiveAt: &eff}
+		}
+		items = append(items, it)
+	}
+	seeded := time.Now()
+	work := make(chan seedItem)
+	errs := make(chan error, len(items))
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for it := range work {
+				if _, err := st.CreateTenant(ctx, it.t, store.Actor{Who: "test"}); err != nil {
+					errs <- err
+				}
+				if it.op != nil {
+					if _, err := st.CreateOperation(ctx, it.op); err != nil {
+						errs <- err
+					}
+				}
+			}
+		}()
+	}
+	for _, it := range items {
+		work <- it
+	}
+	close(work)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	t.Logf("seeded 1,000 due pending changes in %v", time.Since(seeded).Round(time.Millisecond))
+	// Starting is what is measured here: every started execution ends at once (its
+	// first and its release step fail before they run), so the test does not wait
+	// for 399 downgrades; those tenants keep their pending change.
+	defer s.Lambda.ClearFaults()
+	for _, fn := range []string{"PlanValidateFunction", "PlanReleaseFunction"} {
+		if err := s.Lambda.Inject(lambdasvc.FaultSpec{Function: fn, Count: -1, ErrorType: "InjectedFault"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	start := time.Now()
+	res := sweepAt(t, s, now)
+	took := time.Since(start)
+	slices.Sort(res.Started)
+	if res.Read != 1000 || len(res.Cleared) != 600 || !slices.Equal(res.Started, startable) || !slices.Equal(res.Failed, []string{"sweep-0700"}) {
+		t.Fatalf("sweep read %d, cleared %d, started %d, failed %v", res.Read, len(res.Cleared), len(res.Started), res.Failed)
+	}
+	t.Logf("one sweep: read %d, cleared %d, started %d, failed %d in %v", res.Read, len(res.Cleared), len(res.Started), len(res.Failed), took.Round(time.Millisecond))
+	suspended := mustTenant(t, s, "sweep-0000")
+	op, _ := st.GetOperation(ctx, "op_sweep_0000")
+	if suspended.PendingChange != nil || op.Status != tenant.OpFailed || op.Error != "PendingChangeNotStartable" || !strings.Contains(op.Cause, "SUSPENDED") {
+		t.Fatalf("suspended tenant's change: pending %+v, operation %+v", suspended.PendingChange, op)
+	}
+	waitNoExecutions(t, s)
+	// The cleared entries left the index; the others are read again and their start
+	// is idempotent (same execution names: nothing new runs).
+	again := sweepAt(t, s, now.Add(time.Minute))
+	if again.Read != 400 || !slices.Equal(again.Failed, []string{"sweep-0700"}) || len(again.Started) != 399 || len(again.Cleared) != 0 {
+		t.Fatalf("next sweep: read %d, started %d, cleared %d, failed %v", again.Read, len(again.Started), len(again.Cleared), again.Failed)
+	}
+	n := 0
+	pages := sfn.NewListExecutionsPaginator(s.SFNClient(), &sfn.ListExecutionsInput{StateMachineArn: aws.String(s.StateMachines["DowngradeStateMachine"])})
+	for pages.HasMorePages() {
+		page, err := pages.NextPage(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n += len(page.Executions)
+	}
+	if n != 399 {
+		t.Fatalf("%d downgrade executions after two sweeps, want 399", n)
+	}
+}

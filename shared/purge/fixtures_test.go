@@ -1,0 +1,138 @@
+package purge_test
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tenantflow/tenantflow/cmd/devstack/stack"
+	"github.com/tenantflow/tenantflow/shared/flow"
+	"github.com/tenantflow/tenantflow/shared/purge"
+	"github.com/tenantflow/tenantflow/shared/tenant"
+	"github.com/tenantflow/tenantflow/shared/testenv"
+)
+
+// retired is the DELETED tenant the step fixtures work on (the devstack seed has no
+// DELETED tenant; TestStepFixtures creates it).
+const retired = "tenant_retired"
+
+// stepFixtures lists every events/purge-*/*.json in the order they run on a stack
+// seeded with the example tenants plus tenant_retired: a first purge is claimed and
+// released as if its delete had failed, a second one is claimed (keeping the first
+// one's inventory), deletes, verifies and finishes; then a sweep finds nothing due.
+var stepFixtures = []struct {
+	file  string
+	check func(t *testing.T, s *stack.Stack, sm *sample, payload []byte)
+}{
+	{"purge-start/retired.json", func(t *testing.T, s *stack.Stack, _ *sample, _ []byte) {
+		tn := mustTenant(t, s, retired)
+		if tn.State != tenant.Deleted || tn.Operation != "op_fixture_purge_retired" || tn.PurgeInventory == nil ||
+			tn.PurgeInventory.Counts[tenant.SourceTenantData] != 100 {
+			t.Errorf("after start: %s held by %q, inventory %+v", tn.State, tn.Operation, tn.PurgeInventory)
+		}
+	}},
+	{"purge-release/retired.json", func(t *testing.T, s *stack.Stack, _ *sample, p []byte) {
+		var out flow.Outcome
+		if err := json.Unmarshal(p, &out); err != nil || out.Status != tenant.OpFailed {
+			t.Errorf("release outcome %s (%v)", p, err)
+		}
+		if tn := mustTenant(t, s, retired); tn.State != tenant.Deleted || tn.Operation != "" {
+			t.Errorf("after release: %s held by %q", tn.State, tn.Operation)
+		}
+		op, err := s.Store().GetOperation(context.Background(), "op_fixture_purge_retired")
+		if err != nil || op.Status != tenant.OpFailed || op.Cause != "delete failed (fixture)" || op.NeedsAttention {
+			t.Errorf("operation %+v %v", op, err)
+		}
+	}},
+	{"purge-start/retired-again.json", func(t *testing.T, s *stack.Stack, _ *sample, _ []byte) {
+		tn := mustTenant(t, s, retired)
+		if tn.Operation != "op_fixture_purge_retired_2" || tn.PurgeInventory == nil || tn.PurgeInventory.OperationID != "op_fixture_purge_retired" {
+			t.Errorf("second start: held by %q, inventory %+v (want the first attempt's)", tn.Operation, tn.PurgeInventory)
+		}
+	}},
+	{"purge-delete/retired.json", func(t *testing.T, s *stack.Stack, sm *sample, p []byte) {
+		var out purge.Progress
+		if err := json.Unmarshal(p, &out); err != nil || out.More || out.Deleted[tenant.SourceTenantData] != 100 || out.Deleted[tenant.SourceExports] != 2 {
+			t.Errorf("delete progress %s (%v)", p, err)
+		}
+		if c := sourceCounts(t, s, retired, sm.Ops); c[tenant.SourceTenantData]+c[tenant.SourceExports]+c[tenant.SourceControlPlane] != 0 {
+			t.Errorf("after delete %v", c)
+		}
+	}},
+	{"purge-verify/retired.json", func(t *testing.T, s *stack.Stack, _ *sample, _ []byte) {
+		if c := mustTenant(t, s, retired).Certificate; c == nil || c.OperationID != "op_fixture_purge_retired_2" || !c.Verify() {
+			t.Errorf("certificate %+v", c)
+		}
+	}},
+	{"purge-finish/retired.json", func(t *testing.T, s *stack.Stack, sm *sample, p []byte) {
+		var c tenant.DeletionCertificate
+		if err := json.Unmarshal(p, &c); err != nil || !c.Verify() {
+			t.Errorf("finish answered %s (%v)", p, err)
+		}
+		checkPurged(t, s, sm, "op_fixture_purge_retired_2", counts{tenant.SourceControlPlane: 4, tenant.SourceTenantData: 100, tenant.SourceExports: 2})
+	}},
+	{"purge-sweep/scheduled.json", func(t *testing.T, _ *stack.Stack, _ *sample, p []byte) {
+		var r purge.SweepResult
+		if err := json.Unmarshal(p, &r); err != nil || !r.Now.Equal(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)) || r.Read != 0 || len(r.Started) != 0 {
+			t.Errorf("sweep result %s (%v)", p, err)
+		}
+	}},
+}
+
+func mustTenant(t *testing.T, s *stack.Stack, id string) *tenant.Tenant {
+	t.Helper()
+	tn, err := s.Store().GetTenant(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tn
+}
+
+// TestStepFixtures feeds every purge step fixture to its real bootstrap, in flow
+// order — what `sam local invoke -e` / `make invoke` do with them once a DELETED
+// tenant like tenant_retired exists.
+func TestStepFixtures(t *testing.T) {
+	root := testenv.RepoRoot()
+	files, _ := filepath.Glob(filepath.Join(root, "events", "purge-*", "*.json"))
+	var listed []string
+	for _, f := range stepFixtures {
+		listed = append(listed, f.file)
+	}
+	for _, f := range files {
+		rel, _ := filepath.Rel(filepath.Join(root, "events"), f)
+		if !slices.Contains(listed, rel) {
+			t.Errorf("fixture events/%s has no expectation in stepFixtures", rel)
+		}
+	}
+	s := sharedStack(t)
+	sm := newSample(t, s, retired, time.Now().Add(-24*time.Hour), 100, 2)
+	for _, fx := range stepFixtures {
+		raw, err := os.ReadFile(filepath.Join(root, "events", fx.file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		fn := logicalID(filepath.Dir(fx.file))
+		res, err := s.Lambda.Invoke(context.Background(), fn, raw)
+		if err != nil {
+			t.Fatalf("%s: %v", fx.file, err)
+		}
+		if res.FunctionError != "" {
+			t.Fatalf("%s: %s %s", fx.file, res.FunctionError, res.Payload)
+		}
+		fx.check(t, s, sm, res.Payload)
+	}
+}
+
+// logicalID maps events/purge-start to PurgeStartFunction.
+func logicalID(dir string) string {
+	var b strings.Builder
+	for _, part := range strings.Split(dir, "-") {
+		b.WriteString(strings.ToUpper(part[:1]) + part[1:])
+	}
+	return b.String() + "Function"
+}

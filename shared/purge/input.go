@@ -1,0 +1,109 @@
+// Package purge is the verified hard delete of a tenant whose retention has ended,
+// built on the flow kit (shared/flow): Sweeper, run by an EventBridge schedule, finds
+// the DELETED tenants whose purge_after has passed (the sparse Due index, never a Scan)
+// and starts one execution of statemachines/purge.asl.json each; Steps holds one
+// handler per state of that machine.
+//
+// The purge claims the DELETED tenant for its operation (it stays DELETED while the
+// purge owns it), takes an inventory of every data source once, deletes each source in
+// bounded chunks (the state machine loops until nothing is left, so no Lambda run ever
+// has to delete a whole large tenant), reads every source back to verify it is empty,
+// writes a deletion certificate, publishes TenantPurged with it and finally writes the
+// PURGED tombstone: the tenant id, its lifecycle dates and the certificate, with name,
+// email, usage and billing references removed and the audit trail scrubbed of personal
+// data. Every step is safe to repeat and the whole flow is safe to restart: deleting
+// what is already gone is a no-op, and the inventory stays on the tenant item across
+// attempts, so a purge killed midway and started again by the next sweep still
+// certifies what existed before the first deletion.
+package purge
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/tenantflow/tenantflow/shared/flow"
+	"github.com/tenantflow/tenantflow/shared/tenant"
+)
+
+// Input is the execution input and what every step receives.
+type Input struct {
+	flow.Ref
+	// Delete is the last delete chunk's answer (ResultPath $.delete); the state
+	// machine loops while Delete.More.
+	Delete *Progress `json:"delete,omitempty"`
+	// Error is set by the state machine's Catch (ResultPath $.error).
+	Error *flow.CaughtError `json:"error,omitempty"`
+}
+
+// Progress is what one delete chunk did and whether anything may remain.
+type Progress struct {
+	More    bool             `json:"more"`
+	Deleted map[string]int64 `json:"deleted"`
+}
+
+// inputOf is the execution input of an operation.
+func inputOf(op *tenant.Operation) Input {
+	return Input{Ref: flow.Ref{OperationID: op.ID, TenantID: op.TenantID, Kind: op.Kind}}
+}
+
+// Busy is the state a purge holds its tenant in: the tenant stays DELETED (and in the
+// Due index) until the purge commits, so a failed purge leaves it exactly where the
+// next sweep finds it again.
+const Busy = tenant.Deleted
+
+// Definition returns the flow-kit definition of the purge. A failed purge releases its
+// tenant to DELETED with nothing to undo: deletion only moves forward, the tenant
+// stays due, and the next sweep starts a new purge that continues where this one
+// stopped. An operator retry (never needed: a purge never needs attention) simply runs
+// the purge forward again.
+//
+// Do not register it with flow.NewReconciler: the reconciler lists every tenant in a
+// flow's busy state, and DELETED tenants mostly rest there with no operation. The
+// purge sweep does the reconciler's job for purges (it releases a due tenant whose
+// purge execution ended and starts it again).
+func Definition(stateMachineARN string) *flow.Definition {
+	return &flow.Definition{
+		Kind: tenant.KindPurge, Busy: Busy, StateMachineARN: stateMachineARN,
+		Settle: func(context.Context, *tenant.Tenant, *tenant.Operation) (flow.Settlement, error) {
+			return flow.Settlement{To: tenant.Deleted}, nil
+		},
+		RetryInput: func(op *tenant.Operation) any { return inputOf(op) },
+	}
+}
+
+func checkKind(ref flow.Ref) error {
+	if ref.Kind != tenant.KindPurge {
+		return &tenant.ValidationError{Field: "kind", Reason: "must be " + tenant.KindPurge}
+	}
+	if ref.OperationID == "" || ref.TenantID == "" {
+		return &tenant.ValidationError{Field: "operation_id", Reason: "operation_id and tenant_id are required"}
+	}
+	return nil
+}
+
+// NotEmptyError is a source that still holds items of the tenant when the purge
+// verifies it. The state machine retries it a few times (a straggling write, a listing
+// that lags) and then catches it: the purge fails, the tenant stays DELETED and due,
+// and the next sweep deletes what was left.
+type NotEmptyError struct {
+	TenantID string
+	Source   string
+	Found    int
+}
+
+// Error names the source and what was found.
+func (e *NotEmptyError) Error() string {
+	return fmt.Sprintf("purge of %s not verified: source %s still holds %d item(s)", e.TenantID, e.Source, e.Found)
+}
+
+// RetentionNotOverError refuses to purge a tenant whose retention window is still
+// open: a purge cannot be undone, so it never runs early, whoever started it.
+type RetentionNotOverError struct {
+	TenantID   string
+	PurgeAfter string
+}
+
+// Error says until when the tenant is kept.
+func (e *RetentionNotOverError) Error() string {
+	return fmt.Sprintf("tenant %s is retained until %s; it cannot be purged before", e.TenantID, e.PurgeAfter)
+}
