@@ -20,7 +20,7 @@ func main() {
 	a := app.NewAPI("ApiFunction")
 	h, err := httpapi.New(httpapi.Config{
 		Store: a.Deps.Store(), Provisioner: a.Entitlements, Catalog: a.Deps.Catalog, Logger: a.Deps.Log,
-		PlanChanges: a.PlanChanges, Operations: a.Operations, Subscriptions: subscriptions{a.Billing},
+		PlanChanges: a.PlanChanges, Lifecycle: a.Lifecycle, Operations: a.Operations, Subscriptions: subscriptions{a.Billing},
 	})
 	app.Must(a.Deps.Log, h, err)
 	lambda.Start(h.Handle)

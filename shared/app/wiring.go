@@ -9,6 +9,7 @@ import (
 
 	"github.com/tenantflow/tenantflow/shared/billing"
 	"github.com/tenantflow/tenantflow/shared/flow"
+	"github.com/tenantflow/tenantflow/shared/lifecycle"
 	"github.com/tenantflow/tenantflow/shared/planchange"
 	"github.com/tenantflow/tenantflow/shared/provision"
 	"github.com/tenantflow/tenantflow/shared/store"
@@ -47,17 +48,25 @@ const QueryTable = "table"
 
 // Template logical ids of the state machines.
 const (
-	UpgradeStateMachine   = "UpgradeStateMachine"
-	DowngradeStateMachine = "DowngradeStateMachine"
-	PurgeStateMachine     = "PurgeStateMachine"
+	UpgradeStateMachine      = "UpgradeStateMachine"
+	DowngradeStateMachine    = "DowngradeStateMachine"
+	PurgeStateMachine        = "PurgeStateMachine"
+	DeletionStateMachine     = "DeletionStateMachine"
+	ReactivationStateMachine = "ReactivationStateMachine"
+	SuspensionStateMachine   = "SuspensionStateMachine"
 )
 
-var planMachines = []string{UpgradeStateMachine, DowngradeStateMachine}
+var (
+	planMachines      = []string{UpgradeStateMachine, DowngradeStateMachine}
+	lifecycleMachines = []string{DeletionStateMachine, ReactivationStateMachine, SuspensionStateMachine}
+	// flowMachines are the flows whose operations the API and the reconciler follow.
+	flowMachines = append(append([]string{}, planMachines...), lifecycleMachines...)
+)
 
 // Wirings are the Needs of every function of template.yaml, by logical id.
 var Wirings = map[string]Needs{
 	"ApiFunction": {Tenants: true, Queries: []string{QueryTable, store.StateIndex}, Stripe: true,
-		Start: planMachines, Describe: planMachines},
+		Start: flowMachines, Describe: flowMachines},
 	"PlanValidateFunction":          {Tenants: true},
 	"PlanProvisionFunction":         {Tenants: true, Events: true},
 	"PlanBillingFunction":           {Tenants: true, Stripe: true},
@@ -67,7 +76,15 @@ var Wirings = map[string]Needs{
 	"PlanReleaseFunction":           {Tenants: true},
 	"DowngradeSweepFunction": {Tenants: true, Queries: []string{store.DueIndex}, Stripe: true,
 		Start: []string{DowngradeStateMachine}},
-	"ReconcileFunction": {Tenants: true, Queries: []string{store.StateIndex}, Describe: planMachines},
+	"ReconcileFunction": {Tenants: true, Queries: []string{store.StateIndex}, Describe: flowMachines},
+	// Deletion, reactivation and suspension (shared/lifecycle) share their steps.
+	"LifecycleClaimFunction":       {Tenants: true},
+	"LifecycleAccessFunction":      {Tenants: true, Events: true},
+	"LifecycleBillingFunction":     {Tenants: true, Stripe: true},
+	"LifecycleFinishFunction":      {Tenants: true},
+	"LifecycleUndoAccessFunction":  {Tenants: true, Events: true},
+	"LifecycleUndoBillingFunction": {Tenants: true, Stripe: true},
+	"LifecycleReleaseFunction":     {Tenants: true},
 	// The purge (shared/purge): the sweep reads the Due index and starts and describes
 	// purges; each step touches only the sources it reads or deletes.
 	"PurgeSweepFunction": {Tenants: true, Queries: []string{store.DueIndex},
@@ -164,11 +181,39 @@ func Sweeper(logicalID string) *planchange.Sweeper {
 	return planchange.NewSweeper(d.Store(), d.SFN(), periods{d.Billing(context.Background())}, d.StateMachineARN(DowngradeStateMachine), d.Log)
 }
 
+// LifecycleFlows returns the flow-kit definitions of deletion, reactivation and
+// suspension.
+func (d *Deps) LifecycleFlows() (deletion, reactivation, suspension *flow.Definition) {
+	return lifecycle.Definitions(d.Store(), d.StateMachineARN(DeletionStateMachine), d.StateMachineARN(ReactivationStateMachine),
+		d.StateMachineARN(SuspensionStateMachine))
+}
+
+// flows are every flow the API and the reconciler follow.
+func (d *Deps) flows() []*flow.Definition {
+	up, down := d.PlanFlows()
+	del, re, sus := d.LifecycleFlows()
+	return []*flow.Definition{up, down, del, re, sus}
+}
+
+// LifecycleSteps builds the lifecycle step handlers of one step function, with only
+// the clients its Needs declare.
+func LifecycleSteps(logicalID string) (*Deps, *lifecycle.Steps) {
+	d := Load(logicalID)
+	var access lifecycle.Access
+	if d.needs.Events {
+		access = d.Provisioner()
+	}
+	var b lifecycle.Billing
+	if d.needs.Stripe {
+		b = d.Billing(context.Background())
+	}
+	return d, lifecycle.NewSteps(d.Kit(), d.Store(), access, b, d.Catalog)
+}
+
 // Reconciler builds the scheduled reconciler for every flow.
 func Reconciler(logicalID string) *flow.Reconciler {
 	d := Load(logicalID)
-	up, down := d.PlanFlows()
-	return flow.NewReconciler(d.Store(), d.SFN(), d.Log, up, down)
+	return flow.NewReconciler(d.Store(), d.SFN(), d.Log, d.flows()...)
 }
 
 // API holds what the HTTP API function is built from.
@@ -176,6 +221,7 @@ type API struct {
 	Deps         *Deps
 	Operations   *flow.Operations
 	PlanChanges  *planchange.Starter
+	Lifecycle    *lifecycle.Starter
 	Entitlements *provision.Provisioner
 	Billing      billing.Billing
 }
@@ -184,11 +230,11 @@ type API struct {
 func NewAPI(logicalID string) *API {
 	d := Load(logicalID)
 	b := d.Billing(context.Background())
-	up, down := d.PlanFlows()
-	ops := flow.NewOperations(d.Store(), d.SFN(), up, down)
+	ops := flow.NewOperations(d.Store(), d.SFN(), d.flows()...)
 	return &API{
 		Deps: d, Operations: ops, Billing: b,
 		PlanChanges: planchange.NewStarter(d.Store(), ops, periods{b}, d.Catalog),
+		Lifecycle:   lifecycle.NewStarter(d.Store(), ops, d.Catalog, d.Config.DefaultRetentionDays),
 		// Creating a tenant writes its first entitlements and publishes nothing.
 		Entitlements: provision.New(d.Store(), nil, d.Catalog),
 	}

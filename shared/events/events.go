@@ -17,13 +17,14 @@ const Source = "tenantflow.lifecycle"
 
 // Detail types published on the lifecycle bus.
 const (
-	TenantPlanChanged  = "TenantPlanChanged"
-	TenantPlanReverted = "TenantPlanChangeReverted"
-	TenantSuspended    = "TenantSuspended"
-	TenantReactivated  = "TenantReactivated"
-	TenantDeleted      = "TenantDeleted"
-	TenantRestored     = "TenantDeletionReverted"
-	TenantPurged       = "TenantPurged"
+	TenantPlanChanged   = "TenantPlanChanged"
+	TenantPlanReverted  = "TenantPlanChangeReverted"
+	TenantSuspended     = "TenantSuspended"
+	TenantReactivated   = "TenantReactivated"
+	TenantDeleted       = "TenantDeleted"
+	TenantRestored      = "TenantDeletionReverted"
+	TenantUnreactivated = "TenantReactivationReverted"
+	TenantPurged        = "TenantPurged"
 )
 
 // PutEventsAPI is the part of the EventBridge client the publisher uses.

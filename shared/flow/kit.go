@@ -132,7 +132,7 @@ func (k *Kit) Claim(ctx context.Context, ref Ref, c Claim) (*tenant.Tenant, erro
 			if c.Mutate != nil {
 				c.Mutate(x)
 			}
-		}, Op: &store.OpUpdate{ID: ref.OperationID, Status: tenant.OpRunning}}, nil
+		}, Op: &store.OpUpdate{ID: ref.OperationID, Status: tenant.OpRunning, PreviousState: cur.State}}, nil
 	})
 }
 

@@ -68,6 +68,9 @@ func (r *Reconciler) Handle(ctx context.Context, _ events.CloudWatchEvent) (Reco
 				return res, err
 			}
 			for _, t := range page.Tenants {
+				if t.Operation == "" {
+					continue // resting in this state (a suspension's state is also a resting one)
+				}
 				res.Checked++
 				released, err := r.reconcile(ctx, t)
 				switch {
@@ -92,9 +95,6 @@ func (r *Reconciler) Handle(ctx context.Context, _ events.CloudWatchEvent) (Reco
 
 // reconcile releases t when the execution of its operation is over.
 func (r *Reconciler) reconcile(ctx context.Context, t *tenant.Tenant) (bool, error) {
-	if t.Operation == "" {
-		return false, fmt.Errorf("tenant is %s without an operation", t.State)
-	}
 	op, err := r.store.GetOperation(ctx, t.Operation)
 	if err != nil {
 		return false, err

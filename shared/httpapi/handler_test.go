@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/tenantflow/tenantflow/shared/httpapi"
+	"github.com/tenantflow/tenantflow/shared/lifecycle"
 	"github.com/tenantflow/tenantflow/shared/store"
 	"github.com/tenantflow/tenantflow/shared/tenant"
 )
@@ -42,7 +43,7 @@ func unitHandler(t *testing.T) (*httpapi.Handler, *fakePlans, *syncBuffer) {
 	t.Helper()
 	plans := newFakePlans(nil, tenant.DefaultCatalog())
 	logs := &syncBuffer{}
-	h, err := httpapi.New(httpapi.Config{Store: unreachableStore{}, Provisioner: nopProvisioner{}, PlanChanges: plans, Operations: plans,
+	h, err := httpapi.New(httpapi.Config{Store: unreachableStore{}, Provisioner: nopProvisioner{}, PlanChanges: plans, Operations: plans, Lifecycle: lifecycle.NewStarter(unreachableStore{}, plans, tenant.DefaultCatalog(), 30),
 		Catalog: tenant.DefaultCatalog(), Logger: slog.New(slog.NewJSONHandler(logs, nil))})
 	if err != nil {
 		t.Fatal(err)
@@ -301,6 +302,7 @@ func TestLatencyUsesInjectedClock(t *testing.T) {
 	logs := &syncBuffer{}
 	clock := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	h, err := httpapi.New(httpapi.Config{Store: unreachableStore{}, Provisioner: nopProvisioner{}, PlanChanges: newFakePlans(nil, tenant.DefaultCatalog()), Operations: newFakePlans(nil, tenant.DefaultCatalog()),
+		Lifecycle: lifecycle.NewStarter(unreachableStore{}, newFakePlans(nil, tenant.DefaultCatalog()), tenant.DefaultCatalog(), 30),
 		Catalog: tenant.DefaultCatalog(), Logger: slog.New(slog.NewJSONHandler(logs, nil)),
 		Now: func() time.Time { clock = clock.Add(1500 * time.Microsecond); return clock }})
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/tenantflow/tenantflow/shared/httpapi"
+	"github.com/tenantflow/tenantflow/shared/lifecycle"
 	"github.com/tenantflow/tenantflow/shared/provision"
 	"github.com/tenantflow/tenantflow/shared/store"
 	"github.com/tenantflow/tenantflow/shared/tenant"
@@ -71,6 +72,7 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 	logs := &syncBuffer{}
 	cfg := httpapi.Config{
 		Store: st, Provisioner: provision.New(st, nopPublisher{}, cat), PlanChanges: plans, Operations: plans, Subscriptions: subs,
+		Lifecycle: lifecycle.NewStarter(st, plans, cat, tenant.DefaultRetentionDays),
 		Catalog: cat, Logger: slog.New(slog.NewJSONHandler(logs, nil)),
 	}
 	for _, o := range opts {
@@ -263,6 +265,20 @@ func (f *fakePlans) Get(_ context.Context, id string) (*tenant.Operation, error)
 		return nil, &tenant.NotFoundError{Kind: "operation", ID: id}
 	}
 	c := *op
+	return &c, nil
+}
+
+// Start records a lifecycle operation as flow.Operations does, without running it:
+// the real lifecycle.Starter decides what is refused.
+func (f *fakePlans) Start(_ context.Context, op *tenant.Operation, _ any) (*tenant.Operation, error) {
+	if err := f.record("start " + op.Kind + " " + op.TenantID); err != nil {
+		return nil, err
+	}
+	c := *op
+	c.Status = tenant.OpRunning
+	f.mu.Lock()
+	f.ops[c.ID] = &c
+	f.mu.Unlock()
 	return &c, nil
 }
 

@@ -68,6 +68,7 @@ type Config struct {
 	Store         TenantStore
 	Provisioner   Provisioner
 	PlanChanges   PlanChanges
+	Lifecycle     Lifecycle
 	Operations    Operations
 	Subscriptions Subscriptions
 	Catalog       *tenant.Catalog
@@ -81,6 +82,7 @@ type Handler struct {
 	store   TenantStore
 	prov    Provisioner
 	plans   PlanChanges
+	life    Lifecycle
 	ops     Operations
 	subs    Subscriptions
 	catalog *tenant.Catalog
@@ -104,6 +106,9 @@ func New(cfg Config) (*Handler, error) {
 	if cfg.Operations == nil {
 		missing = append(missing, "Operations")
 	}
+	if cfg.Lifecycle == nil {
+		missing = append(missing, "Lifecycle")
+	}
 	if cfg.Catalog == nil {
 		missing = append(missing, "Catalog")
 	}
@@ -117,7 +122,7 @@ func New(cfg Config) (*Handler, error) {
 	if now == nil {
 		now = time.Now
 	}
-	return &Handler{store: cfg.Store, prov: cfg.Provisioner, plans: cfg.PlanChanges, ops: cfg.Operations, subs: cfg.Subscriptions,
+	return &Handler{store: cfg.Store, prov: cfg.Provisioner, plans: cfg.PlanChanges, life: cfg.Lifecycle, ops: cfg.Operations, subs: cfg.Subscriptions,
 		catalog: cfg.Catalog, log: cfg.Logger, now: now}, nil
 }
 
@@ -156,6 +161,9 @@ var routes = map[string]route{
 
 	// The purge's certificate (certificates.go).
 	"GET /tenants/{id}/deletion-certificate": (*Handler).getDeletionCertificate,
+	"DELETE /tenants/{id}":                   (*Handler).deleteTenant,
+	"POST /tenants/{id}/suspend":             (*Handler).suspendTenant,
+	"POST /tenants/{id}/reactivate":          (*Handler).reactivateTenant,
 }
 
 // RouteKeys returns the route keys the handler serves, sorted.

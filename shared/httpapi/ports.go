@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/tenantflow/tenantflow/shared/lifecycle"
 	"github.com/tenantflow/tenantflow/shared/store"
 	"github.com/tenantflow/tenantflow/shared/tenant"
 )
@@ -35,6 +36,15 @@ type Provisioner interface {
 type PlanChanges interface {
 	Upgrade(ctx context.Context, tenantID string, plan tenant.Plan, by store.Actor) (*tenant.Operation, error)
 	Downgrade(ctx context.Context, tenantID string, plan tenant.Plan, atPeriodEnd bool, by store.Actor) (*tenant.Operation, error)
+}
+
+// Lifecycle starts deletion, suspension and reactivation. Like PlanChanges it refuses
+// at once what cannot work and runs the rest asynchronously; shared/lifecycle
+// implements it.
+type Lifecycle interface {
+	Delete(ctx context.Context, tenantID string, retentionDays int, by store.Actor) (*lifecycle.Deletion, error)
+	Suspend(ctx context.Context, tenantID, reason string, by store.Actor) (*tenant.Operation, error)
+	Reactivate(ctx context.Context, tenantID string, plan tenant.Plan, by store.Actor) (*tenant.Operation, error)
 }
 
 // Operations reports on operations of every flow and lets an operator finish one that

@@ -170,3 +170,57 @@ func TestSweepStartsEveryStartableChange(t *testing.T) {
 		t.Fatalf("%d downgrade executions after two sweeps, want 399", n)
 	}
 }
+
+// subscriptionJSON is a Stripe subscription on price with the given billing period.
+func subscriptionJSON(id, price string, start, end time.Time) string {
+	b, _ := json.Marshal(map[string]any{
+		"id": id, "object": "subscription", "customer": "cus_" + id, "status": "active",
+		"current_period_start": start.Unix(), "current_period_end": end.Unix(),
+		"items": map[string]any{"object": "list", "data": []any{map[string]any{
+			"id": "si_" + id, "object": "subscription_item", "quantity": 1,
+			"price": map[string]any{"id": price, "object": "price"},
+		}}},
+	})
+	return string(b)
+}
+
+// TestPeriodEndFollowsTheRealBillingPeriod: a period-end downgrade takes effect at the
+// subscription's current period end as Stripe reports it when the change is
+// scheduled (not the stale one stored at creation); when the sweep finds the period
+// still running past that time (it was extended), the change moves to the new end;
+// once the period has renewed, the change runs and the price changes without proration.
+func TestPeriodEndFollowsTheRealBillingPeriod(t *testing.T) {
+	s := sharedStack(t)
+	id := "period-truth"
+	cloneTenant(t, s, "tenant_acme", id)
+	sub := "sub_" + id
+	start := time.Now().UTC().Add(-10 * 24 * time.Hour).Truncate(time.Second)
+	end := start.Add(30 * 24 * time.Hour)
+	s.Stripe.StubNext(1, "GET /v1/subscriptions/"+sub, 200, subscriptionJSON(sub, "price_starter", start, end))
+	opID := operationID(t, planChange(t, s, tenant.KindDowngrade, id, tenant.Free, true))
+	tn := mustTenant(t, s, id)
+	if tn.PendingChange == nil || !tn.PendingChange.EffectiveAt.Equal(end) || tn.Billing.CurrentPeriodEnd == nil || !tn.Billing.CurrentPeriodEnd.Equal(end) {
+		t.Fatalf("pending change %+v, period end %v; want both at Stripe's period end %v", tn.PendingChange, tn.Billing.CurrentPeriodEnd, end)
+	}
+	// The sweep after the recorded end finds the period extended by a week: it waits.
+	extended := end.Add(7 * 24 * time.Hour)
+	s.Stripe.StubNext(1, "GET /v1/subscriptions/"+sub, 200, subscriptionJSON(sub, "price_starter", start, extended))
+	if r := sweepAt(t, s, end.Add(time.Minute)); !slices.Equal(r.Rescheduled, []string{id}) || len(r.Started) != 0 {
+		t.Fatalf("sweep on an extended period: %+v", r)
+	}
+	if tn := mustTenant(t, s, id); !tn.PendingChange.EffectiveAt.Equal(extended) || tn.Plan != tenant.Starter {
+		t.Fatalf("after reschedule: %+v", tn.PendingChange)
+	}
+	// After the renewal the change runs, at the boundary: no proration.
+	s.Stripe.StubNext(1, "GET /v1/subscriptions/"+sub, 200, subscriptionJSON(sub, "price_starter", extended, extended.Add(30*24*time.Hour)))
+	if r := sweepAt(t, s, extended.Add(time.Minute)); !slices.Equal(r.Started, []string{opID}) {
+		t.Fatalf("sweep after the renewal: %+v", r)
+	}
+	if op := waitDone(t, s, opID); op["status"] != "SUCCEEDED" {
+		t.Fatalf("operation %v", op)
+	}
+	reqs := s.Stripe.RequestsTo("POST /v1/subscriptions/" + sub)
+	if len(reqs) != 1 || reqs[0].Form.Get("proration_behavior") != "none" || reqs[0].Form.Get("items[0][price]") != "price_free" {
+		t.Fatalf("price change requests %+v", reqs)
+	}
+}

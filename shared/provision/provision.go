@@ -43,6 +43,8 @@ type PlanChangedEvent struct {
 	FromPlan    tenant.Plan   `json:"from_plan"`
 	ToPlan      tenant.Plan   `json:"to_plan"`
 	Limits      tenant.Limits `json:"limits"`
+	// Access is what the tenant's users may do now (active, suspended, revoked).
+	Access string `json:"access"`
 }
 
 // Initial writes the first entitlements of a new tenant (no event: creation is
@@ -66,25 +68,48 @@ func (p *Provisioner) Initial(ctx context.Context, tenantID string, plan tenant.
 // Apply gives tenantID the entitlements of plan on behalf of operation opID, keeping
 // what it replaces for Revert, then publishes TenantPlanChanged once.
 func (p *Provisioner) Apply(ctx context.Context, tenantID, opID string, plan tenant.Plan) error {
+	return p.ApplyAs(ctx, tenantID, opID, plan, events.TenantPlanChanged)
+}
+
+// ApplyAs is Apply announcing the change as detailType (e.g. TenantReactivated).
+func (p *Provisioner) ApplyAs(ctx context.Context, tenantID, opID string, plan tenant.Plan, detailType string) error {
 	limits, ok := p.catalog.Limits(plan)
 	if !ok {
 		return fmt.Errorf("apply %s: unknown plan %q", plan, plan)
 	}
+	return p.set(ctx, tenantID, opID, func(*tenant.Entitlements) (tenant.Plan, tenant.Limits, string) {
+		return plan, limits, tenant.AccessActive
+	}, detailType)
+}
+
+// Restrict takes access away for operation opID — tenant.AccessSuspended (read and
+// export only) or tenant.AccessRevoked (deleted) — keeping the plan and what it
+// replaces for Revert, then publishes detailType once (TenantSuspended, TenantDeleted).
+func (p *Provisioner) Restrict(ctx context.Context, tenantID, opID, access, detailType string) error {
+	return p.set(ctx, tenantID, opID, func(cur *tenant.Entitlements) (tenant.Plan, tenant.Limits, string) {
+		return cur.Plan, tenant.Limits{}, access
+	}, detailType)
+}
+
+// set writes the entitlements target computes from the current ones on behalf of
+// opID (once: a repeat finds opID's write) and publishes detailType once.
+func (p *Provisioner) set(ctx context.Context, tenantID, opID string, target func(cur *tenant.Entitlements) (tenant.Plan, tenant.Limits, string), detailType string) error {
 	cur, err := p.store.GetEntitlements(ctx, tenantID)
 	var nf *tenant.NotFoundError
 	switch {
 	case errors.As(err, &nf):
 		cur = &tenant.Entitlements{TenantID: tenantID}
 	case err != nil:
-		return fmt.Errorf("apply %s: %w", plan, err)
+		return fmt.Errorf("entitlements of %s for %s: %w", tenantID, opID, err)
 	}
-	if cur.OperationID != opID || cur.Plan != plan {
-		next := &tenant.Entitlements{TenantID: tenantID, Plan: plan, Limits: limits, OperationID: opID}
+	if cur.OperationID != opID {
+		plan, limits, access := target(cur)
+		next := &tenant.Entitlements{TenantID: tenantID, Plan: plan, Limits: limits, Access: access, OperationID: opID}
 		if cur.Version > 0 {
-			next.Previous = &tenant.PlanLimits{Plan: cur.Plan, Limits: cur.Limits}
+			next.Previous = &tenant.PlanLimits{Plan: cur.Plan, Limits: cur.Limits, Access: cur.Access}
 		}
 		if cur, err = p.store.PutEntitlements(ctx, next, cur.Version); err != nil {
-			return fmt.Errorf("apply %s: %w", plan, err)
+			return fmt.Errorf("entitlements of %s for %s: %w", tenantID, opID, err)
 		}
 	}
 	if cur.EventPublished {
@@ -94,7 +119,14 @@ func (p *Provisioner) Apply(ctx context.Context, tenantID, opID string, plan ten
 	if cur.Previous != nil {
 		from = cur.Previous.Plan
 	}
-	return p.publishOnce(ctx, cur, events.TenantPlanChanged, PlanChangedEvent{TenantID: tenantID, OperationID: opID, FromPlan: from, ToPlan: plan, Limits: limits})
+	return p.publishOnce(ctx, cur, detailType, PlanChangedEvent{TenantID: tenantID, OperationID: opID, FromPlan: from, ToPlan: cur.Plan, Limits: cur.Limits, Access: access(cur.Access)})
+}
+
+func access(a string) string {
+	if a == "" {
+		return tenant.AccessActive
+	}
+	return a
 }
 
 // Revert undoes Apply of operation opID: the entitlements it replaced come back (or,
@@ -102,6 +134,12 @@ func (p *Provisioner) Apply(ctx context.Context, tenantID, opID string, plan ten
 // event goes out once. When opID never changed the entitlements (the failure came
 // first) or someone else changed them since, it does nothing.
 func (p *Provisioner) Revert(ctx context.Context, tenantID, opID string, previous tenant.Plan) error {
+	return p.RevertAs(ctx, tenantID, opID, previous, events.TenantPlanReverted)
+}
+
+// RevertAs is Revert announcing the compensation as detailType (e.g.
+// TenantDeletionReverted).
+func (p *Provisioner) RevertAs(ctx context.Context, tenantID, opID string, previous tenant.Plan, detailType string) error {
 	cur, err := p.store.GetEntitlements(ctx, tenantID)
 	var nf *tenant.NotFoundError
 	if errors.As(err, &nf) {
@@ -124,8 +162,8 @@ func (p *Provisioner) Revert(ctx context.Context, tenantID, opID string, previou
 			back = &tenant.PlanLimits{Plan: previous, Limits: limits}
 		}
 		from := cur.Plan
-		next := &tenant.Entitlements{TenantID: tenantID, Plan: back.Plan, Limits: back.Limits, OperationID: revertID,
-			Previous: &tenant.PlanLimits{Plan: from, Limits: cur.Limits}, EventPublished: !cur.EventPublished}
+		next := &tenant.Entitlements{TenantID: tenantID, Plan: back.Plan, Limits: back.Limits, Access: back.Access, OperationID: revertID,
+			Previous: &tenant.PlanLimits{Plan: from, Limits: cur.Limits, Access: cur.Access}, EventPublished: !cur.EventPublished}
 		// A revert of a change nobody heard about needs no compensating event.
 		if cur, err = p.store.PutEntitlements(ctx, next, cur.Version); err != nil {
 			return fmt.Errorf("revert %s: %w", opID, err)
@@ -136,7 +174,7 @@ func (p *Provisioner) Revert(ctx context.Context, tenantID, opID string, previou
 	if cur.EventPublished {
 		return nil
 	}
-	return p.publishOnce(ctx, cur, events.TenantPlanReverted, PlanChangedEvent{TenantID: tenantID, OperationID: opID, FromPlan: cur.Previous.Plan, ToPlan: cur.Plan, Limits: cur.Limits})
+	return p.publishOnce(ctx, cur, detailType, PlanChangedEvent{TenantID: tenantID, OperationID: opID, FromPlan: cur.Previous.Plan, ToPlan: cur.Plan, Limits: cur.Limits, Access: access(cur.Access)})
 }
 
 // publishOnce sends the event and then records that it went out. A crash between the

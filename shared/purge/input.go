@@ -57,10 +57,11 @@ const Busy = tenant.Deleted
 // stopped. An operator retry (never needed: a purge never needs attention) simply runs
 // the purge forward again.
 //
-// Do not register it with flow.NewReconciler: the reconciler lists every tenant in a
-// flow's busy state, and DELETED tenants mostly rest there with no operation. The
-// purge sweep does the reconciler's job for purges (it releases a due tenant whose
-// purge execution ended and starts it again).
+// The purge sweep does the reconciler's job for purges: it releases a due tenant whose
+// purge execution ended without releasing it, then starts it again. Registering the
+// definition with flow.NewReconciler as well is harmless (both release through
+// Kit.Release, which is idempotent) provided the reconciler skips tenants that rest in
+// the busy state without an operation, as DELETED tenants mostly do.
 func Definition(stateMachineARN string) *flow.Definition {
 	return &flow.Definition{
 		Kind: tenant.KindPurge, Busy: Busy, StateMachineARN: stateMachineARN,

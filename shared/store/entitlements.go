@@ -19,6 +19,7 @@ type entitlementsRecord struct {
 	TenantID       string             `dynamodbav:"tenant_id"`
 	Plan           string             `dynamodbav:"plan"`
 	Limits         tenant.Limits      `dynamodbav:"limits"`
+	Access         string             `dynamodbav:"access,omitempty"`
 	OperationID    string             `dynamodbav:"operation_id,omitempty"`
 	Previous       *tenant.PlanLimits `dynamodbav:"previous,omitempty"`
 	EventPublished bool               `dynamodbav:"event_published"`
@@ -46,7 +47,7 @@ func (s *Store) GetEntitlements(ctx context.Context, id string) (*tenant.Entitle
 		return nil, fmt.Errorf("unmarshal entitlements %s: %w", id, err)
 	}
 	return &tenant.Entitlements{
-		TenantID: r.TenantID, Plan: tenant.Plan(r.Plan), Limits: r.Limits, OperationID: r.OperationID,
+		TenantID: r.TenantID, Plan: tenant.Plan(r.Plan), Limits: r.Limits, Access: r.Access, OperationID: r.OperationID,
 		Previous: r.Previous, EventPublished: r.EventPublished, Version: r.Version, UpdatedAt: parseTS(r.UpdatedAt),
 	}, nil
 }
@@ -57,7 +58,7 @@ func (s *Store) PutEntitlements(ctx context.Context, e *tenant.Entitlements, exp
 	n := *e
 	n.Version, n.UpdatedAt = expectedVersion+1, s.now().UTC()
 	r := entitlementsRecord{
-		PK: tenantPrefix + n.TenantID, SK: skEntitle, TenantID: n.TenantID, Plan: string(n.Plan), Limits: n.Limits,
+		PK: tenantPrefix + n.TenantID, SK: skEntitle, TenantID: n.TenantID, Plan: string(n.Plan), Limits: n.Limits, Access: n.Access,
 		OperationID: n.OperationID, Previous: n.Previous, EventPublished: n.EventPublished, Version: n.Version, UpdatedAt: ts(n.UpdatedAt),
 	}
 	item, err := attributevalue.MarshalMap(r)

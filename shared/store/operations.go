@@ -31,6 +31,7 @@ type operationRecord struct {
 	UpdatedAt     string   `dynamodbav:"updated_at"`
 	PreviousState string   `dynamodbav:"previous_state,omitempty"`
 	RetentionDays int      `dynamodbav:"retention_days,omitempty"`
+	Reason        string   `dynamodbav:"reason,omitempty"`
 	Attempt       int      `dynamodbav:"attempt"`
 	Incomplete    []string `dynamodbav:"compensation_incomplete,omitempty"`
 	Attention     bool     `dynamodbav:"needs_attention"`
@@ -52,7 +53,7 @@ func (s *Store) CreateOperation(ctx context.Context, op *tenant.Operation) (*ten
 	r := operationRecord{
 		PK: opPrefix + o.ID, SK: skOp, OperationID: o.ID, TenantID: o.TenantID, Kind: o.Kind, Status: string(o.Status),
 		FromPlan: string(o.FromPlan), ToPlan: string(o.ToPlan), AtPeriodEnd: o.AtPeriodEnd, RequestedBy: o.RequestedBy,
-		PreviousState: string(o.PreviousState), RetentionDays: o.RetentionDays,
+		PreviousState: string(o.PreviousState), RetentionDays: o.RetentionDays, Reason: o.Reason,
 		CreatedAt: ts(now), UpdatedAt: ts(now),
 	}
 	if o.EffectiveAt != nil {
@@ -87,7 +88,7 @@ func (s *Store) GetOperation(ctx context.Context, id string) (*tenant.Operation,
 		FromPlan: tenant.Plan(r.FromPlan), ToPlan: tenant.Plan(r.ToPlan), AtPeriodEnd: r.AtPeriodEnd,
 		EffectiveAt: parseTSPtr(r.EffectiveAt), RequestedBy: r.RequestedBy, Error: r.Error, Cause: r.Cause,
 		CreatedAt: parseTS(r.CreatedAt), UpdatedAt: parseTS(r.UpdatedAt),
-		PreviousState: tenant.State(r.PreviousState), RetentionDays: r.RetentionDays, Attempt: r.Attempt,
+		PreviousState: tenant.State(r.PreviousState), RetentionDays: r.RetentionDays, Reason: r.Reason, Attempt: r.Attempt,
 		CompensationIncomplete: r.Incomplete, NeedsAttention: r.Attention, Resolution: r.Resolution, Marks: r.Marks,
 	}, nil
 }
@@ -102,6 +103,9 @@ type OpUpdate struct {
 	// Incomplete lists what a failed operation could not undo; a non-empty list sets
 	// needs_attention.
 	Incomplete []string
+	// PreviousState, when set, records where the tenant was when the operation
+	// claimed it.
+	PreviousState tenant.State
 	// Reopen moves a FAILED operation that needs attention back to RUNNING for the
 	// operator retry numbered Attempt (instead of the usual "only unfinished
 	// operations change" guard).
@@ -131,6 +135,10 @@ func (u *OpUpdate) item(table string, now string) types.TransactWriteItem {
 		vals[":sched"] = &types.AttributeValueMemberS{Value: string(tenant.OpScheduled)}
 		vals[":run"] = &types.AttributeValueMemberS{Value: string(tenant.OpRunning)}
 		set = "SET #st = :st, #e = :e, cause = :c, updated_at = :now, needs_attention = :att"
+		if u.PreviousState != "" {
+			vals[":prev_state"] = &types.AttributeValueMemberS{Value: string(u.PreviousState)}
+			set += ", previous_state = :prev_state"
+		}
 		if len(u.Incomplete) > 0 {
 			l := make([]types.AttributeValue, len(u.Incomplete))
 			for i, x := range u.Incomplete {

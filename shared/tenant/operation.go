@@ -23,6 +23,7 @@ const (
 	KindDeletion     = "deletion"
 	KindReactivation = "reactivation"
 	KindPurge        = "purge"
+	KindSuspension   = "suspension"
 )
 
 // Operation is one lifecycle flow run for a tenant; its id is also the Step Functions
@@ -47,6 +48,8 @@ type Operation struct {
 	PreviousState State `json:"previous_state,omitempty"`
 	// RetentionDays is the retention window a deletion chose.
 	RetentionDays int `json:"retention_days,omitempty"`
+	// Reason is why a suspension was asked for (operator, nonpayment, canceled).
+	Reason string `json:"reason,omitempty"`
 	// Attempt counts operator retries: the execution of attempt n > 0 is named
 	// "<id>-retry-<n>".
 	Attempt int `json:"attempt,omitempty"`
@@ -87,12 +90,21 @@ func (o *Operation) ExecutionName() string {
 	return fmt.Sprintf("%s-retry-%d", o.ID, o.Attempt)
 }
 
+// Access states of entitlements: what the application lets a tenant's users do.
+const (
+	AccessActive    = "active"    // the plan's limits apply
+	AccessSuspended = "suspended" // read and export only
+	AccessRevoked   = "revoked"   // deleted: no access
+)
+
 // Entitlements are what the application enforces for a tenant: the plan's limits,
 // written by provisioning before billing changes and restored on rollback.
 type Entitlements struct {
-	TenantID    string `json:"tenant_id"`
-	Plan        Plan   `json:"plan"`
-	Limits      Limits `json:"limits"`
+	TenantID string `json:"tenant_id"`
+	Plan     Plan   `json:"plan"`
+	Limits   Limits `json:"limits"`
+	// Access is AccessActive, AccessSuspended or AccessRevoked ("" reads as active).
+	Access      string `json:"access,omitempty"`
 	OperationID string `json:"operation_id,omitempty"`
 	// Previous is what the last operation replaced, so its rollback can restore it.
 	Previous *PlanLimits `json:"previous,omitempty"`
@@ -102,8 +114,9 @@ type Entitlements struct {
 	UpdatedAt      time.Time `json:"updated_at"`
 }
 
-// PlanLimits is a plan with its limits at one point in time.
+// PlanLimits is a plan with its limits (and access) at one point in time.
 type PlanLimits struct {
 	Plan   Plan   `json:"plan"`
 	Limits Limits `json:"limits"`
+	Access string `json:"access,omitempty"`
 }

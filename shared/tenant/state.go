@@ -24,14 +24,16 @@ const (
 // States lists every state in lifecycle order.
 var States = []State{Provisioning, Active, Upgrading, Downgrading, Suspended, Deleting, Deleted, Reactivating, Purged}
 
-// transitions is the whole lifecycle graph (DESIGN.md §3). Anything not listed is refused.
+// transitions is the whole lifecycle graph. Anything not listed is refused. A deletion
+// that fails goes back where it came from (ACTIVE or SUSPENDED), like a failed
+// reactivation.
 var transitions = map[State][]State{
 	Provisioning: {Active, Purged},
 	Active:       {Upgrading, Downgrading, Suspended, Deleting},
 	Upgrading:    {Active},
 	Downgrading:  {Active},
 	Suspended:    {Reactivating, Deleting},
-	Deleting:     {Deleted, Active},
+	Deleting:     {Deleted, Active, Suspended},
 	Deleted:      {Reactivating, Purged},
 	Reactivating: {Active, Suspended, Deleted},
 	Purged:       {},

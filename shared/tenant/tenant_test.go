@@ -8,15 +8,15 @@ import (
 	"time"
 )
 
-// allowed is the table of DESIGN.md §3, written out independently of state.go so a
-// change to either shows up here.
+// allowed is the lifecycle table (docs/flows.md), written out independently of
+// state.go so a change to either shows up here.
 var allowed = map[[2]State]bool{
 	{Provisioning, Active}: true, {Provisioning, Purged}: true,
 	{Active, Upgrading}: true, {Active, Downgrading}: true, {Active, Suspended}: true, {Active, Deleting}: true,
 	{Upgrading, Active}:       true,
 	{Downgrading, Active}:     true,
 	{Suspended, Reactivating}: true, {Suspended, Deleting}: true,
-	{Deleting, Deleted}: true, {Deleting, Active}: true,
+	{Deleting, Deleted}: true, {Deleting, Active}: true, {Deleting, Suspended}: true,
 	{Deleted, Reactivating}: true, {Deleted, Purged}: true,
 	{Reactivating, Active}: true, {Reactivating, Suspended}: true, {Reactivating, Deleted}: true,
 }

@@ -10,6 +10,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -98,6 +99,10 @@ type Stripe struct {
 	mu       sync.Mutex
 	requests []StripeRequest
 	rules    []*stripeRule
+	// canceling remembers cancel_at_period_end as last written per subscription:
+	// stripe-mock keeps no state, so the proxy shows the flag on later reads of that
+	// subscription (a deletion's cancel, then its compensation's resume, read it).
+	canceling map[string]bool
 }
 
 // stripeRule answers the next n matching requests itself.
@@ -125,9 +130,10 @@ func NewStripeProxy(upstream string) (*Stripe, error) {
 	if err != nil {
 		return nil, fmt.Errorf("stripe proxy: listen: %w", err)
 	}
-	s := &Stripe{URL: "http://" + ln.Addr().String()}
+	s := &Stripe{URL: "http://" + ln.Addr().String(), canceling: map[string]bool{}}
 	s.proxy = &httputil.ReverseProxy{
-		Rewrite: func(r *httputil.ProxyRequest) { r.SetURL(target) },
+		Rewrite:        func(r *httputil.ProxyRequest) { r.SetURL(target) },
+		ModifyResponse: s.remember,
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			http.Error(w, "stripe proxy: upstream: "+err.Error(), http.StatusBadGateway)
 		},
@@ -172,6 +178,7 @@ func (s *Stripe) Reset() {
 	defer s.mu.Unlock()
 	s.requests = nil
 	s.rules = nil
+	s.canceling = map[string]bool{}
 }
 
 // FailNext makes the next n requests that match answer with status and a Stripe-shaped
@@ -264,7 +271,51 @@ func (s *Stripe) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if idx < len(s.requests) { // Reset may have run meanwhile
 		s.requests[idx].Status = status
 	}
+	if id := subscriptionID(r.URL.Path); id != "" && r.Method == http.MethodPost && status == http.StatusOK {
+		if v := rec.Form.Get("cancel_at_period_end"); v != "" {
+			s.canceling[id] = v == "true"
+		}
+	}
 	s.mu.Unlock()
+}
+
+// subscriptionID returns the id of a /v1/subscriptions/{id} path ("" otherwise).
+func subscriptionID(path string) string {
+	id, ok := strings.CutPrefix(path, "/v1/subscriptions/")
+	if !ok || id == "" || strings.Contains(id, "/") {
+		return ""
+	}
+	return id
+}
+
+// remember makes a read of a subscription report the cancel_at_period_end its last
+// successful update wrote (ServeHTTP records it).
+func (s *Stripe) remember(resp *http.Response) error {
+	req := resp.Request
+	id := subscriptionID(req.URL.Path)
+	if id == "" || resp.StatusCode != http.StatusOK {
+		return nil
+	}
+	s.mu.Lock()
+	c, known := s.canceling[id]
+	s.mu.Unlock()
+	if req.Method != http.MethodGet || !known {
+		return nil
+	}
+	body, err := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	if err != nil {
+		return err
+	}
+	var doc map[string]any
+	if json.Unmarshal(body, &doc) == nil {
+		doc["cancel_at_period_end"] = c
+		body, _ = json.Marshal(doc)
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	resp.ContentLength = int64(len(body))
+	resp.Header.Set("Content-Length", strconv.Itoa(len(body)))
+	return nil
 }
 
 // takeRule returns the first rule matching and uses one of its answers; s.mu is held.

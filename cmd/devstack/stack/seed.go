@@ -60,6 +60,17 @@ func (s *Stack) Seed(ctx context.Context, withData bool) error {
 		if err := prov.Initial(ctx, ex.ID, ex.Plan); err != nil {
 			return fmt.Errorf("seed %s: %w", ex.ID, err)
 		}
+		if ex.State == tenant.Suspended {
+			// A suspended tenant's users keep read and export access only.
+			e, err := st.GetEntitlements(ctx, ex.ID)
+			if err == nil {
+				e.Access = tenant.AccessSuspended
+				_, err = st.PutEntitlements(ctx, e, e.Version)
+			}
+			if err != nil {
+				return fmt.Errorf("seed %s: %w", ex.ID, err)
+			}
+		}
 		if withData {
 			if err := s.seedData(ctx, ex.ID, ex.DataItems); err != nil {
 				return err

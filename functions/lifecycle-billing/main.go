@@ -1,0 +1,15 @@
+// Command lifecycle-billing is a step of the deletion, reactivation and suspension state
+// machines: it cancels the subscription at period end, or resumes / recreates it on reactivation.
+package main
+
+import (
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/tenantflow/tenantflow/shared/app"
+	"github.com/tenantflow/tenantflow/shared/flow"
+)
+
+func main() {
+	d, steps := app.LifecycleSteps("LifecycleBillingFunction")
+	lambda.Start(flow.Handler(d.Log, "billing", steps.Billing))
+}

@@ -1,0 +1,15 @@
+// Command lifecycle-release is a step of the deletion, reactivation and suspension state
+// machines: it releases a failed operation's tenant where it came from, operation FAILED with what could not be undone.
+package main
+
+import (
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/tenantflow/tenantflow/shared/app"
+	"github.com/tenantflow/tenantflow/shared/flow"
+)
+
+func main() {
+	d, steps := app.LifecycleSteps("LifecycleReleaseFunction")
+	lambda.Start(flow.Handler(d.Log, "release", steps.Release))
+}

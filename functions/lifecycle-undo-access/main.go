@@ -1,0 +1,15 @@
+// Command lifecycle-undo-access is a step of the deletion, reactivation and suspension state
+// machines: it restores the entitlements the operation replaced (compensation).
+package main
+
+import (
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/tenantflow/tenantflow/shared/app"
+	"github.com/tenantflow/tenantflow/shared/flow"
+)
+
+func main() {
+	d, steps := app.LifecycleSteps("LifecycleUndoAccessFunction")
+	lambda.Start(flow.Handler(d.Log, "undo-access", steps.UndoAccess))
+}

@@ -1,0 +1,62 @@
+// Package lifecycle runs the flows that move a tenant between being usable and not:
+// soft deletion (ACTIVE/SUSPENDED → DELETING → DELETED with a retention window),
+// suspension (ACTIVE → SUSPENDED, access restricted to read and export) and
+// reactivation or win-back (SUSPENDED, or DELETED inside retention → REACTIVATING →
+// ACTIVE). All three are built on the flow kit (shared/flow) and share one set of step
+// handlers that switch on the operation kind: claim, access, billing, finish, their
+// compensations and the release — one Lambda function per step, like plan changes.
+package lifecycle
+
+import (
+	"time"
+
+	"github.com/tenantflow/tenantflow/shared/flow"
+	"github.com/tenantflow/tenantflow/shared/tenant"
+)
+
+// Input is the execution input of the three flows and what every step receives.
+type Input struct {
+	flow.Ref
+	// Plan is the plan a reactivation restores.
+	Plan tenant.Plan `json:"plan,omitempty"`
+	// RetentionDays is how long a deletion keeps the tenant before it is purged.
+	RetentionDays int `json:"retention_days,omitempty"`
+	// Reason says why a tenant is suspended (operator, nonpayment, canceled).
+	Reason      string `json:"reason,omitempty"`
+	RequestedBy string `json:"requested_by,omitempty"`
+	// Resume starts an operator retry at the compensation chain.
+	Resume bool `json:"resume,omitempty"`
+	// Error is set by the state machine's Catch (ResultPath $.error).
+	Error *flow.CaughtError `json:"error,omitempty"`
+}
+
+// inputOf rebuilds the execution input of an operation (operator retries).
+func inputOf(op *tenant.Operation) Input {
+	return Input{Ref: flow.Ref{OperationID: op.ID, TenantID: op.TenantID, Kind: op.Kind}, Plan: op.ToPlan,
+		RetentionDays: op.RetentionDays, Reason: op.Reason, RequestedBy: op.RequestedBy}
+}
+
+// busy is the state each flow holds its tenant in. A suspension has no state of its
+// own: it claims the tenant as SUSPENDED at once and finishes by releasing the claim.
+func busy(kind string) tenant.State {
+	switch kind {
+	case tenant.KindDeletion:
+		return tenant.Deleting
+	case tenant.KindReactivation:
+		return tenant.Reactivating
+	}
+	return tenant.Suspended
+}
+
+// Marks recorded before billing is called and after its compensation, so the release
+// knows whether billing still needs undoing.
+const (
+	markBilling         = "billing"
+	markBillingReverted = "billing-reverted"
+	// markSubscriptionCreated: a reactivation created a new subscription (the old
+	// one had ended); its compensation cancels that one.
+	markSubscriptionCreated = "subscription-created"
+)
+
+// purgeAfter is when a tenant deleted at t with a retention of days may be purged.
+func purgeAfter(t time.Time, days int) time.Time { return t.UTC().AddDate(0, 0, days) }

@@ -1,0 +1,317 @@
+package lifecycle
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/tenantflow/tenantflow/shared/billing"
+	"github.com/tenantflow/tenantflow/shared/events"
+	"github.com/tenantflow/tenantflow/shared/flow"
+	"github.com/tenantflow/tenantflow/shared/store"
+	"github.com/tenantflow/tenantflow/shared/tenant"
+)
+
+// Access changes what a tenant's users may do (shared/provision implements it).
+type Access interface {
+	ApplyAs(ctx context.Context, tenantID, opID string, plan tenant.Plan, detailType string) error
+	Restrict(ctx context.Context, tenantID, opID, access, detailType string) error
+	RevertAs(ctx context.Context, tenantID, opID string, previous tenant.Plan, detailType string) error
+}
+
+// Billing is the part of the billing adapter these flows use (billing.Billing).
+type Billing interface {
+	Cancel(ctx context.Context, req billing.CancelRequest) (billing.Subscription, error)
+	Resume(ctx context.Context, subscriptionID, idempotencyKey string) (billing.Subscription, error)
+	ChangePlan(ctx context.Context, req billing.ChangeRequest) (billing.Subscription, error)
+	CreateSubscription(ctx context.Context, req billing.CreateRequest) (billing.Subscription, error)
+}
+
+// Steps are the Lambda handlers of the deletion, reactivation and suspension state
+// machines; each switches on the operation kind.
+type Steps struct {
+	kit     *flow.Kit
+	access  Access
+	billing Billing
+	catalog *tenant.Catalog
+	flows   map[string]*flow.Definition
+	now     func() time.Time
+}
+
+// NewSteps wires the handlers. access and billing may be nil in functions that do not
+// call them (their Needs do not include them).
+func NewSteps(kit *flow.Kit, ents EntitlementsReader, a Access, b Billing, c *tenant.Catalog) *Steps {
+	del, re, sus := Definitions(ents, "", "", "")
+	return &Steps{kit: kit, access: a, billing: b, catalog: c, now: time.Now,
+		flows: map[string]*flow.Definition{del.Kind: del, re.Kind: re, sus.Kind: sus}}
+}
+
+func (s *Steps) flow(kind string) (*flow.Definition, error) {
+	if d, ok := s.flows[kind]; ok {
+		return d, nil
+	}
+	return nil, &tenant.ValidationError{Field: "kind", Reason: "must be deletion, reactivation or suspension"}
+}
+
+// dropPrefix marks, on the claiming operation, the scheduled change its claim drops,
+// so a repeated claim step can still finish that operation's record.
+const dropPrefix = "drops:"
+
+// Claim records the operation and claims the tenant: ACTIVE/SUSPENDED → DELETING,
+// ACTIVE → SUSPENDED, SUSPENDED/DELETED (inside retention) → REACTIVATING. A pending
+// plan change is dropped, and its operation FAILED with the reason.
+func (s *Steps) Claim(ctx context.Context, in Input) (Input, error) {
+	def, err := s.flow(in.Kind)
+	if err != nil {
+		return in, err
+	}
+	op, err := s.kit.Ensure(ctx, &tenant.Operation{ID: in.OperationID, TenantID: in.TenantID, Kind: in.Kind, Status: tenant.OpRunning,
+		ToPlan: in.Plan, RetentionDays: in.RetentionDays, Reason: in.Reason, RequestedBy: in.RequestedBy})
+	if err != nil {
+		return in, err
+	}
+	c := flow.Claim{Busy: def.Busy, Reason: claimReason(in)}
+	var dropped string
+	c.Check = func(t *tenant.Tenant) error {
+		dropped = ""
+		if t.PendingChange != nil {
+			dropped = t.PendingChange.OperationID
+		}
+		if in.Kind == tenant.KindReactivation {
+			if _, err := s.catalog.Parse(string(in.Plan)); err != nil {
+				return err
+			}
+			return t.CanReactivate(s.now())
+		}
+		return nil
+	}
+	c.Mutate = func(x *tenant.Tenant) {
+		x.PendingChange = nil
+		if in.Kind == tenant.KindSuspension {
+			x.SuspendReason = in.Reason
+		}
+	}
+	switch in.Kind {
+	case tenant.KindDeletion:
+		c.From = []tenant.State{tenant.Active, tenant.Suspended}
+	case tenant.KindSuspension:
+		c.From = []tenant.State{tenant.Active}
+	default:
+		c.From = []tenant.State{tenant.Suspended, tenant.Deleted}
+	}
+	// The pending change is known only inside the claim; mark it first so a retry
+	// after a lost answer still ends that operation.
+	if t, err := s.kit.Store.GetTenant(ctx, in.TenantID); err == nil && t.PendingChange != nil && t.Operation == "" {
+		if err := s.kit.Mark(ctx, in.Ref, dropPrefix+t.PendingChange.OperationID); err != nil {
+			return in, err
+		}
+	}
+	if _, err := s.kit.Claim(ctx, in.Ref, c); err != nil {
+		return in, err
+	}
+	for _, m := range append(op.Marks, dropPrefix+dropped) {
+		if id, ok := strings.CutPrefix(m, dropPrefix); ok && id != "" {
+			err := s.kit.Store.UpdateOperation(ctx, store.OpUpdate{ID: id, Status: tenant.OpFailed, Error: "PendingChangeDropped",
+				Cause: fmt.Sprintf("the tenant's %s (operation %s) replaced it", in.Kind, in.OperationID)})
+			var ce *tenant.ConflictError
+			if err != nil && !errors.As(err, &ce) {
+				return in, err
+			}
+		}
+	}
+	return in, nil
+}
+
+func claimReason(in Input) string {
+	switch in.Kind {
+	case tenant.KindDeletion:
+		return fmt.Sprintf("deletion requested (retention %d days)", in.RetentionDays)
+	case tenant.KindSuspension:
+		return "suspension requested: " + in.Reason
+	}
+	return "reactivation requested onto " + string(in.Plan)
+}
+
+// Access restricts or restores what the tenant's users may do and announces it:
+// deletion revokes access (TenantDeleted), suspension leaves read and export
+// (TenantSuspended), reactivation restores the plan's entitlements
+// (TenantReactivated). Repeating it changes nothing more.
+func (s *Steps) Access(ctx context.Context, in Input) (Input, error) {
+	def, err := s.flow(in.Kind)
+	if err != nil {
+		return in, err
+	}
+	if _, err := s.kit.Owned(ctx, in.Ref, def.Busy); err != nil {
+		return in, err
+	}
+	switch in.Kind {
+	case tenant.KindDeletion:
+		return in, s.access.Restrict(ctx, in.TenantID, in.OperationID, tenant.AccessRevoked, events.TenantDeleted)
+	case tenant.KindSuspension:
+		return in, s.access.Restrict(ctx, in.TenantID, in.OperationID, tenant.AccessSuspended, events.TenantSuspended)
+	}
+	return in, s.access.ApplyAs(ctx, in.TenantID, in.OperationID, in.Plan, events.TenantReactivated)
+}
+
+// Billing stops or restarts billing. A deletion cancels the subscription at the end of
+// the paid period (a win-back inside that period resumes it); a reactivation resumes
+// it, or — when it has ended — creates a new one for the same customer, and moves it to
+// the chosen plan. It marks the operation before calling the provider.
+func (s *Steps) Billing(ctx context.Context, in Input) (Input, error) {
+	def, err := s.flow(in.Kind)
+	if err != nil {
+		return in, err
+	}
+	t, err := s.kit.Owned(ctx, in.Ref, def.Busy)
+	if err != nil {
+		return in, err
+	}
+	log := s.kit.Logger(in.Ref, "billing")
+	if t.Billing.SubscriptionID == "" {
+		log.Info("no subscription; billing unchanged")
+		return in, nil
+	}
+	if err := s.kit.Mark(ctx, in.Ref, markBilling); err != nil {
+		return in, err
+	}
+	key := in.OperationID + ":billing"
+	sub := t.Billing.SubscriptionID
+	if in.Kind == tenant.KindDeletion {
+		_, err := s.billing.Cancel(ctx, billing.CancelRequest{SubscriptionID: sub, AtPeriodEnd: true, IdempotencyKey: key})
+		return in, err
+	}
+	if t.PreviousState == tenant.Deleted {
+		_, err := s.billing.Resume(ctx, sub, key+"-resume")
+		if errors.Is(err, billing.ErrNotResumable) {
+			return in, s.newSubscription(ctx, in, t, key+"-new")
+		}
+		if err != nil {
+			return in, err
+		}
+	}
+	_, err = s.billing.ChangePlan(ctx, billing.ChangeRequest{SubscriptionID: sub, Plan: in.Plan, IdempotencyKey: key})
+	return in, err
+}
+
+// newSubscription replaces a subscription that ended while the tenant was deleted.
+// The new id is saved on the tenant before anything else, so compensation can cancel
+// exactly that one.
+func (s *Steps) newSubscription(ctx context.Context, in Input, t *tenant.Tenant, key string) error {
+	if err := s.kit.Mark(ctx, in.Ref, markSubscriptionCreated); err != nil {
+		return err
+	}
+	sub, err := s.billing.CreateSubscription(ctx, billing.CreateRequest{TenantID: t.ID, Name: t.Name, Email: t.Email,
+		CustomerID: t.Billing.CustomerID, Plan: in.Plan, IdempotencyKey: key})
+	if err != nil {
+		return err
+	}
+	_, err = s.kit.Store.Change(ctx, t.ID, store.Actor{Who: "system:" + in.Kind, OperationID: in.OperationID}, func(cur *tenant.Tenant) (store.Write, error) {
+		if cur.Operation != in.OperationID {
+			return store.Write{}, &tenant.ConflictError{TenantID: cur.ID, Reason: "tenant is no longer held by " + in.OperationID}
+		}
+		if cur.Billing.SubscriptionID == sub.ID {
+			return store.Write{}, store.ErrUnchanged
+		}
+		return store.Write{Reason: "new subscription " + sub.ID, Mutate: func(x *tenant.Tenant) {
+			x.Billing.SubscriptionID = sub.ID
+			if sub.CustomerID != "" {
+				x.Billing.CustomerID = sub.CustomerID
+			}
+			if !sub.CurrentPeriodEnd.IsZero() {
+				end := sub.CurrentPeriodEnd
+				x.Billing.CurrentPeriodEnd = &end
+			}
+		}}, nil
+	})
+	return err
+}
+
+// Finish ends the flow: DELETING → DELETED with deleted_at and purge_after,
+// REACTIVATING → ACTIVE on the chosen plan with the deletion dates cleared, or the
+// suspension's claim released — and the operation SUCCEEDED, in one transaction.
+func (s *Steps) Finish(ctx context.Context, in Input) (Input, error) {
+	def, err := s.flow(in.Kind)
+	if err != nil {
+		return in, err
+	}
+	switch in.Kind {
+	case tenant.KindDeletion:
+		now := s.now().UTC()
+		after := purgeAfter(now, in.RetentionDays)
+		return in, s.kit.Finish(ctx, in.Ref, def.Busy, tenant.Deleted, func(x *tenant.Tenant) {
+			x.DeletedAt, x.PurgeAfter, x.RetentionDays = &now, &after, in.RetentionDays
+		}, fmt.Sprintf("deleted; purge after %s", after.Format(time.RFC3339)))
+	case tenant.KindSuspension:
+		return in, s.kit.Finish(ctx, in.Ref, def.Busy, tenant.Suspended, nil, "suspended: "+in.Reason)
+	}
+	return in, s.kit.Finish(ctx, in.Ref, def.Busy, tenant.Active, func(x *tenant.Tenant) {
+		x.Plan, x.DeletedAt, x.PurgeAfter, x.RetentionDays, x.SuspendReason = in.Plan, nil, nil, 0, ""
+	}, "reactivated onto "+string(in.Plan))
+}
+
+// UndoAccess restores the entitlements this operation replaced (deletion and
+// reactivation), announcing the compensation.
+func (s *Steps) UndoAccess(ctx context.Context, in Input) (Input, error) {
+	def, err := s.flow(in.Kind)
+	if err != nil {
+		return in, err
+	}
+	_, op, ok, err := s.kit.Compensating(ctx, in.Ref, def.Busy)
+	if err != nil || !ok {
+		return in, err
+	}
+	detail := events.TenantRestored
+	if in.Kind == tenant.KindReactivation {
+		detail = events.TenantUnreactivated
+	}
+	return in, s.access.RevertAs(ctx, in.TenantID, in.OperationID, op.FromPlan, detail)
+}
+
+// UndoBilling reverts what Billing did, if the records say it may have: a deletion's
+// cancellation is resumed; a reactivation's new subscription is canceled, a resumed
+// one set to cancel at period end again, a plan change moved back. Each with its own
+// idempotency key.
+func (s *Steps) UndoBilling(ctx context.Context, in Input) (Input, error) {
+	def, err := s.flow(in.Kind)
+	if err != nil {
+		return in, err
+	}
+	t, op, ok, err := s.kit.Compensating(ctx, in.Ref, def.Busy)
+	if err != nil || !ok {
+		return in, err
+	}
+	if !op.Marked(markBilling) || op.Marked(markBillingReverted) {
+		return in, nil
+	}
+	key := in.OperationID + ":billing-rollback"
+	sub := t.Billing.SubscriptionID
+	switch {
+	case in.Kind == tenant.KindDeletion:
+		_, err = s.billing.Resume(ctx, sub, key)
+	case op.Marked(markSubscriptionCreated):
+		_, err = s.billing.Cancel(ctx, billing.CancelRequest{SubscriptionID: sub, IdempotencyKey: key})
+	case t.PreviousState == tenant.Deleted:
+		if _, err = s.billing.ChangePlan(ctx, billing.ChangeRequest{SubscriptionID: sub, Plan: op.FromPlan, IdempotencyKey: key + "-plan"}); err == nil {
+			_, err = s.billing.Cancel(ctx, billing.CancelRequest{SubscriptionID: sub, AtPeriodEnd: true, IdempotencyKey: key})
+		}
+	default:
+		_, err = s.billing.ChangePlan(ctx, billing.ChangeRequest{SubscriptionID: sub, Plan: op.FromPlan, IdempotencyKey: key})
+	}
+	if err != nil {
+		return in, err
+	}
+	return in, s.kit.Mark(ctx, in.Ref, markBillingReverted)
+}
+
+// Release ends a failed operation (flow.Kit.Release): the tenant goes back where it
+// came from, the operation is FAILED with the caught error and whatever could not be
+// undone.
+func (s *Steps) Release(ctx context.Context, in Input) (flow.Outcome, error) {
+	def, err := s.flow(in.Kind)
+	if err != nil {
+		return flow.Outcome{}, err
+	}
+	return s.kit.Release(ctx, def, in.Ref, in.Error)
+}
