@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 	"gopkg.in/yaml.v3"
@@ -294,7 +295,34 @@ var fixtures = map[string]expectation{
 	}},
 	// Another tenant's operation looks exactly like a missing one.
 	"get-operation-other-tenant.json": {404, detail("operation " + knownOpID + " not found")},
-	"unknown-route.json":              {404, detail("no route for DELETE /dev/tenants/tenant_acme/usage")},
+	// Deletion, suspension, reactivation: started through the real lifecycle.Starter
+	// (with a launcher that records instead of running), so refusals are the real ones.
+	"delete-tenant.json": {202, func(t *testing.T, _ *env, resp events.APIGatewayV2HTTPResponse) {
+		var d httpapi.DeletionResponse
+		if err := json.Unmarshal([]byte(resp.Body), &d); err != nil {
+			t.Fatal(err)
+		}
+		if d.OperationID == "" || d.RetentionDays != 45 || time.Until(d.PurgeAfter) < 44*24*time.Hour || time.Until(d.PurgeAfter) > 46*24*time.Hour {
+			t.Errorf("deletion answer %s", resp.Body)
+		}
+	}},
+	"delete-tenant-default-retention.json": {202, func(t *testing.T, _ *env, resp events.APIGatewayV2HTTPResponse) {
+		var d httpapi.DeletionResponse
+		if err := json.Unmarshal([]byte(resp.Body), &d); err != nil || d.RetentionDays != tenant.DefaultRetentionDays {
+			t.Errorf("deletion answer %s (%v)", resp.Body, err)
+		}
+	}},
+	"delete-tenant-bad-retention.json":       {422, detail("retention_days", "between 30 and 90")},
+	"delete-tenant-bad-wrong-tenant.json":    {403, detail("tenant_enterprise")},
+	"suspend-tenant.json":                    {202, started},
+	"suspend-tenant-bad-missing-reason.json": {422, detail("reason", "required")},
+	"suspend-tenant-bad-tenant-token.json":   {403, detail("suspending a tenant", httpapi.AdminScope)},
+	"suspend-tenant-already-suspended.json":  {409, detail("SUSPENDED -> SUSPENDED")},
+	"reactivate-suspended.json":              {202, started},
+	"reactivate-active-tenant.json":          {409, detail("ACTIVE -> REACTIVATING", "UPGRADING")},
+	"reactivate-bad-plan.json":               {422, detail(`unknown plan "gold"`)},
+	"retry-operation-not-needed.json":        {409, detail("does not need attention")},
+	"unknown-route.json":                     {404, detail("no route for DELETE /dev/tenants/tenant_acme/usage")},
 	// A tenant has a deletion certificate only once purged (certificates_test.go reads
 	// one), and only operators may read it.
 	"get-deletion-certificate.json":              {404, detail("deletion certificate of tenant tenant_acme", "until it is purged")},
@@ -315,6 +343,14 @@ func sortedKeys(m map[string]any) []string {
 }
 
 // shortDetail: the 404 of a malformed id states the rule and does not echo the id.
+// started checks a 202 that started an operation.
+func started(t *testing.T, _ *env, resp events.APIGatewayV2HTTPResponse) {
+	var a httpapi.AcceptedResponse
+	if err := json.Unmarshal([]byte(resp.Body), &a); err != nil || a.OperationID == "" || a.Status != tenant.OpRunning {
+		t.Errorf("answer %s (%v)", resp.Body, err)
+	}
+}
+
 func shortDetail(t *testing.T, _ *env, resp events.APIGatewayV2HTTPResponse) {
 	if p := problem(t, resp); len(p.Detail) > 200 {
 		t.Errorf("detail of %d bytes echoes the id: %.80q...", len(p.Detail), p.Detail)

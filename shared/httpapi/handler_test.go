@@ -303,7 +303,7 @@ func TestLatencyUsesInjectedClock(t *testing.T) {
 	clock := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	h, err := httpapi.New(httpapi.Config{Store: unreachableStore{}, Provisioner: nopProvisioner{}, PlanChanges: newFakePlans(nil, tenant.DefaultCatalog()), Operations: newFakePlans(nil, tenant.DefaultCatalog()),
 		Lifecycle: lifecycle.NewStarter(unreachableStore{}, newFakePlans(nil, tenant.DefaultCatalog()), tenant.DefaultCatalog(), 30),
-		Catalog: tenant.DefaultCatalog(), Logger: slog.New(slog.NewJSONHandler(logs, nil)),
+		Catalog:   tenant.DefaultCatalog(), Logger: slog.New(slog.NewJSONHandler(logs, nil)),
 		Now: func() time.Time { clock = clock.Add(1500 * time.Microsecond); return clock }})
 	if err != nil {
 		t.Fatal(err)

@@ -25,7 +25,7 @@ import (
 
 func TestMain(m *testing.M) { os.Exit(testenv.Run(m)) }
 
-// seeds are the example tenants of DESIGN.md §3.
+// seeds are the example tenants the local stack seeds (README, "Try it").
 var seeds = []tenant.Tenant{
 	{ID: "tenant_acme", Name: "Acme Corp", Email: "billing@acme.example", Plan: tenant.Starter, State: tenant.Active,
 		Usage: tenant.Usage{Users: 2, StorageGB: 0.5, APICallsPerMonth: 5000}},
@@ -73,7 +73,7 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 	cfg := httpapi.Config{
 		Store: st, Provisioner: provision.New(st, nopPublisher{}, cat), PlanChanges: plans, Operations: plans, Subscriptions: subs,
 		Lifecycle: lifecycle.NewStarter(st, plans, cat, tenant.DefaultRetentionDays),
-		Catalog: cat, Logger: slog.New(slog.NewJSONHandler(logs, nil)),
+		Catalog:   cat, Logger: slog.New(slog.NewJSONHandler(logs, nil)),
 	}
 	for _, o := range opts {
 		o(&cfg)

@@ -254,8 +254,10 @@ var lifecycleCases = []lifecycleCase{
 		},
 	},
 	{
-		kind:  tenant.KindReactivation,
-		setup: func(t *testing.T, s *stack.Stack, id string) { deletedClone(t, s, "tenant_acme", id, time.Now().UTC().Add(-time.Hour)) },
+		kind: tenant.KindReactivation,
+		setup: func(t *testing.T, s *stack.Stack, id string) {
+			deletedClone(t, s, "tenant_acme", id, time.Now().UTC().Add(-time.Hour))
+		},
 		start: func(t *testing.T, s *stack.Stack, id string) string {
 			return st.OperationID(t, reactivate(t, s, id, tenant.Professional, st.Admin))
 		},

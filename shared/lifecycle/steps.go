@@ -67,8 +67,12 @@ func (s *Steps) Claim(ctx context.Context, in Input) (Input, error) {
 	if err != nil {
 		return in, err
 	}
+	cur, err := s.kit.Store.GetTenant(ctx, in.TenantID)
+	if err != nil {
+		return in, err
+	}
 	op, err := s.kit.Ensure(ctx, &tenant.Operation{ID: in.OperationID, TenantID: in.TenantID, Kind: in.Kind, Status: tenant.OpRunning,
-		ToPlan: in.Plan, RetentionDays: in.RetentionDays, Reason: in.Reason, RequestedBy: in.RequestedBy})
+		FromPlan: cur.Plan, ToPlan: in.Plan, RetentionDays: in.RetentionDays, Reason: in.Reason, RequestedBy: in.RequestedBy})
 	if err != nil {
 		return in, err
 	}
@@ -103,8 +107,8 @@ func (s *Steps) Claim(ctx context.Context, in Input) (Input, error) {
 	}
 	// The pending change is known only inside the claim; mark it first so a retry
 	// after a lost answer still ends that operation.
-	if t, err := s.kit.Store.GetTenant(ctx, in.TenantID); err == nil && t.PendingChange != nil && t.Operation == "" {
-		if err := s.kit.Mark(ctx, in.Ref, dropPrefix+t.PendingChange.OperationID); err != nil {
+	if cur.PendingChange != nil && cur.Operation == "" {
+		if err := s.kit.Mark(ctx, in.Ref, dropPrefix+cur.PendingChange.OperationID); err != nil {
 			return in, err
 		}
 	}
@@ -258,7 +262,7 @@ func (s *Steps) UndoAccess(ctx context.Context, in Input) (Input, error) {
 	if err != nil {
 		return in, err
 	}
-	_, op, ok, err := s.kit.Compensating(ctx, in.Ref, def.Busy)
+	t, _, ok, err := s.kit.Compensating(ctx, in.Ref, def.Busy)
 	if err != nil || !ok {
 		return in, err
 	}
@@ -266,7 +270,8 @@ func (s *Steps) UndoAccess(ctx context.Context, in Input) (Input, error) {
 	if in.Kind == tenant.KindReactivation {
 		detail = events.TenantUnreactivated
 	}
-	return in, s.access.RevertAs(ctx, in.TenantID, in.OperationID, op.FromPlan, detail)
+	// The tenant keeps its plan until Finish, so it is the plan to go back to.
+	return in, s.access.RevertAs(ctx, in.TenantID, in.OperationID, t.Plan, detail)
 }
 
 // UndoBilling reverts what Billing did, if the records say it may have: a deletion's
@@ -293,11 +298,11 @@ func (s *Steps) UndoBilling(ctx context.Context, in Input) (Input, error) {
 	case op.Marked(markSubscriptionCreated):
 		_, err = s.billing.Cancel(ctx, billing.CancelRequest{SubscriptionID: sub, IdempotencyKey: key})
 	case t.PreviousState == tenant.Deleted:
-		if _, err = s.billing.ChangePlan(ctx, billing.ChangeRequest{SubscriptionID: sub, Plan: op.FromPlan, IdempotencyKey: key + "-plan"}); err == nil {
+		if _, err = s.billing.ChangePlan(ctx, billing.ChangeRequest{SubscriptionID: sub, Plan: t.Plan, IdempotencyKey: key + "-plan"}); err == nil {
 			_, err = s.billing.Cancel(ctx, billing.CancelRequest{SubscriptionID: sub, AtPeriodEnd: true, IdempotencyKey: key})
 		}
 	default:
-		_, err = s.billing.ChangePlan(ctx, billing.ChangeRequest{SubscriptionID: sub, Plan: op.FromPlan, IdempotencyKey: key})
+		_, err = s.billing.ChangePlan(ctx, billing.ChangeRequest{SubscriptionID: sub, Plan: t.Plan, IdempotencyKey: key})
 	}
 	if err != nil {
 		return in, err

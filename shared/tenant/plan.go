@@ -33,7 +33,7 @@ type Catalog struct {
 	limits map[Plan]Limits
 }
 
-// DefaultCatalog returns the plans and limits of DESIGN.md §3.
+// DefaultCatalog returns the default plans and limits (docs/architecture.md lists them).
 func DefaultCatalog() *Catalog {
 	return &Catalog{
 		order: []Plan{Free, Starter, Professional, Enterprise},

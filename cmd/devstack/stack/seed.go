@@ -13,7 +13,7 @@ import (
 	"github.com/tenantflow/tenantflow/shared/tenant"
 )
 
-// Example is one of the example tenants of DESIGN.md §3.
+// Example is one of the example tenants `make dev` seeds (README, "Try it").
 type Example struct {
 	ID    string
 	Name  string
