@@ -155,7 +155,7 @@ lint-asl: $(NODE_STAMP) ## asl-validator on every statemachines/*.asl.json (none
 
 sam-build: $(PY_STAMP) $(SAM_CONFIG) ## sam build (in source, Go via build-<LogicalId>), then check every bootstrap
 	@echo "==> sam build --build-in-source (LAMBDA_GOARCH=$(LAMBDA_GOARCH))"
-	@$(SAM_ENV) $(SAM) build --build-in-source --template-file template.yaml --build-dir .aws-sam/build
+	@$(SAM_ENV) $(SAM) build --build-in-source --parallel --template-file template.yaml --build-dir .aws-sam/build
 	@$(VENV)/bin/python tools/check_build.py --template template.yaml --build-dir .aws-sam/build --goarch $(LAMBDA_GOARCH)
 
 # Called by `sam build` (Metadata: BuildMethod: makefile) with ARTIFACTS_DIR set, and by

@@ -240,13 +240,13 @@ func TestDevstack(t *testing.T) {
 		}
 		var res struct {
 			Now     time.Time `json:"now"`
-			Due     *int      `json:"due"`
+			Read    *int      `json:"read"`
 			Started []string  `json:"started"`
 		}
 		if err := json.Unmarshal(stdout.Bytes(), &res); err != nil {
 			t.Fatalf("fire printed %q: %v", stdout.String(), err)
 		}
-		if res.Now.Format(time.RFC3339) != when || res.Due == nil {
+		if res.Now.Format(time.RFC3339) != when || res.Read == nil {
 			t.Errorf("DowngradeSweepFunction returned %s, want now = %s", stdout.String(), when)
 		}
 		if code := run([]string{"fire", "ApiFunction", "--state-dir", stateDir}, io.Discard, &stderr); code == 0 || !strings.Contains(stderr.String(), "DowngradeSweepFunction") {

@@ -208,6 +208,16 @@ var fixtures = map[string]expectation{
 			t.Errorf("audit %s", resp.Body)
 		}
 	}},
+	// The tenant's own token sees the transitions, not who did them nor the reasons.
+	"get-audit-tenant-token.json": {200, func(t *testing.T, _ *env, resp events.APIGatewayV2HTTPResponse) {
+		var a httpapi.AuditResponse
+		if err := json.Unmarshal([]byte(resp.Body), &a); err != nil {
+			t.Fatal(err)
+		}
+		if len(a.Entries) != 1 || a.Entries[0].To != tenant.Active || strings.Contains(resp.Body, `"who"`) || strings.Contains(resp.Body, `"reason"`) {
+			t.Errorf("audit %s", resp.Body)
+		}
+	}},
 	"upgrade-techstart.json": {202, func(t *testing.T, e *env, resp events.APIGatewayV2HTTPResponse) {
 		var a httpapi.AcceptedResponse
 		if err := json.Unmarshal([]byte(resp.Body), &a); err != nil {

@@ -290,5 +290,13 @@ func (h *Handler) getAudit(ctx context.Context, r *request) (response, error) {
 	if entries == nil {
 		entries = []store.AuditEntry{}
 	}
+	if !r.who.admin {
+		// A tenant's own token sees what happened and when, not who on the operator
+		// side did it nor the raw failure text in a reason (it can carry provider
+		// request ids), like the public operation view.
+		for i := range entries {
+			entries[i].Who, entries[i].Reason = "", ""
+		}
+	}
 	return response{status: http.StatusOK, body: AuditResponse{TenantID: r.tenantID, Entries: entries}}, nil
 }

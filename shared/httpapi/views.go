@@ -140,6 +140,9 @@ func operationView(op *tenant.Operation) OperationResponse {
 	}
 	v.Error = optional(name)
 	v.Message = operationMessage(op.Status, name)
+	if op.Status == tenant.OpFailed && op.NeedsAttention {
+		v.Message = msgAttention
+	}
 	return v
 }
 
@@ -151,11 +154,13 @@ const (
 	msgSucceeded     = "the change is complete"
 	msgUsageExceeded = "usage exceeds the limits of the target plan"
 	msgFailed        = "the change did not complete and was rolled back; contact support with the operation id"
+	msgAttention     = "the change did not complete and is not fully rolled back yet; our operators are on it (operation id for support)"
 	msgUnknown       = "contact support with the operation id"
 )
 
 // operationMessage picks the sentence of an operation by status and, for failures, by
-// error name. It does not look at the cause or at any other field of the record.
+// error name (operationView adds the one case where compensation is incomplete). It
+// does not look at the cause.
 func operationMessage(status tenant.OperationStatus, errName string) string {
 	switch status {
 	case tenant.OpScheduled:

@@ -96,7 +96,7 @@ func logicalID(dir string) string {
 }
 
 // TestStepFixtures feeds every step fixture to its real bootstrap, in flow order, on a
-// fresh seeded stack — what `sam local invoke -e` / `make invoke` do with them.
+// freshly seeded stack — what `sam local invoke -e` / `make invoke` do with them.
 func TestStepFixtures(t *testing.T) {
 	root := testenv.RepoRoot()
 	files, _ := filepath.Glob(filepath.Join(root, "events", "*", "*.json"))
@@ -114,14 +114,7 @@ func TestStepFixtures(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	s, err := stack.Start(ctx, stack.Options{RetryIntervalsZero: true, Log: &prefixLog{}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	if err := s.Seed(ctx, false); err != nil {
-		t.Fatal(err)
-	}
+	s := sharedStack(t) // freshly reset to the seeded example tenants
 	for _, fx := range stepFixtures {
 		raw, err := os.ReadFile(filepath.Join(root, "events", fx.file))
 		if err != nil {

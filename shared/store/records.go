@@ -149,7 +149,7 @@ type auditRecord struct {
 // AuditEntry is one recorded transition of a tenant.
 type AuditEntry struct {
 	At          time.Time    `json:"at"`
-	Who         string       `json:"who"`
+	Who         string       `json:"who,omitempty"`
 	From        tenant.State `json:"from"`
 	To          tenant.State `json:"to"`
 	OperationID string       `json:"operation_id,omitempty"`
