@@ -1,5 +1,5 @@
 // Package flow is the kit every lifecycle flow is built on (upgrade, downgrade,
-// deletion, reactivation, purge). Step Functions Standard workflows chain one Lambda
+// deletion, suspension, reactivation, purge). Step Functions Standard workflows chain one Lambda
 // per step; this package holds what those steps must all get right in AWS's failure
 // model, once:
 //
@@ -43,5 +43,7 @@
 //     the kit's release step, whose result ($.outcome.status) decides between Succeed
 //     (the commit had happened) and Fail. A "resume" Choice at the start jumps to the
 //     compensation chain for operator retries.
-//  4. Register the Definition with the Reconciler and Operations in shared/app.
+//  4. Register the Definition with the Reconciler and Operations in shared/app. (The
+//     purge is the one exception: its own sweep releases and restarts purges whose
+//     execution ended, and a failed purge has nothing to compensate.)
 package flow

@@ -103,7 +103,9 @@ func (o *Operations) Start(ctx context.Context, op *tenant.Operation, input any)
 func (o *Operations) flow(kind string) (*Definition, error) {
 	d, ok := o.flows[kind]
 	if !ok {
-		return nil, fmt.Errorf("flow: no flow of kind %q", kind)
+		// Purges are not retried here: a failed purge needs no compensation and the
+		// next purge sweep starts it again.
+		return nil, &tenant.ConflictError{Reason: fmt.Sprintf("operations of kind %q are not run through this API (a failed purge is restarted by the purge sweep)", kind)}
 	}
 	return d, nil
 }

@@ -202,7 +202,7 @@ func TestErrorMapping(t *testing.T) {
 				return p.Allowed != nil && len(*p.Allowed) == 0 && strings.Contains(p.Detail, "PURGED -> UPGRADING")
 			}},
 		{&tenant.RetentionExpiredError{TenantID: "x", PurgeAfter: "2026-01-31T00:00:00Z"}, 409,
-			func(p httpapi.Problem) bool { return p.Title == "retention period expired" }},
+			func(p httpapi.Problem) bool { return p.Title == "Retention period expired" }},
 		{&tenant.UsageExceedsLimitError{Plan: tenant.Free, Violations: []tenant.Violation{{Limit: "users", Usage: 4, Max: 3}}}, 422,
 			func(p httpapi.Problem) bool { return len(p.Violations) == 1 && p.Violations[0].Max == 3 }},
 		{context.DeadlineExceeded, 503, nil},

@@ -27,7 +27,7 @@
 //   - Path ids are checked before any read (ids.go): a tenant id is 3-64 characters of
 //     a-z, 0-9, '_' or '-' starting with a letter or digit (tenant.ValidateID); an
 //     operation id is "op_" and 1-77 characters of a-z, 0-9 or '_' (at most 80, the
-//     limit of a Step Functions execution name; planchange.NewOperationID makes them).
+//     limit of a Step Functions execution name; flow.NewOperationID makes them).
 //     A malformed id is a 404 like a missing resource: it comes after the 401 of a
 //     request without a token, and on /tenants/{id} before the 403 of a token of
 //     another tenant, so the answer depends on the id's shape only.

@@ -17,7 +17,7 @@ const (
 	operationIDRule = `operation ids are "op_" followed by 1-77 characters of a-z, 0-9 or '_'`
 )
 
-// operationIDPattern is the shape of every operation id. planchange.NewOperationID makes
+// operationIDPattern is the shape of every operation id. flow.NewOperationID makes
 // "op_" + hexadecimal milliseconds + "_" + 16 hexadecimal digits (30 characters today);
 // the id is also the name of the operation's first Step Functions execution, and
 // execution names are at most 80 characters, so no longer id can exist.

@@ -100,7 +100,7 @@ func toProblem(err error) Problem {
 		return p
 	case errors.As(err, &ree):
 		p := newProblem(http.StatusConflict, "retention-expired", ree.Error())
-		p.Title = "retention period expired"
+		p.Title = "Retention period expired"
 		return p
 	case errors.As(err, &ve):
 		detail := ve.Reason
@@ -114,8 +114,17 @@ func toProblem(err error) Problem {
 		return newProblem(http.StatusConflict, "conflict", ce.Error())
 	case errors.Is(err, context.DeadlineExceeded):
 		return newProblem(http.StatusServiceUnavailable, "timeout", "the request ran out of time; it is safe to retry")
+	case isTransient(err):
+		return newProblem(http.StatusServiceUnavailable, "dependency-unavailable", "a service this request needs (billing, the workflow engine) is unavailable; it is safe to retry")
 	}
 	return internalProblem()
+}
+
+// isTransient recognises an adapter error that says a retry may succeed (the billing
+// adapter's TransientError): a 503 tells the client to retry, a 500 would not.
+func isTransient(err error) bool {
+	var tr interface{ Transient() bool }
+	return errors.As(err, &tr) && tr.Transient()
 }
 
 // internalProblem never says what went wrong: the log line has the cause.

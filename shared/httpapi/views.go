@@ -27,10 +27,13 @@ type TenantResponse struct {
 	UpdatedAt     time.Time             `json:"updated_at"`
 	PendingChange *tenant.PendingChange `json:"pending_change"`
 	// OperationID is the flow currently moving the tenant, if any.
-	OperationID   *string    `json:"operation_id"`
-	DeletedAt     *time.Time `json:"deleted_at"`
-	PurgeAfter    *time.Time `json:"purge_after"`
-	SuspendReason *string    `json:"suspend_reason"`
+	OperationID *string `json:"operation_id"`
+	// AttentionOperationID is a failed operation whose compensation is incomplete: no
+	// other flow starts until an operator retries or resolves it.
+	AttentionOperationID *string    `json:"attention_operation_id"`
+	DeletedAt            *time.Time `json:"deleted_at"`
+	PurgeAfter           *time.Time `json:"purge_after"`
+	SuspendReason        *string    `json:"suspend_reason"`
 }
 
 // LimitsResponse are the limits of the tenant's plan; null means unlimited, which reads
@@ -91,7 +94,7 @@ func (h *Handler) tenantView(t *tenant.Tenant) TenantResponse {
 	v := TenantResponse{
 		ID: t.ID, Name: t.Name, Email: optional(t.Email), Plan: t.Plan, State: t.State, Usage: t.Usage,
 		Version: t.Version, CreatedAt: t.CreatedAt, UpdatedAt: t.UpdatedAt, PendingChange: t.PendingChange,
-		OperationID: optional(t.Operation), DeletedAt: t.DeletedAt, PurgeAfter: t.PurgeAfter,
+		OperationID: optional(t.Operation), AttentionOperationID: optional(t.Attention), DeletedAt: t.DeletedAt, PurgeAfter: t.PurgeAfter,
 		SuspendReason: optional(t.SuspendReason),
 	}
 	if l, ok := h.catalog.Limits(t.Plan); ok {

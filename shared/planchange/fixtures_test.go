@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tenantflow/tenantflow/cmd/devstack/stack"
+	st "github.com/tenantflow/tenantflow/cmd/devstack/stacktest"
 	"github.com/tenantflow/tenantflow/shared/flow"
 	"github.com/tenantflow/tenantflow/shared/planchange"
 	"github.com/tenantflow/tenantflow/shared/tenant"
@@ -71,7 +72,7 @@ var stepFixtures = []struct {
 
 func tenantIs(id string, state tenant.State, plan tenant.Plan) func(*testing.T, *stack.Stack, []byte) {
 	return func(t *testing.T, s *stack.Stack, _ []byte) {
-		tn := mustTenant(t, s, id)
+		tn := st.Tenant(t, s, id)
 		if tn.State != state || tn.Plan != plan {
 			t.Errorf("%s is %s on %s, want %s on %s", id, tn.State, tn.Plan, state, plan)
 		}
@@ -80,19 +81,10 @@ func tenantIs(id string, state tenant.State, plan tenant.Plan) func(*testing.T, 
 
 func entitlementsAre(id string, plan tenant.Plan) func(*testing.T, *stack.Stack, []byte) {
 	return func(t *testing.T, s *stack.Stack, _ []byte) {
-		if e := mustEntitlements(t, s, id); e.Plan != plan {
+		if e := st.Entitlements(t, s, id); e.Plan != plan {
 			t.Errorf("%s entitlements on %s, want %s", id, e.Plan, plan)
 		}
 	}
-}
-
-// logicalID maps events/<kebab-name> to the template's <CamelName>Function.
-func logicalID(dir string) string {
-	var b strings.Builder
-	for _, part := range strings.Split(dir, "-") {
-		b.WriteString(strings.ToUpper(part[:1]) + part[1:])
-	}
-	return b.String() + "Function"
 }
 
 // TestStepFixtures feeds every step fixture to its real bootstrap, in flow order, on a
@@ -114,13 +106,13 @@ func TestStepFixtures(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	s := sharedStack(t) // freshly reset to the seeded example tenants
+	s := st.Shared(t) // freshly reset to the seeded example tenants
 	for _, fx := range stepFixtures {
 		raw, err := os.ReadFile(filepath.Join(root, "events", fx.file))
 		if err != nil {
 			t.Fatal(err)
 		}
-		fn := logicalID(filepath.Dir(fx.file))
+		fn := st.LogicalID(filepath.Dir(fx.file))
 		if !hasFunction(s, fn) {
 			t.Fatalf("events/%s: no function %s in template.yaml", fx.file, fn)
 		}

@@ -24,96 +24,15 @@ import (
 
 	"github.com/tenantflow/tenantflow/cmd/devstack/lambdasvc"
 	"github.com/tenantflow/tenantflow/cmd/devstack/stack"
+	st "github.com/tenantflow/tenantflow/cmd/devstack/stacktest"
 	"github.com/tenantflow/tenantflow/shared/flow"
 	"github.com/tenantflow/tenantflow/shared/planchange"
-	"github.com/tenantflow/tenantflow/shared/store"
 	"github.com/tenantflow/tenantflow/shared/tenant"
 	"github.com/tenantflow/tenantflow/shared/testenv"
 )
 
-var (
-	stk       *stack.Stack
-	stkErr    error
-	eventsMu  sync.Mutex
-	allEvents []stack.Event
-)
-
 func TestMain(m *testing.M) {
 	os.Exit(testenv.Run(m))
-}
-
-// sharedStack starts one stack for the package (building every function once) and
-// hands each test that stack freshly reset to the seeded example tenants, so tests
-// do not depend on each other's leftovers and `go test -count=N` repeats them.
-// Tests in this file do not run in parallel.
-func sharedStack(t *testing.T) *stack.Stack {
-	t.Helper()
-	eventsMu.Lock()
-	defer eventsMu.Unlock()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	if stk == nil && stkErr == nil {
-		stk, stkErr = stack.Start(ctx, stack.Options{RetryIntervalsZero: true, Log: &prefixLog{}})
-		if stkErr == nil {
-			testenv.OnStop(stk.Close)
-		}
-	}
-	if stkErr != nil {
-		t.Fatalf("start stack: %v", stkErr)
-	}
-	if err := stk.Reset(ctx, false); err != nil {
-		t.Fatalf("reset stack: %v", err)
-	}
-	allEvents = nil
-	return stk
-}
-
-// prefixLog keeps function output out of passing test logs but available on -v.
-type prefixLog struct{}
-
-func (prefixLog) Write(p []byte) (int, error) {
-	if testing.Verbose() {
-		return os.Stderr.Write(p)
-	}
-	return len(p), nil
-}
-
-var admin = map[string]string{"sub": "operator", "scope": "tenants/admin"}
-
-// callAPI sends one HTTP API v2 event through the api bootstrap.
-func callAPI(t *testing.T, s *stack.Stack, raw []byte) events.APIGatewayV2HTTPResponse {
-	t.Helper()
-	res, err := s.Lambda.Invoke(context.Background(), "ApiFunction", raw)
-	if err != nil {
-		t.Fatalf("invoke api: %v", err)
-	}
-	if res.FunctionError != "" {
-		t.Fatalf("api function error %s: %s", res.FunctionError, res.Payload)
-	}
-	var resp events.APIGatewayV2HTTPResponse
-	if err := json.Unmarshal(res.Payload, &resp); err != nil {
-		t.Fatalf("api response %s: %v", res.Payload, err)
-	}
-	return resp
-}
-
-func apiEvent(t *testing.T, method, path, route string, params map[string]string, body any) []byte {
-	t.Helper()
-	b, _ := json.Marshal(body)
-	ev := events.APIGatewayV2HTTPRequest{
-		Version: "2.0", RouteKey: method + " " + route, RawPath: path, Body: string(b), PathParameters: params,
-		Headers: map[string]string{"content-type": "application/json"},
-		RequestContext: events.APIGatewayV2HTTPRequestContext{
-			RouteKey: method + " " + route, RequestID: "req-" + t.Name(),
-			HTTP:       events.APIGatewayV2HTTPRequestContextHTTPDescription{Method: method, Path: path},
-			Authorizer: &events.APIGatewayV2HTTPRequestContextAuthorizerDescription{JWT: &events.APIGatewayV2HTTPRequestContextAuthorizerJWTDescription{Claims: admin}},
-		},
-	}
-	raw, err := json.Marshal(ev)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return raw
 }
 
 func planChange(t *testing.T, s *stack.Stack, kind, tenantID string, plan tenant.Plan, atPeriodEnd bool) events.APIGatewayV2HTTPResponse {
@@ -121,87 +40,7 @@ func planChange(t *testing.T, s *stack.Stack, kind, tenantID string, plan tenant
 	if kind == tenant.KindDowngrade {
 		body["at_period_end"] = atPeriodEnd
 	}
-	return callAPI(t, s, apiEvent(t, "POST", "/tenants/"+tenantID+"/"+kind, "/tenants/{id}/"+kind, map[string]string{"id": tenantID}, body))
-}
-
-func operationID(t *testing.T, resp events.APIGatewayV2HTTPResponse) string {
-	t.Helper()
-	if resp.StatusCode != 202 {
-		t.Fatalf("want 202, got %d: %s", resp.StatusCode, resp.Body)
-	}
-	var out struct {
-		OperationID string `json:"operation_id"`
-	}
-	if err := json.Unmarshal([]byte(resp.Body), &out); err != nil || out.OperationID == "" {
-		t.Fatalf("no operation_id in %s", resp.Body)
-	}
-	return out.OperationID
-}
-
-// waitDone polls the operation through the API until it has finished.
-func waitDone(t *testing.T, s *stack.Stack, opID string) map[string]any {
-	t.Helper()
-	deadline := time.Now().Add(90 * time.Second)
-	for time.Now().Before(deadline) {
-		resp := callAPI(t, s, apiEvent(t, "GET", "/operations/"+opID, "/operations/{id}", map[string]string{"id": opID}, nil))
-		var op map[string]any
-		_ = json.Unmarshal([]byte(resp.Body), &op)
-		if resp.StatusCode == 200 && (op["status"] == "SUCCEEDED" || op["status"] == "FAILED") {
-			return op
-		}
-		time.Sleep(150 * time.Millisecond)
-	}
-	t.Fatalf("operation %s did not finish in time", opID)
-	return nil
-}
-
-// cloneTenant creates a copy of an example tenant under a new id so tests stay independent.
-func cloneTenant(t *testing.T, s *stack.Stack, exampleID, id string) *tenant.Tenant {
-	t.Helper()
-	ctx := context.Background()
-	src, err := s.Store().GetTenant(ctx, exampleID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := *src
-	c.ID, c.Billing.SubscriptionID, c.Billing.CustomerID = id, "sub_"+id, "cus_"+id
-	out, err := s.Store().CreateTenant(ctx, &c, store.Actor{Who: "test"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := provisionInitial(s, id, c.Plan); err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
-func provisionInitial(s *stack.Stack, id string, plan tenant.Plan) error {
-	limits, _ := tenant.DefaultCatalog().Limits(plan)
-	_, err := s.Store().PutEntitlements(context.Background(), &tenant.Entitlements{TenantID: id, Plan: plan, Limits: limits, EventPublished: true}, 0)
-	return err
-}
-
-// tenantEvents returns the lifecycle events captured for one tenant so far.
-func tenantEvents(t *testing.T, s *stack.Stack, tenantID string) []string {
-	t.Helper()
-	eventsMu.Lock()
-	defer eventsMu.Unlock()
-	evs, err := s.DrainEvents(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	allEvents = append(allEvents, evs...)
-	var out []string
-	for _, e := range allEvents {
-		var d struct {
-			TenantID string `json:"tenant_id"`
-		}
-		_ = json.Unmarshal(e.Detail, &d)
-		if d.TenantID == tenantID {
-			out = append(out, e.DetailType)
-		}
-	}
-	return out
+	return st.Call(t, s, st.Event(t, "POST", "/tenants/"+tenantID+"/"+kind, "/tenants/{id}/"+kind, map[string]string{"id": tenantID}, body, st.Admin))
 }
 
 // priceChanges returns the subscription updates Stripe received for a subscription, as
@@ -214,39 +53,6 @@ func priceChanges(s *stack.Stack, subID string) []string {
 	return out
 }
 
-func transitions(t *testing.T, s *stack.Stack, id string) []string {
-	t.Helper()
-	trail, err := s.Store().Audit(context.Background(), id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for _, a := range trail {
-		if a.From != a.To && a.From != "" {
-			out = append(out, string(a.From)+"->"+string(a.To))
-		}
-	}
-	return out
-}
-
-func mustTenant(t *testing.T, s *stack.Stack, id string) *tenant.Tenant {
-	t.Helper()
-	tn, err := s.Store().GetTenant(context.Background(), id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tn
-}
-
-func mustEntitlements(t *testing.T, s *stack.Stack, id string) *tenant.Entitlements {
-	t.Helper()
-	e, err := s.Store().GetEntitlements(context.Background(), id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return e
-}
-
 func fixture(t *testing.T, name string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "events", "api", name))
@@ -257,24 +63,24 @@ func fixture(t *testing.T, name string) []byte {
 }
 
 func TestUpgradeTechstartThroughFixture(t *testing.T) {
-	s := sharedStack(t)
-	opID := operationID(t, callAPI(t, s, fixture(t, "upgrade-techstart.json")))
-	op := waitDone(t, s, opID)
+	s := st.Shared(t)
+	opID := st.OperationID(t, st.Call(t, s, fixture(t, "upgrade-techstart.json")))
+	op := st.WaitDone(t, s, opID)
 	if op["status"] != "SUCCEEDED" {
 		t.Fatalf("operation %v", op)
 	}
-	tn := mustTenant(t, s, "tenant_techstart")
+	tn := st.Tenant(t, s, "tenant_techstart")
 	if tn.Plan != tenant.Starter || tn.State != tenant.Active || tn.Operation != "" {
 		t.Fatalf("tenant after upgrade: plan %s state %s op %q", tn.Plan, tn.State, tn.Operation)
 	}
 	starter, _ := tenant.DefaultCatalog().Limits(tenant.Starter)
-	if e := mustEntitlements(t, s, "tenant_techstart"); e.Plan != tenant.Starter || e.Limits != starter {
+	if e := st.Entitlements(t, s, "tenant_techstart"); e.Plan != tenant.Starter || e.Limits != starter {
 		t.Fatalf("entitlements %+v", e)
 	}
-	if ev := tenantEvents(t, s, "tenant_techstart"); !slices.Equal(ev, []string{"TenantPlanChanged"}) {
+	if ev := st.Events(t, s, "tenant_techstart"); !slices.Equal(ev, []string{"TenantPlanChanged"}) {
 		t.Fatalf("events %v, want one TenantPlanChanged", ev)
 	}
-	if tr := transitions(t, s, "tenant_techstart"); !slices.Equal(tr, []string{"ACTIVE->UPGRADING", "UPGRADING->ACTIVE"}) {
+	if tr := st.Transitions(t, s, "tenant_techstart"); !slices.Equal(tr, []string{"ACTIVE->UPGRADING", "UPGRADING->ACTIVE"}) {
 		t.Fatalf("audit %v", tr)
 	}
 	if pc := priceChanges(s, "sub_tenant_techstart"); !slices.Equal(pc, []string{"price_starter|" + opID + ":billing"}) {
@@ -283,16 +89,16 @@ func TestUpgradeTechstartThroughFixture(t *testing.T) {
 }
 
 func TestDowngradeAcmeSucceeds(t *testing.T) {
-	s := sharedStack(t)
-	opID := operationID(t, callAPI(t, s, fixture(t, "downgrade-acme.json")))
-	if op := waitDone(t, s, opID); op["status"] != "SUCCEEDED" {
+	s := st.Shared(t)
+	opID := st.OperationID(t, st.Call(t, s, fixture(t, "downgrade-acme.json")))
+	if op := st.WaitDone(t, s, opID); op["status"] != "SUCCEEDED" {
 		t.Fatalf("operation %v", op)
 	}
-	tn := mustTenant(t, s, "tenant_acme")
+	tn := st.Tenant(t, s, "tenant_acme")
 	if tn.Plan != tenant.Free || tn.State != tenant.Active {
 		t.Fatalf("tenant after downgrade: %s %s", tn.Plan, tn.State)
 	}
-	if tr := transitions(t, s, "tenant_acme"); !slices.Equal(tr, []string{"ACTIVE->DOWNGRADING", "DOWNGRADING->ACTIVE"}) {
+	if tr := st.Transitions(t, s, "tenant_acme"); !slices.Equal(tr, []string{"ACTIVE->DOWNGRADING", "DOWNGRADING->ACTIVE"}) {
 		t.Fatalf("audit %v", tr)
 	}
 	if pc := priceChanges(s, "sub_tenant_acme"); !slices.Equal(pc, []string{"price_free|" + opID + ":billing"}) {
@@ -301,8 +107,8 @@ func TestDowngradeAcmeSucceeds(t *testing.T) {
 }
 
 func TestDowngradeEnterpriseRefusedWithEveryViolation(t *testing.T) {
-	s := sharedStack(t)
-	resp := callAPI(t, s, fixture(t, "downgrade-enterprise-blocked.json"))
+	s := st.Shared(t)
+	resp := st.Call(t, s, fixture(t, "downgrade-enterprise-blocked.json"))
 	if resp.StatusCode != 422 || !strings.HasPrefix(resp.Headers["Content-Type"]+resp.Headers["content-type"], "application/problem+json") {
 		t.Fatalf("want 422 problem, got %d %v %s", resp.StatusCode, resp.Headers, resp.Body)
 	}
@@ -316,7 +122,7 @@ func TestDowngradeEnterpriseRefusedWithEveryViolation(t *testing.T) {
 	if !slices.Equal(p.Violations, want) {
 		t.Fatalf("violations %+v, want %+v", p.Violations, want)
 	}
-	if tn := mustTenant(t, s, "tenant_enterprise"); tn.Plan != tenant.Professional || tn.State != tenant.Active || tn.Version != 1 {
+	if tn := st.Tenant(t, s, "tenant_enterprise"); tn.Plan != tenant.Professional || tn.State != tenant.Active || tn.Version != 1 {
 		t.Fatalf("refused downgrade changed the tenant: %+v", tn)
 	}
 }
@@ -373,8 +179,8 @@ var planFlows = []planFlow{
 // ACTIVE and held by nobody, and plan = entitlements = effective Stripe price.
 func checkSettled(t *testing.T, s *stack.Stack, id string, initial tenant.Plan) *tenant.Tenant {
 	t.Helper()
-	tn := mustTenant(t, s, id)
-	ent := mustEntitlements(t, s, id)
+	tn := st.Tenant(t, s, id)
+	ent := st.Entitlements(t, s, id)
 	limits, _ := tenant.DefaultCatalog().Limits(tn.Plan)
 	if tn.State != tenant.Active || tn.Operation != "" {
 		t.Errorf("tenant left %s held by %q", tn.State, tn.Operation)
@@ -394,7 +200,7 @@ func checkSettled(t *testing.T, s *stack.Stack, id string, initial tenant.Plan) 
 // answer was lost ends SUCCEEDED (never rolled back); any other final failure ends
 // FAILED with the tenant back on its plan, entitlements and price reverted.
 func TestFaultMatrix(t *testing.T) {
-	s := sharedStack(t)
+	s := st.Shared(t)
 	steps := []string{"PlanValidateFunction", "PlanProvisionFunction", "PlanBillingFunction", "PlanCommitFunction"}
 	run, passed := 0, 0
 	for _, f := range planFlows {
@@ -403,13 +209,13 @@ func TestFaultMatrix(t *testing.T) {
 				run++
 				id := fmt.Sprintf("fm-%d-%s", run, f.kind)
 				ok := t.Run(fmt.Sprintf("%s/%s/%s", f.kind, step, m.name), func(t *testing.T) {
-					cloneTenant(t, s, f.example, id)
+					st.Clone(t, s, f.example, id)
 					defer s.Lambda.ClearFaults()
 					if err := s.Lambda.Inject(m.spec); err != nil {
 						t.Fatal(err)
 					}
-					opID := operationID(t, planChange(t, s, f.kind, id, f.to, false))
-					op := waitDone(t, s, opID)
+					opID := st.OperationID(t, planChange(t, s, f.kind, id, f.to, false))
+					op := st.WaitDone(t, s, opID)
 					s.Lambda.ClearFaults()
 					tn := checkSettled(t, s, id, f.from)
 					succeeds := m.recovers || (step == "PlanCommitFunction" && m.spec.After)
@@ -435,7 +241,7 @@ func TestFaultMatrix(t *testing.T) {
 					if claimed {
 						wantTr = []string{"ACTIVE->" + busy, busy + "->ACTIVE"}
 					}
-					if tr := transitions(t, s, id); !slices.Equal(tr, wantTr) {
+					if tr := st.Transitions(t, s, id); !slices.Equal(tr, wantTr) {
 						t.Errorf("audit %v, want %v", tr, wantTr)
 					}
 				})
@@ -454,20 +260,20 @@ func TestFaultMatrix(t *testing.T) {
 // on the tenant. Once the faults are gone, the operator retry finishes the
 // compensation and everything agrees again.
 func TestCompensationFailingAlways(t *testing.T) {
-	s := sharedStack(t)
+	s := st.Shared(t)
 	for i, f := range planFlows {
 		t.Run(f.kind, func(t *testing.T) {
 			id := fmt.Sprintf("compfail-%d", i)
-			cloneTenant(t, s, f.example, id)
+			st.Clone(t, s, f.example, id)
 			defer s.Lambda.ClearFaults()
 			for _, fn := range []string{"PlanCommitFunction", "PlanRollbackBillingFunction", "PlanRollbackProvisionFunction"} {
 				if err := s.Lambda.Inject(lambdasvc.FaultSpec{Function: fn, Count: -1, ErrorType: "InjectedFault", Message: "injected in " + fn}); err != nil {
 					t.Fatal(err)
 				}
 			}
-			opID := operationID(t, planChange(t, s, f.kind, id, f.to, false))
-			op := waitDone(t, s, opID)
-			tn := mustTenant(t, s, id)
+			opID := st.OperationID(t, planChange(t, s, f.kind, id, f.to, false))
+			op := st.WaitDone(t, s, opID)
+			tn := st.Tenant(t, s, id)
 			if op["status"] != "FAILED" || op["needs_attention"] != true || !slices.Equal(anyStrings(op["compensation_incomplete"]), []string{"billing", "entitlements"}) {
 				t.Fatalf("operation %v", op)
 			}
@@ -479,11 +285,11 @@ func TestCompensationFailingAlways(t *testing.T) {
 				t.Fatalf("new change while attention is needed: %d %s", resp.StatusCode, resp.Body)
 			}
 			s.Lambda.ClearFaults()
-			resp := callAPI(t, s, apiEvent(t, "POST", "/operations/"+opID+"/retry", "/operations/{id}/retry", map[string]string{"id": opID}, nil))
+			resp := st.Call(t, s, st.Event(t, "POST", "/operations/"+opID+"/retry", "/operations/{id}/retry", map[string]string{"id": opID}, nil, st.Admin))
 			if resp.StatusCode != 202 {
 				t.Fatalf("retry: %d %s", resp.StatusCode, resp.Body)
 			}
-			op = waitDone(t, s, opID)
+			op = st.WaitDone(t, s, opID)
 			if op["status"] != "FAILED" || op["needs_attention"] == true || op["compensation_incomplete"] != nil || op["attempt"] != float64(1) {
 				t.Fatalf("after retry: %v", op)
 			}
@@ -491,7 +297,7 @@ func TestCompensationFailingAlways(t *testing.T) {
 				t.Fatalf("after retry: plan %s attention %q", tn.Plan, tn.Attention)
 			}
 			// A second retry has nothing to do.
-			if resp := callAPI(t, s, apiEvent(t, "POST", "/operations/"+opID+"/retry", "/operations/{id}/retry", map[string]string{"id": opID}, nil)); resp.StatusCode != 409 {
+			if resp := st.Call(t, s, st.Event(t, "POST", "/operations/"+opID+"/retry", "/operations/{id}/retry", map[string]string{"id": opID}, nil, st.Admin)); resp.StatusCode != 409 {
 				t.Fatalf("second retry: %d %s", resp.StatusCode, resp.Body)
 			}
 		})
@@ -502,20 +308,20 @@ func TestCompensationFailingAlways(t *testing.T) {
 // step keep failing, the execution ends with the tenant still busy; the scheduled
 // reconciler releases it and records what was left undone.
 func TestReleaseFailingAlwaysIsReconciled(t *testing.T) {
-	s := sharedStack(t)
+	s := st.Shared(t)
 	id := "relfail"
-	cloneTenant(t, s, "tenant_techstart", id)
+	st.Clone(t, s, "tenant_techstart", id)
 	defer s.Lambda.ClearFaults()
 	for _, fn := range []string{"PlanBillingFunction", "PlanRollbackProvisionFunction", "PlanReleaseFunction"} {
 		if err := s.Lambda.Inject(lambdasvc.FaultSpec{Function: fn, Count: -1, ErrorType: "InjectedFault", Message: "injected in " + fn}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	opID := operationID(t, planChange(t, s, tenant.KindUpgrade, id, tenant.Starter, false))
-	if op := waitDone(t, s, opID); op["status"] != "FAILED" {
+	opID := st.OperationID(t, planChange(t, s, tenant.KindUpgrade, id, tenant.Starter, false))
+	if op := st.WaitDone(t, s, opID); op["status"] != "FAILED" {
 		t.Fatalf("operation %v", op)
 	}
-	if tn := mustTenant(t, s, id); tn.State != tenant.Upgrading {
+	if tn := st.Tenant(t, s, id); tn.State != tenant.Upgrading {
 		t.Fatalf("the test needs a stranded tenant; got %s", tn.State)
 	}
 	s.Lambda.ClearFaults()
@@ -523,7 +329,7 @@ func TestReleaseFailingAlwaysIsReconciled(t *testing.T) {
 	if !slices.Contains(res.Released, id) {
 		t.Fatalf("reconcile %+v did not release %s", res, id)
 	}
-	tn := mustTenant(t, s, id)
+	tn := st.Tenant(t, s, id)
 	op, _ := s.Store().GetOperation(context.Background(), opID)
 	if tn.State != tenant.Active || tn.Operation != "" || tn.Plan != tenant.Free || op.Status != tenant.OpFailed || op.Error != "ExecutionEnded" ||
 		!slices.Equal(op.CompensationIncomplete, []string{"entitlements"}) || !op.NeedsAttention || tn.Attention != opID {
@@ -536,16 +342,8 @@ func TestReleaseFailingAlwaysIsReconciled(t *testing.T) {
 
 func reconcile(t *testing.T, s *stack.Stack) flow.ReconcileResult {
 	t.Helper()
-	raw, _ := json.Marshal(events.CloudWatchEvent{Version: "0", ID: "reconcile", DetailType: "Scheduled Event", Source: "aws.events",
-		AccountID: testenv.AccountID, Time: time.Now().UTC(), Region: testenv.Region, Detail: json.RawMessage("{}")})
-	res, err := s.Lambda.Invoke(context.Background(), "ReconcileFunction", raw)
-	if err != nil || res.FunctionError != "" {
-		t.Fatalf("reconcile: %v %s %s", err, res.FunctionError, res.Payload)
-	}
 	var out flow.ReconcileResult
-	if err := json.Unmarshal(res.Payload, &out); err != nil {
-		t.Fatal(err)
-	}
+	st.Scheduled(t, s, "ReconcileFunction", time.Now().UTC(), &out)
 	return out
 }
 
@@ -561,14 +359,14 @@ func anyStrings(v any) []string {
 // TestUsageReportsNeverRollBackAChange reports usage in a loop while 20 upgrades run:
 // a usage report bumps the tenant's version, and no step may fail because of it.
 func TestUsageReportsNeverRollBackAChange(t *testing.T) {
-	s := sharedStack(t)
+	s := st.Shared(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	const n = 20
 	ids := make([]string, n)
 	for i := range ids {
 		ids[i] = fmt.Sprintf("usage-loop-%d", i)
-		cloneTenant(t, s, "tenant_techstart", ids[i])
+		st.Clone(t, s, "tenant_techstart", ids[i])
 	}
 	var reports sync.WaitGroup
 	var reported int64
@@ -576,9 +374,9 @@ func TestUsageReportsNeverRollBackAChange(t *testing.T) {
 	reports.Add(1)
 	go func() {
 		defer reports.Done()
-		st := s.Store()
+		ts := s.Store()
 		for i := 0; ctx.Err() == nil; i++ {
-			if _, err := st.UpdateUsage(ctx, ids[i%n], tenant.Usage{Users: int64(1 + i%3), StorageGB: 0.1, APICallsPerMonth: int64(i)}); err == nil {
+			if _, err := ts.UpdateUsage(ctx, ids[i%n], tenant.Usage{Users: int64(1 + i%3), StorageGB: 0.1, APICallsPerMonth: int64(i)}); err == nil {
 				mu.Lock()
 				reported++
 				mu.Unlock()
@@ -587,11 +385,11 @@ func TestUsageReportsNeverRollBackAChange(t *testing.T) {
 	}()
 	ops := make([]string, n)
 	for i, id := range ids {
-		ops[i] = operationID(t, planChange(t, s, tenant.KindUpgrade, id, tenant.Starter, false))
+		ops[i] = st.OperationID(t, planChange(t, s, tenant.KindUpgrade, id, tenant.Starter, false))
 	}
 	rolledBack := 0
 	for i, opID := range ops {
-		if op := waitDone(t, s, opID); op["status"] != "SUCCEEDED" {
+		if op := st.WaitDone(t, s, opID); op["status"] != "SUCCEEDED" {
 			rolledBack++
 			t.Errorf("%s: %v", ids[i], op)
 		}
@@ -599,7 +397,7 @@ func TestUsageReportsNeverRollBackAChange(t *testing.T) {
 	cancel()
 	reports.Wait()
 	for _, id := range ids {
-		if tn := mustTenant(t, s, id); tn.Plan != tenant.Starter || tn.State != tenant.Active {
+		if tn := st.Tenant(t, s, id); tn.Plan != tenant.Starter || tn.State != tenant.Active {
 			t.Errorf("%s: %s on %s", id, tn.State, tn.Plan)
 		}
 	}
@@ -611,10 +409,10 @@ func TestUsageReportsNeverRollBackAChange(t *testing.T) {
 
 // TestSameExecutionTwiceRunsOnce starts one operation twice with the same name and input.
 func TestSameExecutionTwiceRunsOnce(t *testing.T) {
-	s := sharedStack(t)
+	s := st.Shared(t)
 	ctx := context.Background()
 	id := "twice-techstart"
-	cloneTenant(t, s, "tenant_techstart", id)
+	st.Clone(t, s, "tenant_techstart", id)
 	opID := flow.NewOperationID()
 	if _, err := s.Store().CreateOperation(ctx, &tenant.Operation{ID: opID, TenantID: id, Kind: tenant.KindUpgrade, Status: tenant.OpRunning, FromPlan: tenant.Free, ToPlan: tenant.Starter}); err != nil {
 		t.Fatal(err)
@@ -634,7 +432,7 @@ func TestSameExecutionTwiceRunsOnce(t *testing.T) {
 	if arns[0] != arns[1] {
 		t.Fatalf("two executions: %v", arns)
 	}
-	if op := waitDone(t, s, opID); op["status"] != "SUCCEEDED" {
+	if op := st.WaitDone(t, s, opID); op["status"] != "SUCCEEDED" {
 		t.Fatalf("operation %v", op)
 	}
 	// Once finished, the same start is ExecutionAlreadyExists, which the starter treats
@@ -655,10 +453,10 @@ func TestSameExecutionTwiceRunsOnce(t *testing.T) {
 	if runs != 1 {
 		t.Fatalf("%d executions named %s", runs, opID)
 	}
-	if ev := tenantEvents(t, s, id); !slices.Equal(ev, []string{"TenantPlanChanged"}) {
+	if ev := st.Events(t, s, id); !slices.Equal(ev, []string{"TenantPlanChanged"}) {
 		t.Fatalf("events %v", ev)
 	}
-	if tr := transitions(t, s, id); !slices.Equal(tr, []string{"ACTIVE->UPGRADING", "UPGRADING->ACTIVE"}) {
+	if tr := st.Transitions(t, s, id); !slices.Equal(tr, []string{"ACTIVE->UPGRADING", "UPGRADING->ACTIVE"}) {
 		t.Fatalf("audit %v", tr)
 	}
 	if pc := priceChanges(s, "sub_"+id); len(pc) != 1 {
@@ -669,46 +467,32 @@ func TestSameExecutionTwiceRunsOnce(t *testing.T) {
 // TestPeriodEndDowngradeRunsWhenDue records a period-end downgrade and delivers scheduled
 // events before and after its effective time.
 func TestPeriodEndDowngradeRunsWhenDue(t *testing.T) {
-	s := sharedStack(t)
+	s := st.Shared(t)
 	id := "periodend-acme"
-	cloneTenant(t, s, "tenant_acme", id)
-	opID := operationID(t, planChange(t, s, tenant.KindDowngrade, id, tenant.Free, true))
-	tn := mustTenant(t, s, id)
+	st.Clone(t, s, "tenant_acme", id)
+	opID := st.OperationID(t, planChange(t, s, tenant.KindDowngrade, id, tenant.Free, true))
+	tn := st.Tenant(t, s, id)
 	if tn.PendingChange == nil || tn.PendingChange.OperationID != opID || tn.PendingChange.Plan != tenant.Free || tn.Plan != tenant.Starter {
 		t.Fatalf("pending change not recorded: %+v", tn)
 	}
 	due := tn.PendingChange.EffectiveAt
-	sweep := func(at time.Time) planchange.SweepResult {
-		ev := events.CloudWatchEvent{Version: "0", ID: "sched-" + at.Format("150405"), DetailType: "Scheduled Event", Source: "aws.events",
-			AccountID: testenv.AccountID, Time: at, Region: testenv.Region, Resources: []string{"arn:aws:events:us-east-1:123456789012:rule/sweep"}, Detail: json.RawMessage("{}")}
-		raw, _ := json.Marshal(ev)
-		res, err := s.Lambda.Invoke(context.Background(), "DowngradeSweepFunction", raw)
-		if err != nil || res.FunctionError != "" {
-			t.Fatalf("sweep: %v %s %s", err, res.FunctionError, res.Payload)
-		}
-		var out planchange.SweepResult
-		if err := json.Unmarshal(res.Payload, &out); err != nil {
-			t.Fatal(err)
-		}
-		return out
-	}
-	if r := sweep(due.Add(-time.Hour)); slices.Contains(r.Started, opID) {
+	if r := sweepAt(t, s, due.Add(-time.Hour)); slices.Contains(r.Started, opID) {
 		t.Fatalf("sweep an hour early started %v", r.Started)
 	}
-	if tn := mustTenant(t, s, id); tn.Plan != tenant.Starter || tn.PendingChange == nil {
+	if tn := st.Tenant(t, s, id); tn.Plan != tenant.Starter || tn.PendingChange == nil {
 		t.Fatalf("early sweep changed the tenant: %+v", tn)
 	}
-	if r := sweep(due.Add(time.Minute)); !slices.Contains(r.Started, opID) {
+	if r := sweepAt(t, s, due.Add(time.Minute)); !slices.Contains(r.Started, opID) {
 		t.Fatalf("sweep after the period end started %v, want %s", r.Started, opID)
 	}
-	if op := waitDone(t, s, opID); op["status"] != "SUCCEEDED" {
+	if op := st.WaitDone(t, s, opID); op["status"] != "SUCCEEDED" {
 		t.Fatalf("operation %v", op)
 	}
-	tn = mustTenant(t, s, id)
+	tn = st.Tenant(t, s, id)
 	if tn.Plan != tenant.Free || tn.State != tenant.Active || tn.PendingChange != nil {
 		t.Fatalf("after the due sweep: %+v", tn)
 	}
-	if r := sweep(due.Add(2 * time.Minute)); slices.Contains(r.Started, opID) {
+	if r := sweepAt(t, s, due.Add(2*time.Minute)); slices.Contains(r.Started, opID) {
 		t.Fatalf("a finished change was started again: %v", r.Started)
 	}
 }

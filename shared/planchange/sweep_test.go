@@ -10,32 +10,22 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 	sfntypes "github.com/aws/aws-sdk-go-v2/service/sfn/types"
 
 	"github.com/tenantflow/tenantflow/cmd/devstack/lambdasvc"
 	"github.com/tenantflow/tenantflow/cmd/devstack/stack"
+	st "github.com/tenantflow/tenantflow/cmd/devstack/stacktest"
 	"github.com/tenantflow/tenantflow/shared/planchange"
 	"github.com/tenantflow/tenantflow/shared/store"
 	"github.com/tenantflow/tenantflow/shared/tenant"
-	"github.com/tenantflow/tenantflow/shared/testenv"
 )
 
 func sweepAt(t *testing.T, s *stack.Stack, at time.Time) planchange.SweepResult {
 	t.Helper()
-	ev := events.CloudWatchEvent{Version: "0", ID: "sched-" + at.Format("150405.000"), DetailType: "Scheduled Event", Source: "aws.events",
-		AccountID: testenv.AccountID, Time: at, Region: testenv.Region, Detail: json.RawMessage("{}")}
-	raw, _ := json.Marshal(ev)
-	res, err := s.Lambda.Invoke(context.Background(), "DowngradeSweepFunction", raw)
-	if err != nil || res.FunctionError != "" {
-		t.Fatalf("sweep: %v %s %s", err, res.FunctionError, res.Payload)
-	}
 	var out planchange.SweepResult
-	if err := json.Unmarshal(res.Payload, &out); err != nil {
-		t.Fatal(err)
-	}
+	st.Scheduled(t, s, "DowngradeSweepFunction", at, &out)
 	return out
 }
 
@@ -63,9 +53,9 @@ func waitNoExecutions(t *testing.T, s *stack.Stack) {
 // sweep reads each entry once, clears the 600 with a reason, starts all 399 others
 // despite the failing one, and a later sweep reads only the entry that failed.
 func TestSweepStartsEveryStartableChange(t *testing.T) {
-	s := sharedStack(t)
+	s := st.Shared(t)
 	ctx := context.Background()
-	st := s.Store()
+	ts := s.Store()
 	base := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
 	now := base.Add(24 * time.Hour)
 	var startable []string
@@ -107,11 +97,11 @@ func TestSweepStartsEveryStartableChange(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for it := range work {
-				if _, err := st.CreateTenant(ctx, it.t, store.Actor{Who: "test"}); err != nil {
+				if _, err := ts.CreateTenant(ctx, it.t, store.Actor{Who: "test"}); err != nil {
 					errs <- err
 				}
 				if it.op != nil {
-					if _, err := st.CreateOperation(ctx, it.op); err != nil {
+					if _, err := ts.CreateOperation(ctx, it.op); err != nil {
 						errs <- err
 					}
 				}
@@ -145,8 +135,8 @@ func TestSweepStartsEveryStartableChange(t *testing.T) {
 		t.Fatalf("sweep read %d, cleared %d, started %d, failed %v", res.Read, len(res.Cleared), len(res.Started), res.Failed)
 	}
 	t.Logf("one sweep: read %d, cleared %d, started %d, failed %d in %v", res.Read, len(res.Cleared), len(res.Started), len(res.Failed), took.Round(time.Millisecond))
-	suspended := mustTenant(t, s, "sweep-0000")
-	op, _ := st.GetOperation(ctx, "op_sweep_0000")
+	suspended := st.Tenant(t, s, "sweep-0000")
+	op, _ := ts.GetOperation(ctx, "op_sweep_0000")
 	if suspended.PendingChange != nil || op.Status != tenant.OpFailed || op.Error != "PendingChangeNotStartable" || !strings.Contains(op.Cause, "SUSPENDED") {
 		t.Fatalf("suspended tenant's change: pending %+v, operation %+v", suspended.PendingChange, op)
 	}
@@ -194,15 +184,15 @@ func subscriptionJSON(id, price string, start, end time.Time) string {
 // still running past that time (it was extended), the change moves to the new end;
 // once the period has renewed, the change runs and the price changes without proration.
 func TestPeriodEndFollowsTheRealBillingPeriod(t *testing.T) {
-	s := sharedStack(t)
+	s := st.Shared(t)
 	id := "period-truth"
-	cloneTenant(t, s, "tenant_acme", id)
+	st.Clone(t, s, "tenant_acme", id)
 	sub := "sub_" + id
 	start := time.Now().UTC().Add(-10 * 24 * time.Hour).Truncate(time.Second)
 	end := start.Add(30 * 24 * time.Hour)
 	s.Stripe.StubNext(1, "GET /v1/subscriptions/"+sub, 200, subscriptionJSON(sub, "price_starter", start, end))
-	opID := operationID(t, planChange(t, s, tenant.KindDowngrade, id, tenant.Free, true))
-	tn := mustTenant(t, s, id)
+	opID := st.OperationID(t, planChange(t, s, tenant.KindDowngrade, id, tenant.Free, true))
+	tn := st.Tenant(t, s, id)
 	if tn.PendingChange == nil || !tn.PendingChange.EffectiveAt.Equal(end) || tn.Billing.CurrentPeriodEnd == nil || !tn.Billing.CurrentPeriodEnd.Equal(end) {
 		t.Fatalf("pending change %+v, period end %v; want both at Stripe's period end %v", tn.PendingChange, tn.Billing.CurrentPeriodEnd, end)
 	}
@@ -212,7 +202,7 @@ func TestPeriodEndFollowsTheRealBillingPeriod(t *testing.T) {
 	if r := sweepAt(t, s, end.Add(time.Minute)); !slices.Equal(r.Rescheduled, []string{id}) || len(r.Started) != 0 {
 		t.Fatalf("sweep on an extended period: %+v", r)
 	}
-	if tn := mustTenant(t, s, id); !tn.PendingChange.EffectiveAt.Equal(extended) || tn.Plan != tenant.Starter {
+	if tn := st.Tenant(t, s, id); !tn.PendingChange.EffectiveAt.Equal(extended) || tn.Plan != tenant.Starter {
 		t.Fatalf("after reschedule: %+v", tn.PendingChange)
 	}
 	// After the renewal the change runs, at the boundary: no proration.
@@ -220,7 +210,7 @@ func TestPeriodEndFollowsTheRealBillingPeriod(t *testing.T) {
 	if r := sweepAt(t, s, extended.Add(time.Minute)); !slices.Equal(r.Started, []string{opID}) {
 		t.Fatalf("sweep after the renewal: %+v", r)
 	}
-	if op := waitDone(t, s, opID); op["status"] != "SUCCEEDED" {
+	if op := st.WaitDone(t, s, opID); op["status"] != "SUCCEEDED" {
 		t.Fatalf("operation %v", op)
 	}
 	reqs := s.Stripe.RequestsTo("POST /v1/subscriptions/" + sub)

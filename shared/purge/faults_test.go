@@ -12,6 +12,7 @@ import (
 
 	"github.com/tenantflow/tenantflow/cmd/devstack/lambdasvc"
 	"github.com/tenantflow/tenantflow/cmd/devstack/stack"
+	st "github.com/tenantflow/tenantflow/cmd/devstack/stacktest"
 	"github.com/tenantflow/tenantflow/shared/store"
 	"github.com/tenantflow/tenantflow/shared/tenant"
 )
@@ -52,9 +53,8 @@ var purgeSteps = []string{"PurgeStartFunction", "PurgeDeleteFunction", "PurgeVer
 // every time: its commit happened on the first call, so the release step answers
 // SUCCEEDED and the purge is done.
 func TestFaultMatrix(t *testing.T) {
-	s := sharedStack(t)
+	s := st.SharedWith(t, stackOptions())
 	run, passed := 0, 0
-	var pending []stack.Event
 	for i, step := range purgeSteps {
 		for j, mode := range faultModes {
 			name := strings.TrimSuffix(strings.TrimPrefix(step, "Purge"), "Function") + "/" + mode.name
@@ -80,7 +80,7 @@ func TestFaultMatrix(t *testing.T) {
 						t.Fatalf("execution %s, want SUCCEEDED", status)
 					}
 					checkPurged(t, s, sm, opID, before)
-					if evs := purgedEvents(t, s, sm.ID, &pending); len(evs) != 1 || evs[0].OperationID != opID {
+					if evs := purgedEvents(t, s, sm.ID); len(evs) != 1 || evs[0].OperationID != opID {
 						t.Errorf("TenantPurged events %+v, want one of %s", evs, opID)
 					}
 					return
@@ -103,7 +103,7 @@ func TestFaultMatrix(t *testing.T) {
 				if !stillDue(t, s, sm.ID, now) {
 					t.Errorf("%s left the Due index", sm.ID)
 				}
-				if evs := purgedEvents(t, s, sm.ID, &pending); len(evs) != 0 {
+				if evs := purgedEvents(t, s, sm.ID); len(evs) != 0 {
 					t.Errorf("a failed purge published %+v", evs)
 				}
 				// Nothing of the tenant was removed that the inventory did not count.
@@ -120,7 +120,7 @@ func TestFaultMatrix(t *testing.T) {
 					t.Fatalf("later purge %s", st)
 				}
 				checkPurged(t, s, sm, again.Started[0], before)
-				if evs := purgedEvents(t, s, sm.ID, &pending); len(evs) != 1 || evs[0].OperationID != again.Started[0] {
+				if evs := purgedEvents(t, s, sm.ID); len(evs) != 1 || evs[0].OperationID != again.Started[0] {
 					t.Errorf("TenantPurged events %+v, want one of %s", evs, again.Started[0])
 				}
 			})

@@ -6,11 +6,11 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/tenantflow/tenantflow/cmd/devstack/stack"
+	st "github.com/tenantflow/tenantflow/cmd/devstack/stacktest"
 	"github.com/tenantflow/tenantflow/shared/flow"
 	"github.com/tenantflow/tenantflow/shared/purge"
 	"github.com/tenantflow/tenantflow/shared/tenant"
@@ -30,7 +30,7 @@ var stepFixtures = []struct {
 	check func(t *testing.T, s *stack.Stack, sm *sample, payload []byte)
 }{
 	{"purge-start/retired.json", func(t *testing.T, s *stack.Stack, _ *sample, _ []byte) {
-		tn := mustTenant(t, s, retired)
+		tn := st.Tenant(t, s, retired)
 		if tn.State != tenant.Deleted || tn.Operation != "op_fixture_purge_retired" || tn.PurgeInventory == nil ||
 			tn.PurgeInventory.Counts[tenant.SourceTenantData] != 100 {
 			t.Errorf("after start: %s held by %q, inventory %+v", tn.State, tn.Operation, tn.PurgeInventory)
@@ -41,7 +41,7 @@ var stepFixtures = []struct {
 		if err := json.Unmarshal(p, &out); err != nil || out.Status != tenant.OpFailed {
 			t.Errorf("release outcome %s (%v)", p, err)
 		}
-		if tn := mustTenant(t, s, retired); tn.State != tenant.Deleted || tn.Operation != "" {
+		if tn := st.Tenant(t, s, retired); tn.State != tenant.Deleted || tn.Operation != "" {
 			t.Errorf("after release: %s held by %q", tn.State, tn.Operation)
 		}
 		op, err := s.Store().GetOperation(context.Background(), "op_fixture_purge_retired")
@@ -50,7 +50,7 @@ var stepFixtures = []struct {
 		}
 	}},
 	{"purge-start/retired-again.json", func(t *testing.T, s *stack.Stack, _ *sample, _ []byte) {
-		tn := mustTenant(t, s, retired)
+		tn := st.Tenant(t, s, retired)
 		if tn.Operation != "op_fixture_purge_retired_2" || tn.PurgeInventory == nil || tn.PurgeInventory.OperationID != "op_fixture_purge_retired" {
 			t.Errorf("second start: held by %q, inventory %+v (want the first attempt's)", tn.Operation, tn.PurgeInventory)
 		}
@@ -65,7 +65,7 @@ var stepFixtures = []struct {
 		}
 	}},
 	{"purge-verify/retired.json", func(t *testing.T, s *stack.Stack, _ *sample, _ []byte) {
-		if c := mustTenant(t, s, retired).Certificate; c == nil || c.OperationID != "op_fixture_purge_retired_2" || !c.Verify() {
+		if c := st.Tenant(t, s, retired).Certificate; c == nil || c.OperationID != "op_fixture_purge_retired_2" || !c.Verify() {
 			t.Errorf("certificate %+v", c)
 		}
 	}},
@@ -84,15 +84,6 @@ var stepFixtures = []struct {
 	}},
 }
 
-func mustTenant(t *testing.T, s *stack.Stack, id string) *tenant.Tenant {
-	t.Helper()
-	tn, err := s.Store().GetTenant(context.Background(), id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tn
-}
-
 // TestStepFixtures feeds every purge step fixture to its real bootstrap, in flow
 // order — what `sam local invoke -e` / `make invoke` do with them once a DELETED
 // tenant like tenant_retired exists.
@@ -109,14 +100,14 @@ func TestStepFixtures(t *testing.T) {
 			t.Errorf("fixture events/%s has no expectation in stepFixtures", rel)
 		}
 	}
-	s := sharedStack(t)
+	s := st.SharedWith(t, stackOptions())
 	sm := newSample(t, s, retired, time.Now().Add(-24*time.Hour), 100, 2)
 	for _, fx := range stepFixtures {
 		raw, err := os.ReadFile(filepath.Join(root, "events", fx.file))
 		if err != nil {
 			t.Fatal(err)
 		}
-		fn := logicalID(filepath.Dir(fx.file))
+		fn := st.LogicalID(filepath.Dir(fx.file))
 		res, err := s.Lambda.Invoke(context.Background(), fn, raw)
 		if err != nil {
 			t.Fatalf("%s: %v", fx.file, err)
@@ -126,13 +117,4 @@ func TestStepFixtures(t *testing.T) {
 		}
 		fx.check(t, s, sm, res.Payload)
 	}
-}
-
-// logicalID maps events/purge-start to PurgeStartFunction.
-func logicalID(dir string) string {
-	var b strings.Builder
-	for _, part := range strings.Split(dir, "-") {
-		b.WriteString(strings.ToUpper(part[:1]) + part[1:])
-	}
-	return b.String() + "Function"
 }

@@ -14,6 +14,7 @@ import (
 	sfntypes "github.com/aws/aws-sdk-go-v2/service/sfn/types"
 
 	"github.com/tenantflow/tenantflow/cmd/devstack/stack"
+	st "github.com/tenantflow/tenantflow/cmd/devstack/stacktest"
 	"github.com/tenantflow/tenantflow/shared/tenant"
 )
 
@@ -23,7 +24,7 @@ import (
 // tombstone holds no personal data, the audit trail keeps its transitions without who
 // or reasons, the API serves the certificate, and a neighbour is untouched.
 func TestPurgeDeletesEverySourceAndCertifies(t *testing.T) {
-	s := sharedStack(t)
+	s := st.SharedWith(t, stackOptions())
 	now := time.Now().UTC()
 	sm := newSample(t, s, "purge-one", now.Add(-time.Hour), 120, 3)
 	neighbour := newSample(t, s, "purge-neighbour", now.Add(10*24*time.Hour), 40, 2)
@@ -52,8 +53,7 @@ func TestPurgeDeletesEverySourceAndCertifies(t *testing.T) {
 	if op, err := s.Store().GetOperation(context.Background(), opID); err != nil || op.Status != tenant.OpSucceeded || op.Kind != tenant.KindPurge {
 		t.Errorf("purge operation %+v %v", op, err)
 	}
-	var pending []stack.Event
-	evs := purgedEvents(t, s, sm.ID, &pending)
+	evs := purgedEvents(t, s, sm.ID)
 	if len(evs) != 1 || evs[0].OperationID != opID || evs[0].Certificate == nil || evs[0].Certificate.SHA256 != cert.SHA256 || !evs[0].Certificate.Verify() {
 		t.Fatalf("TenantPurged events %+v, want one carrying certificate %s", evs, cert.SHA256)
 	}
@@ -82,31 +82,14 @@ func TestPurgeDeletesEverySourceAndCertifies(t *testing.T) {
 
 func getCertificate(t *testing.T, s *stack.Stack, id string) events.APIGatewayV2HTTPResponse {
 	t.Helper()
-	path := "/tenants/" + id + "/deletion-certificate"
-	ev := events.APIGatewayV2HTTPRequest{Version: "2.0", RouteKey: "GET /tenants/{id}/deletion-certificate", RawPath: path,
-		PathParameters: map[string]string{"id": id},
-		RequestContext: events.APIGatewayV2HTTPRequestContext{RouteKey: "GET /tenants/{id}/deletion-certificate", RequestID: "req-" + t.Name(),
-			HTTP: events.APIGatewayV2HTTPRequestContextHTTPDescription{Method: "GET", Path: path},
-			Authorizer: &events.APIGatewayV2HTTPRequestContextAuthorizerDescription{JWT: &events.APIGatewayV2HTTPRequestContextAuthorizerJWTDescription{
-				Claims: map[string]string{"sub": "operator", "scope": "tenants/admin"}}}},
-	}
-	raw, _ := json.Marshal(ev)
-	res, err := s.Lambda.Invoke(context.Background(), "ApiFunction", raw)
-	if err != nil || res.FunctionError != "" {
-		t.Fatalf("api: %v %s", err, res.Payload)
-	}
-	var resp events.APIGatewayV2HTTPResponse
-	if err := json.Unmarshal(res.Payload, &resp); err != nil {
-		t.Fatal(err)
-	}
-	return resp
+	return st.Call(t, s, st.Event(t, "GET", "/tenants/"+id+"/deletion-certificate", "/tenants/{id}/deletion-certificate", map[string]string{"id": id}, nil, st.Admin))
 }
 
 // TestSweepReleasesAnEndedPurge: a purge whose release step kept failing ends with its
 // tenant still held; the next sweep releases it (as the release step would have) and
 // starts it again, which completes.
 func TestSweepReleasesAnEndedPurge(t *testing.T) {
-	s := sharedStack(t)
+	s := st.SharedWith(t, stackOptions())
 	now := time.Now().UTC()
 	sm := newSample(t, s, "purge-stuck", now.Add(-time.Hour), 30, 1)
 	before := sourceCounts(t, s, sm.ID, sm.Ops)
@@ -146,7 +129,7 @@ func TestSweepReleasesAnEndedPurge(t *testing.T) {
 // a source that still holds items (NotEmptyError, the name the ASL retries and then
 // catches), here the data a claimed tenant still has before any delete ran.
 func TestStepsRefuse(t *testing.T) {
-	s := sharedStack(t)
+	s := st.SharedWith(t, stackOptions())
 	ctx := context.Background()
 	now := time.Now().UTC()
 	invoke := func(fn, tenantID, opID string) (string, string) {
@@ -187,7 +170,7 @@ func TestStepsRefuse(t *testing.T) {
 	if typ, msg := invoke("PurgeVerifyFunction", full.ID, "op_refuse_full"); typ != "NotEmptyError" || !strings.Contains(msg, tenant.SourceTenantData) {
 		t.Errorf("verify before delete: %s %s", typ, msg)
 	}
-	if c := mustTenant(t, s, full.ID).Certificate; c != nil {
+	if c := st.Tenant(t, s, full.ID).Certificate; c != nil {
 		t.Errorf("an unverified purge wrote a certificate: %+v", c)
 	}
 }

@@ -18,7 +18,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	dbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
@@ -27,17 +26,12 @@ import (
 	sfntypes "github.com/aws/aws-sdk-go-v2/service/sfn/types"
 
 	"github.com/tenantflow/tenantflow/cmd/devstack/stack"
+	st "github.com/tenantflow/tenantflow/cmd/devstack/stacktest"
 	"github.com/tenantflow/tenantflow/shared/flow"
 	"github.com/tenantflow/tenantflow/shared/purge"
 	"github.com/tenantflow/tenantflow/shared/store"
 	"github.com/tenantflow/tenantflow/shared/tenant"
 	"github.com/tenantflow/tenantflow/shared/testenv"
-)
-
-var (
-	stk    *stack.Stack
-	stkErr error
-	stkMu  sync.Mutex
 )
 
 func TestMain(m *testing.M) {
@@ -61,55 +55,22 @@ func purgeScale() scale {
 	return scale{Tenants: 300, Due: 10, Items: 2000, Chunk: 400}
 }
 
-// sharedStack starts one stack for the package and hands each test that stack freshly
-// reset to the seeded example tenants. Tests in this package do not run in parallel.
-func sharedStack(t *testing.T) *stack.Stack {
-	t.Helper()
-	stkMu.Lock()
-	defer stkMu.Unlock()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
-	if stk == nil && stkErr == nil {
-		params := map[string]string{"PurgeChunkItems": strconv.Itoa(purgeScale().Chunk)}
-		stk, stkErr = stack.Start(ctx, stack.Options{RetryIntervalsZero: true, Log: &prefixLog{}, Params: params})
-		if stkErr == nil {
-			testenv.OnStop(stk.Close)
-		}
+// stackOptions start the package's stack: the purge chunk of purgeScale, 10 minutes
+// for the start and each reset (TestPurgeAtScale leaves many items to remove), and
+// function output on -v only with TENANTFLOW_PURGE_LOGS set.
+func stackOptions() st.Options {
+	return st.Options{
+		Params:  map[string]string{"PurgeChunkItems": strconv.Itoa(purgeScale().Chunk)},
+		Timeout: 10 * time.Minute,
+		LogEnv:  "TENANTFLOW_PURGE_LOGS",
 	}
-	if stkErr != nil {
-		t.Fatalf("start stack: %v", stkErr)
-	}
-	if err := stk.Reset(ctx, false); err != nil {
-		t.Fatalf("reset stack: %v", err)
-	}
-	return stk
-}
-
-// prefixLog keeps function output out of passing test logs but available on -v.
-type prefixLog struct{}
-
-func (prefixLog) Write(p []byte) (int, error) {
-	if testing.Verbose() && os.Getenv("TENANTFLOW_PURGE_LOGS") != "" {
-		return os.Stderr.Write(p)
-	}
-	return len(p), nil
 }
 
 // sweep delivers one scheduled event at `at` to the real purge-sweep bootstrap.
 func sweep(t *testing.T, s *stack.Stack, at time.Time) purge.SweepResult {
 	t.Helper()
-	ev := events.CloudWatchEvent{Version: "0", ID: "sched-" + at.Format("150405.000"), DetailType: "Scheduled Event", Source: "aws.events",
-		AccountID: testenv.AccountID, Time: at, Region: testenv.Region, Resources: []string{"arn:aws:events:us-east-1:123456789012:rule/purge-sweep"},
-		Detail: json.RawMessage("{}")}
-	raw, _ := json.Marshal(ev)
-	res, err := s.Lambda.Invoke(context.Background(), "PurgeSweepFunction", raw)
-	if err != nil || res.FunctionError != "" {
-		t.Fatalf("sweep: %v %s %s", err, res.FunctionError, res.Payload)
-	}
 	var out purge.SweepResult
-	if err := json.Unmarshal(res.Payload, &out); err != nil {
-		t.Fatal(err)
-	}
+	st.Scheduled(t, s, "PurgeSweepFunction", at, &out)
 	return out
 }
 
@@ -403,17 +364,12 @@ func checkPurged(t *testing.T, s *stack.Stack, sm *sample, opID string, before c
 	return c
 }
 
-// purgedEvents drains the captured lifecycle events and returns the TenantPurged ones
-// of tenant id.
-func purgedEvents(t *testing.T, s *stack.Stack, id string, pending *[]stack.Event) []purge.PurgedEvent {
+// purgedEvents returns the TenantPurged events of tenant id published since the
+// test's reset.
+func purgedEvents(t *testing.T, s *stack.Stack, id string) []purge.PurgedEvent {
 	t.Helper()
-	evs, err := s.DrainEvents(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	*pending = append(*pending, evs...)
 	var out []purge.PurgedEvent
-	for _, e := range *pending {
+	for _, e := range st.Published(t, s, id) {
 		var d purge.PurgedEvent
 		if e.DetailType == "TenantPurged" && json.Unmarshal(e.Detail, &d) == nil && d.TenantID == id {
 			out = append(out, d)

@@ -20,6 +20,7 @@ package purge
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/tenantflow/tenantflow/shared/flow"
 	"github.com/tenantflow/tenantflow/shared/tenant"
@@ -31,6 +32,11 @@ type Input struct {
 	// Delete is the last delete chunk's answer (ResultPath $.delete); the state
 	// machine loops while Delete.More.
 	Delete *Progress `json:"delete,omitempty"`
+	// Now is the scheduled event's time that found the tenant due: the purge decides
+	// "retention over" by it, like the sweep, so a delayed or replayed schedule — and
+	// `devstack fire --time` — decide the same way. Without it (a start by hand) the
+	// wall clock decides.
+	Now *time.Time `json:"now,omitempty"`
 	// Error is set by the state machine's Catch (ResultPath $.error).
 	Error *flow.CaughtError `json:"error,omitempty"`
 }

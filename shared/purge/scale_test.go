@@ -13,6 +13,7 @@ import (
 
 	"github.com/tenantflow/tenantflow/cmd/devstack/lambdasvc"
 	"github.com/tenantflow/tenantflow/cmd/devstack/stack"
+	st "github.com/tenantflow/tenantflow/cmd/devstack/stacktest"
 	"github.com/tenantflow/tenantflow/shared/store"
 	"github.com/tenantflow/tenantflow/shared/tenant"
 )
@@ -25,7 +26,7 @@ import (
 // TENANTFLOW_PURGE_SCALE=full runs the figures.
 func TestPurgeAtScale(t *testing.T) {
 	sc := purgeScale()
-	s := sharedStack(t)
+	s := st.SharedWith(t, stackOptions())
 	ctx := context.Background()
 	now := time.Now().UTC()
 	seedStart := time.Now()

@@ -84,6 +84,9 @@ func (s *Steps) Start(ctx context.Context, in Input) (Input, error) {
 		return in, err
 	}
 	now := s.now()
+	if in.Now != nil {
+		now = *in.Now
+	}
 	t, err := s.kit.Claim(ctx, in.Ref, flow.Claim{
 		From: []tenant.State{tenant.Deleted}, Busy: Busy, Reason: "purge: retention ended",
 		Check: func(t *tenant.Tenant) error {

@@ -89,7 +89,7 @@ func (s *Sweeper) Handle(ctx context.Context, ev events.CloudWatchEvent) (SweepR
 			if len(res.Started) >= maxStarts || nearDeadline(ctx) {
 				break
 			}
-			if err := s.one(ctx, t, &res); err != nil {
+			if err := s.one(ctx, t, now, &res); err != nil {
 				res.Failed = append(res.Failed, t.ID)
 				s.log.Error("purge sweep: tenant not started", "tenant_id", t.ID, "operation_id", t.Operation, "error", err.Error())
 			}
@@ -111,7 +111,7 @@ func nearDeadline(ctx context.Context) bool {
 
 // one starts the purge of one due tenant, first releasing it from a purge whose
 // execution has ended without releasing it.
-func (s *Sweeper) one(ctx context.Context, t *tenant.Tenant, res *SweepResult) error {
+func (s *Sweeper) one(ctx context.Context, t *tenant.Tenant, now time.Time, res *SweepResult) error {
 	log := s.log.With("tenant_id", t.ID)
 	if t.State != tenant.Deleted {
 		return nil // the index only holds DELETED tenants; a stale page entry
@@ -133,8 +133,10 @@ func (s *Sweeper) one(ctx context.Context, t *tenant.Tenant, res *SweepResult) e
 		res.Released = append(res.Released, t.ID)
 	}
 	op := &tenant.Operation{ID: flow.NewOperationID(), TenantID: t.ID, Kind: tenant.KindPurge,
-		RequestedBy: "system:purge-sweep", PreviousState: tenant.Deleted}
-	if _, err := s.ops.Start(ctx, op, inputOf(op)); err != nil {
+		RequestedBy: "system:purge-sweep", PreviousState: tenant.Deleted, EffectiveAt: &now}
+	in := inputOf(op)
+	in.Now = &now
+	if _, err := s.ops.Start(ctx, op, in); err != nil {
 		return err
 	}
 	res.Started = append(res.Started, op.ID)

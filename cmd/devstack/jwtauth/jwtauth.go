@@ -36,7 +36,7 @@ import (
 	"github.com/tenantflow/tenantflow/cmd/devstack/internal/randid"
 )
 
-// Names and defaults shared with the API's authorization rules (DESIGN §5).
+// Names and defaults shared with the API's authorization rules (docs/api.md).
 const (
 	// OperatorSubject is the sub of an operator token.
 	OperatorSubject = "operator"

@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -33,12 +34,34 @@ var (
 // The stack stops when testenv.Run's TestMain ends.
 func Shared(t *testing.T) *stack.Stack {
 	t.Helper()
+	return SharedWith(t, Options{})
+}
+
+// Options are what one test binary's stack differs in; the zero value is Shared's.
+type Options struct {
+	// Params override the template's local parameters. Only the first call of the
+	// binary starts the stack, so every call of one binary passes the same options.
+	Params map[string]string
+	// Timeout bounds the start and each reset (default 5 minutes).
+	Timeout time.Duration
+	// LogEnv, when set, names an environment variable that must be set too for -v to
+	// show the functions' output.
+	LogEnv string
+}
+
+// SharedWith is Shared with the binary's stack started with o.
+func SharedWith(t *testing.T, o Options) *stack.Stack {
+	t.Helper()
 	mu.Lock()
 	defer mu.Unlock()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	timeout := o.Timeout
+	if timeout == 0 {
+		timeout = 5 * time.Minute
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	if shared == nil && sharedErr == nil {
-		shared, sharedErr = stack.Start(ctx, stack.Options{RetryIntervalsZero: true, Log: quietLog{}})
+		shared, sharedErr = stack.Start(ctx, stack.Options{RetryIntervalsZero: true, Log: quietLog{env: o.LogEnv}, Params: o.Params})
 		if sharedErr == nil {
 			testenv.OnStop(shared.Close)
 		}
@@ -53,11 +76,12 @@ func Shared(t *testing.T) *stack.Stack {
 	return shared
 }
 
-// quietLog keeps function output out of passing test logs but shows it with -v.
-type quietLog struct{}
+// quietLog keeps function output out of passing test logs but shows it with -v (and,
+// when env is set, only when that environment variable is set).
+type quietLog struct{ env string }
 
-func (quietLog) Write(p []byte) (int, error) {
-	if testing.Verbose() {
+func (l quietLog) Write(p []byte) (int, error) {
+	if testing.Verbose() && (l.env == "" || os.Getenv(l.env) != "") {
 		return os.Stderr.Write(p)
 	}
 	return len(p), nil
@@ -216,6 +240,17 @@ func Transitions(t *testing.T, s *stack.Stack, id string) []string {
 // since the test's reset.
 func Events(t *testing.T, s *stack.Stack, tenantID string) []string {
 	t.Helper()
+	var out []string
+	for _, e := range Published(t, s, tenantID) {
+		out = append(out, e.DetailType)
+	}
+	return out
+}
+
+// Published returns the lifecycle events published for one tenant (detail tenant_id)
+// since the test's reset.
+func Published(t *testing.T, s *stack.Stack, tenantID string) []stack.Event {
+	t.Helper()
 	mu.Lock()
 	defer mu.Unlock()
 	evs, err := s.DrainEvents(context.Background())
@@ -223,14 +258,14 @@ func Events(t *testing.T, s *stack.Stack, tenantID string) []string {
 		t.Fatal(err)
 	}
 	allEvents = append(allEvents, evs...)
-	var out []string
+	var out []stack.Event
 	for _, e := range allEvents {
 		var d struct {
 			TenantID string `json:"tenant_id"`
 		}
 		_ = json.Unmarshal(e.Detail, &d)
 		if d.TenantID == tenantID {
-			out = append(out, e.DetailType)
+			out = append(out, e)
 		}
 	}
 	return out
@@ -249,4 +284,14 @@ func Scheduled(t *testing.T, s *stack.Stack, function string, at time.Time, out 
 	if err := json.Unmarshal(res.Payload, out); err != nil {
 		t.Fatalf("%s result %s: %v", function, res.Payload, err)
 	}
+}
+
+// LogicalID maps a step fixture's folder events/<kebab-name> to the template's
+// <CamelName>Function (events/plan-validate → PlanValidateFunction).
+func LogicalID(dir string) string {
+	var b strings.Builder
+	for _, part := range strings.Split(dir, "-") {
+		b.WriteString(strings.ToUpper(part[:1]) + part[1:])
+	}
+	return b.String() + "Function"
 }
