@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"testing"
 
 	"github.com/tenantflow/tenantflow/cmd/devstack/stack"
@@ -92,20 +91,11 @@ func TestStepFixtures(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		fn := logicalID(filepath.Dir(fx.file))
+		fn := st.LogicalID(filepath.Dir(fx.file))
 		res, err := s.Lambda.Invoke(context.Background(), fn, raw)
 		if err != nil || res.FunctionError != "" {
 			t.Fatalf("%s: %v %s %s", fx.file, err, res.FunctionError, res.Payload)
 		}
 		fx.check(t, s, res.Payload)
 	}
-}
-
-// logicalID maps events/<kebab-name> to the template's <CamelName>Function.
-func logicalID(dir string) string {
-	var b strings.Builder
-	for _, part := range strings.Split(dir, "-") {
-		b.WriteString(strings.ToUpper(part[:1]) + part[1:])
-	}
-	return b.String() + "Function"
 }
