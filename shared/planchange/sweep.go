@@ -19,7 +19,7 @@ import (
 type DueStore interface {
 	Due(ctx context.Context, kind string, now time.Time, after store.DueCursor, limit int32) ([]*tenant.Tenant, store.DueCursor, error)
 	GetOperation(ctx context.Context, id string) (*tenant.Operation, error)
-	Change(ctx context.Context, id string, by store.Actor, decide store.Decide) (*tenant.Tenant, error)
+	ChangeFrom(ctx context.Context, id string, seen *tenant.Tenant, by store.Actor, decide store.Decide) (*tenant.Tenant, error)
 }
 
 // Sweeper starts the period-end downgrades that are due. It is run by an EventBridge
@@ -197,7 +197,7 @@ func (s *Sweeper) periodMoved(ctx context.Context, t *tenant.Tenant, pc *tenant.
 func (s *Sweeper) clear(ctx context.Context, t *tenant.Tenant, op *tenant.Operation, reason string, res *SweepResult) {
 	opID := t.PendingChange.OperationID
 	by := store.Actor{Who: "system:downgrade-sweep", OperationID: opID, Reason: "scheduled downgrade cleared: " + reason}
-	_, err := s.store.Change(ctx, t.ID, by, func(cur *tenant.Tenant) (store.Write, error) {
+	_, err := s.store.ChangeFrom(ctx, t.ID, t, by, func(cur *tenant.Tenant) (store.Write, error) {
 		if cur.PendingChange == nil || cur.PendingChange.OperationID != opID {
 			return store.Write{}, store.ErrUnchanged
 		}
@@ -220,7 +220,7 @@ func (s *Sweeper) clear(ctx context.Context, t *tenant.Tenant, op *tenant.Operat
 // end of the current billing period.
 func (s *Sweeper) reschedule(ctx context.Context, t *tenant.Tenant, op *tenant.Operation, at time.Time, res *SweepResult) {
 	by := store.Actor{Who: "system:downgrade-sweep", OperationID: op.ID, Reason: "scheduled downgrade moved to the billing period end " + at.Format(time.RFC3339)}
-	_, err := s.store.Change(ctx, t.ID, by, func(cur *tenant.Tenant) (store.Write, error) {
+	_, err := s.store.ChangeFrom(ctx, t.ID, t, by, func(cur *tenant.Tenant) (store.Write, error) {
 		if cur.PendingChange == nil || cur.PendingChange.OperationID != op.ID {
 			return store.Write{}, store.ErrUnchanged
 		}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,7 +17,6 @@ import (
 	"github.com/tenantflow/tenantflow/cmd/devstack/stack"
 	st "github.com/tenantflow/tenantflow/cmd/devstack/stacktest"
 	"github.com/tenantflow/tenantflow/shared/planchange"
-	"github.com/tenantflow/tenantflow/shared/store"
 	"github.com/tenantflow/tenantflow/shared/tenant"
 )
 
@@ -89,32 +87,15 @@ func TestSweepStartsEveryStartableChange(t *testing.T) {
 		items = append(items, it)
 	}
 	seeded := time.Now()
-	work := make(chan seedItem)
-	errs := make(chan error, len(items))
-	var wg sync.WaitGroup
-	for range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for it := range work {
-				if _, err := ts.CreateTenant(ctx, it.t, store.Actor{Who: "test"}); err != nil {
-					errs <- err
-				}
-				if it.op != nil {
-					if _, err := ts.CreateOperation(ctx, it.op); err != nil {
-						errs <- err
-					}
-				}
-			}
-		}()
-	}
+	var tenants []*tenant.Tenant
+	var ops []*tenant.Operation
 	for _, it := range items {
-		work <- it
+		tenants = append(tenants, it.t)
+		if it.op != nil {
+			ops = append(ops, it.op)
+		}
 	}
-	close(work)
-	wg.Wait()
-	close(errs)
-	for err := range errs {
+	if err := s.Load(ctx, tenants, ops); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("seeded 1,000 due pending changes in %v", time.Since(seeded).Round(time.Millisecond))

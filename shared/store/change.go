@@ -50,10 +50,21 @@ const changeAttempts = 8
 // asks decide again, so a step fails only when the tenant really moved away from what
 // decide requires (ownership, state), never because of an unrelated write.
 func (s *Store) Change(ctx context.Context, id string, by Actor, decide Decide) (*tenant.Tenant, error) {
+	return s.ChangeFrom(ctx, id, nil, by, decide)
+}
+
+// ChangeFrom is Change starting from a tenant the caller has just read (e.g. from an
+// index page), saving the first read; a stale copy only costs one lost race, after
+// which it reads the item again. seen may be nil.
+func (s *Store) ChangeFrom(ctx context.Context, id string, seen *tenant.Tenant, by Actor, decide Decide) (*tenant.Tenant, error) {
 	for range changeAttempts {
-		cur, err := s.GetTenant(ctx, id)
-		if err != nil {
-			return nil, err
+		cur := seen
+		seen = nil
+		if cur == nil {
+			var err error
+			if cur, err = s.GetTenant(ctx, id); err != nil {
+				return nil, err
+			}
 		}
 		w, err := decide(cur)
 		if errors.Is(err, ErrUnchanged) {

@@ -47,6 +47,19 @@ func opKey(id string) map[string]types.AttributeValue {
 
 // CreateOperation stores a new operation. An existing id is a *tenant.ConflictError.
 func (s *Store) CreateOperation(ctx context.Context, op *tenant.Operation) (*tenant.Operation, error) {
+	o, item, err := s.operationItem(op)
+	if err != nil {
+		return nil, err
+	}
+	_, err = s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.table, Item: item, ConditionExpression: aws.String("attribute_not_exists(pk)")})
+	if err != nil {
+		return nil, conflictFrom(err, o.TenantID, "operation "+o.ID+" already exists", "create operation")
+	}
+	return o, nil
+}
+
+// operationItem is the item CreateOperation writes for op, stamped now.
+func (s *Store) operationItem(op *tenant.Operation) (*tenant.Operation, map[string]types.AttributeValue, error) {
 	now := s.now().UTC()
 	o := *op
 	o.CreatedAt, o.UpdatedAt = now, now
@@ -61,13 +74,9 @@ func (s *Store) CreateOperation(ctx context.Context, op *tenant.Operation) (*ten
 	}
 	item, err := attributevalue.MarshalMap(r)
 	if err != nil {
-		return nil, fmt.Errorf("marshal operation %s: %w", o.ID, err)
+		return nil, nil, fmt.Errorf("marshal operation %s: %w", o.ID, err)
 	}
-	_, err = s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.table, Item: item, ConditionExpression: aws.String("attribute_not_exists(pk)")})
-	if err != nil {
-		return nil, conflictFrom(err, o.TenantID, "operation "+o.ID+" already exists", "create operation")
-	}
-	return &o, nil
+	return &o, item, nil
 }
 
 // GetOperation reads one operation. Missing → *tenant.NotFoundError.

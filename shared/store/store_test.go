@@ -436,3 +436,23 @@ func TestMarksAndAttention(t *testing.T) {
 		t.Fatalf("after resolve: op %+v tenant attention %q", op, cur.Attention)
 	}
 }
+
+// TestChangeFromAStaleCopy: a change that starts from an out-of-date copy (an index
+// page read before a usage report) loses one race, reads the item and still applies,
+// keeping the newer usage.
+func TestChangeFromAStaleCopy(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t)
+	stale := seed(t, s, "stale-1", tenant.Active)
+	if _, err := s.UpdateUsage(ctx, stale.ID, tenant.Usage{Users: 9}); err != nil {
+		t.Fatal(err)
+	}
+	calls := 0
+	got, err := s.ChangeFrom(ctx, stale.ID, stale, store.Actor{Who: "t"}, func(cur *tenant.Tenant) (store.Write, error) {
+		calls++
+		return store.Write{Reason: "note", Mutate: func(x *tenant.Tenant) { x.SuspendReason = "x" }}, nil
+	})
+	if err != nil || calls != 2 || got.Usage.Users != 9 || got.SuspendReason != "x" || got.Version != stale.Version+2 {
+		t.Fatalf("after %d decisions: %+v %v", calls, got, err)
+	}
+}

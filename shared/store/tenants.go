@@ -19,15 +19,7 @@ import (
 // CreateTenant stores a new tenant at version 1 together with its first audit record.
 // An existing id is a *tenant.ConflictError; nothing is overwritten.
 func (s *Store) CreateTenant(ctx context.Context, t *tenant.Tenant, by Actor) (*tenant.Tenant, error) {
-	now := s.now().UTC()
-	nt := *t
-	nt.Version = 1
-	nt.CreatedAt, nt.UpdatedAt = now, now
-	item, err := attributevalue.MarshalMap(toRecord(&nt))
-	if err != nil {
-		return nil, fmt.Errorf("marshal tenant %s: %w", t.ID, err)
-	}
-	audit, err := s.auditItem(&nt, "", nt.State, by, now)
+	nt, item, audit, err := s.tenantItems(t, by)
 	if err != nil {
 		return nil, err
 	}
@@ -38,7 +30,25 @@ func (s *Store) CreateTenant(ctx context.Context, t *tenant.Tenant, by Actor) (*
 	if err != nil {
 		return nil, conflictFrom(err, t.ID, "tenant already exists", "create tenant")
 	}
-	return &nt, nil
+	return nt, nil
+}
+
+// tenantItems are the tenant item (version 1) and its first audit record that
+// CreateTenant writes.
+func (s *Store) tenantItems(t *tenant.Tenant, by Actor) (*tenant.Tenant, map[string]types.AttributeValue, map[string]types.AttributeValue, error) {
+	now := s.now().UTC()
+	nt := *t
+	nt.Version = 1
+	nt.CreatedAt, nt.UpdatedAt = now, now
+	item, err := attributevalue.MarshalMap(toRecord(&nt))
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("marshal tenant %s: %w", t.ID, err)
+	}
+	audit, err := s.auditItem(&nt, "", nt.State, by, now)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return &nt, item, audit, nil
 }
 
 // GetTenant reads one tenant (strongly consistent). Missing → *tenant.NotFoundError.
