@@ -29,14 +29,22 @@ func TestLoadAPIConfigFromTheTemplate(t *testing.T) {
 		t.Errorf("stage = %q", api.Stage)
 	}
 	want := gateway.Route{Method: "GET", Path: "/tenants/{id}", Function: "ApiFunction", Auth: true}
-	found := false
+	found, foundWebhook := false, false
 	for _, r := range api.Routes {
 		if reflect.DeepEqual(r, want) {
 			found = true
 		}
-		if !r.Auth {
-			t.Errorf("route %s is public; the template guards every route", r.Key())
+		// Stripe's webhook is the one public route (its own function; the signature
+		// authenticates it).
+		webhook := gateway.Route{Method: "POST", Path: "/webhooks/stripe", Function: "StripeWebhookFunction"}
+		if reflect.DeepEqual(r, webhook) {
+			foundWebhook = true
+		} else if !r.Auth {
+			t.Errorf("route %s is public; the template guards every route but the Stripe webhook", r.Key())
 		}
+	}
+	if !foundWebhook {
+		t.Errorf("no public route POST /webhooks/stripe of StripeWebhookFunction in %+v", api.Routes)
 	}
 	if !found {
 		t.Errorf("no route %+v in %+v", want, api.Routes)

@@ -25,6 +25,7 @@ import (
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/tenantflow/tenantflow/cmd/devstack/stack"
 	"github.com/tenantflow/tenantflow/shared/testenv"
 )
 
@@ -127,6 +128,17 @@ func TestDevstack(t *testing.T) {
 	// A second devstack on the same state directory refuses to start.
 	if _, err := Serve(ctx, ServeOptions{StateDir: stateDir, Port: 0, Out: io.Discard}); err == nil || !strings.Contains(err.Error(), "already running") {
 		t.Errorf("second Serve: err = %v, want already running", err)
+	}
+
+	// stripe-event signs an event with the secret endpoints.json names and POSTs it
+	// through the gateway without a token (the webhook route is public): unpaid for
+	// a tenant suspended already is applied as no_change.
+	if ep.StripeWebhookSecret == "" {
+		t.Error("endpoints.json has no stripe_webhook_secret")
+	} else if res, err := SendStripeEvent(ctx, StripeEventOptions{StateDir: stateDir, StripeEventSpec: stack.StripeEventSpec{Type: "customer.subscription.updated", Status: "unpaid", TenantID: "tenant_suspended"}}); err != nil {
+		t.Errorf("stripe-event: %v", err)
+	} else if res.Status != 200 || !strings.Contains(string(res.Body), `"no_change"`) {
+		t.Errorf("stripe-event: %d %s", res.Status, res.Body)
 	}
 
 	api := r.APIURL

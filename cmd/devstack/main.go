@@ -34,9 +34,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdFire(args, stdout, stderr)
 	case "invoke":
 		return cmdInvoke(args, stdout, stderr)
+	case "stripe-event":
+		return cmdStripeEvent(args, stdout, stderr)
 	case "help":
 		switch topic := strings.Join(args, " "); topic {
-		case "serve", "token", "fire", "invoke":
+		case "serve", "token", "fire", "invoke", "stripe-event":
 			// `devstack help fire` is `devstack fire -h`, on stdout.
 			return run([]string{topic, "-h"}, stdout, stdout)
 		case "", "help":
@@ -63,6 +65,8 @@ Usage:
                                            deliver one scheduled event to the running devstack
   devstack invoke <FunctionLogicalId> <event.json>
                                            run one function with one event, print its result
+  devstack stripe-event <type> --tenant ID [--status S]
+                                           send a signed Stripe event to POST /webhooks/stripe
   devstack help [command]                  this text, or a command's flags
 
 serve (the default command):
@@ -91,6 +95,11 @@ invoke (make invoke FN=ApiFunction EVENT=events/api/get-tenant.json):
   the bulk data), invokes, prints and stops it. Prints the payload on stdout; on a
   function error prints the error document and exits 1. FN may be left out when the
   event lives in events/<function>/.
+
+stripe-event:
+  Builds the event from events/stripe-webhook/<type>.json for the tenant's
+  subscription, signs it with the local webhook secret (stripe_webhook_secret in
+  .devstack/endpoints.json) and POSTs it to the running devstack's API, like Stripe.
 
 Every command takes --state-dir (default .devstack at the repository root).
 `

@@ -32,6 +32,8 @@ func TestHelp(t *testing.T) {
 		{[]string{"fire"}, 2, "usage: devstack fire"},
 		{[]string{"fire", "X", "--time", "yesterday"}, 2, "want RFC 3339"},
 		{[]string{"invoke"}, 2, "usage: devstack invoke"},
+		{[]string{"stripe-event", "invoice.paid"}, 2, "usage: devstack stripe-event"},
+		{[]string{"help", "stripe-event"}, 0, "--tenant"},
 	}
 	for _, tt := range tests {
 		var out bytes.Buffer

@@ -248,7 +248,7 @@ func Serve(ctx context.Context, opts ServeOptions) (_ *Running, err error) {
 		StateDir:  stateDir,
 		Authority: auth,
 		Stack:     s,
-		srv:       &http.Server{Handler: gw, ReadHeaderTimeout: 10 * time.Second},
+		srv:       &http.Server{Handler: withOpenAPI(gw, filepath.Join(root, "openapi.yaml")), ReadHeaderTimeout: 10 * time.Second},
 		cancel:    cancel,
 		out:       out,
 		done:      make(chan struct{}),
@@ -278,6 +278,9 @@ func Serve(ctx context.Context, opts ServeOptions) (_ *Running, err error) {
 		Stripe: s.Stripe.URL, StripeMock: s.StripeMock.URL, PID: os.Getpid(),
 		StartedAt: time.Now().UTC().Format(time.RFC3339), OperatorTokenFile: tokenFile,
 		TenantsTable: s.TenantsTable, DataTable: s.DataTable, EventBus: s.EventBus, Buckets: s.Buckets, StateMachines: s.StateMachines,
+	}
+	if s.WebhookSecretName != "" {
+		r.Endpoints.StripeWebhookSecret = stack.StripeWebhookTestSecret
 	}
 	epData, _ := json.MarshalIndent(r.Endpoints, "", "  ")
 	if err := writeFileAtomic(filepath.Join(stateDir, EndpointsFile), append(epData, '\n'), 0o644); err != nil {
@@ -474,4 +477,23 @@ func watchParent(ctx context.Context, cancel context.CancelFunc, log io.Writer) 
 			}
 		}
 	}
+}
+
+// withOpenAPI serves the API description at GET /openapi.yaml (read on each request, so
+// an edit shows without a restart; no token needed) and everything else through next.
+func withOpenAPI(next http.Handler, path string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/openapi.yaml" || (r.Method != http.MethodGet && r.Method != http.MethodHead) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			http.Error(w, "openapi.yaml: "+err.Error(), http.StatusNotFound)
+			return
+		}
+		w.Header().Set("Content-Type", "application/yaml")
+		w.Header().Set("Cache-Control", "no-store")
+		_, _ = w.Write(b)
+	})
 }

@@ -46,6 +46,8 @@ type Endpoints struct {
 	EventBus          string            `json:"event_bus"`
 	Buckets           []string          `json:"buckets"`
 	StateMachines     map[string]string `json:"state_machines"`
+	// StripeWebhookSecret signs events for POST /webhooks/stripe (devstack stripe-event).
+	StripeWebhookSecret string `json:"stripe_webhook_secret,omitempty"`
 }
 
 // resolveDirs fills in the repository root and the state directory.

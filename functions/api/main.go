@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"os"
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
@@ -21,8 +22,13 @@ func main() {
 	h, err := httpapi.New(httpapi.Config{
 		Store: a.Deps.Store(), Provisioner: a.Entitlements, Catalog: a.Deps.Catalog, Logger: a.Deps.Log,
 		PlanChanges: a.PlanChanges, Lifecycle: a.Lifecycle, Operations: a.Operations, Subscriptions: subscriptions{a.Billing},
+		Exports:     a.Deps.Exports(),
+		Idempotency: a.Deps.Store(), CursorKey: []byte(os.Getenv("LIST_CURSOR_KEY")),
 	})
 	app.Must(a.Deps.Log, h, err)
+	if h.RandomCursorKey() {
+		a.Deps.Log.Warn("LIST_CURSOR_KEY is not set: list cursors are signed with a random key of this cold start and only work within this container")
+	}
 	lambda.Start(h.Handle)
 }
 

@@ -24,6 +24,10 @@ type Grant struct {
 // HasStripeSecret is the template condition under which billing is on.
 const HasStripeSecret = "HasStripeSecret"
 
+// HasStripeWebhookSecret is the template condition under which the webhook secret
+// exists, and is granted.
+const HasStripeWebhookSecret = "HasStripeWebhookSecret"
+
 // Resources of the grants, in Fn::Sub syntax.
 const (
 	tenantsTable = "${TenantsTable.Arn}"
@@ -36,6 +40,8 @@ const (
 	// Secrets Manager appends a random suffix ("-AbCdEf") to a secret's ARN, so a
 	// grant by name needs the trailing "-*".
 	stripeSecret = "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:${StripeSecretName}-*"
+	// The webhook signing secret, a secret of its own: the webhook never gets the API key.
+	webhookSecretARN = "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:${StripeWebhookSecretName}-*"
 )
 
 // storePort maps each method of store.DynamoDB, the only DynamoDB client the
@@ -124,6 +130,16 @@ func (n Needs) Grants() []Grant {
 	}
 	if n.TenantsDelete {
 		add("", tenantsTable, "dynamodb:BatchWriteItem")
+	}
+	// The export's ports (shared/export).
+	if n.ExportsWrite {
+		add("", exportObjects, "s3:PutObject", "s3:AbortMultipartUpload")
+	}
+	if n.ExportsRead {
+		add("", exportObjects, "s3:GetObject")
+	}
+	if n.WebhookSecret {
+		add(HasStripeWebhookSecret, webhookSecretARN, "secretsmanager:GetSecretValue")
 	}
 	return out
 }

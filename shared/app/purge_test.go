@@ -3,6 +3,7 @@ package app
 import (
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/tenantflow/tenantflow/shared/purge"
@@ -41,6 +42,9 @@ func TestPurgePortsAreGranted(t *testing.T) {
 	// Which ports each purge function is built with (app.purgeSources).
 	uses := map[string][]reflect.Type{}
 	for id, n := range Wirings {
+		if !strings.HasPrefix(id, "Purge") {
+			continue // the export's functions read the same sources through their own ports
+		}
 		if n.Data {
 			uses[id] = append(uses[id], reflect.TypeFor[purge.DataTable]())
 		}

@@ -41,6 +41,13 @@ type Needs struct {
 	// TenantsDelete deletes control-plane items in batches (BatchWriteItem): the purge
 	// removing a tenant's entitlements and operation records.
 	TenantsDelete bool
+	// ExportsWrite writes export files under exports/ by multipart upload (IAM
+	// authorises Create/UploadPart/Complete as s3:PutObject) and aborts uploads of
+	// failed exports (s3:AbortMultipartUpload); ExportsRead reads them (s3:GetObject:
+	// the API signs download URLs with it, the finalize step checks a completed one).
+	ExportsWrite, ExportsRead bool
+	// WebhookSecret reads the Stripe webhook signing secret (the webhook only).
+	WebhookSecret bool
 }
 
 // QueryTable in Needs.Queries is a Query of the table itself (not an index).
@@ -54,6 +61,7 @@ const (
 	DeletionStateMachine     = "DeletionStateMachine"
 	ReactivationStateMachine = "ReactivationStateMachine"
 	SuspensionStateMachine   = "SuspensionStateMachine"
+	ExportStateMachine       = "ExportStateMachine"
 )
 
 var (
@@ -66,7 +74,7 @@ var (
 // Wirings are the Needs of every function of template.yaml, by logical id.
 var Wirings = map[string]Needs{
 	"ApiFunction": {Tenants: true, Queries: []string{QueryTable, store.StateIndex}, Stripe: true,
-		Start: flowMachines, Describe: flowMachines},
+		Start: append(append([]string{}, flowMachines...), ExportStateMachine), Describe: flowMachines, ExportsRead: true},
 	"PlanValidateFunction":          {Tenants: true},
 	"PlanProvisionFunction":         {Tenants: true, Events: true},
 	"PlanBillingFunction":           {Tenants: true, Stripe: true},
@@ -95,6 +103,16 @@ var Wirings = map[string]Needs{
 	"PurgeVerifyFunction":  {Tenants: true, Queries: []string{QueryTable}, Data: true, Exports: true},
 	"PurgeFinishFunction":  {Tenants: true, Queries: []string{QueryTable}, Events: true},
 	"PurgeReleaseFunction": {Tenants: true},
+	// The data export (shared/export): the job record lives in the tenants table; each
+	// step touches only the sources it reads and the upload it writes.
+	"ExportStartFunction":    {Tenants: true, Queries: []string{QueryTable}, Data: true, ExportsWrite: true},
+	"ExportChunkFunction":    {Tenants: true, Queries: []string{QueryTable}, Data: true, Exports: true, ExportsWrite: true},
+	"ExportFinalizeFunction": {Tenants: true, ExportsWrite: true, ExportsRead: true},
+	"ExportReleaseFunction":  {Tenants: true, ExportsWrite: true},
+	// The Stripe webhook (shared/webhook) suspends and reactivates; it never calls
+	// Stripe: the events carry what it needs.
+	"StripeWebhookFunction": {Tenants: true, WebhookSecret: true,
+		Start: []string{ReactivationStateMachine, SuspensionStateMachine}},
 }
 
 // env lists the variables the Needs require.
@@ -112,7 +130,7 @@ func (n Needs) env() []string {
 	if n.Data || n.DataDelete {
 		out = append(out, "DATA_TABLE_NAME")
 	}
-	if n.Exports || n.ExportsDelete {
+	if n.Exports || n.ExportsDelete || n.ExportsWrite || n.ExportsRead {
 		out = append(out, "EXPORTS_BUCKET_NAME")
 	}
 	seen := map[string]bool{}

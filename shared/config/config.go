@@ -32,6 +32,10 @@ type Config struct {
 	DefaultRetentionDays  int
 	PurgeChunkItems       int // most items per purge delete invocation; 0 = the purge's default
 	Catalog               *tenant.Catalog
+
+	// StripeWebhookSecretName names the secret holding the webhook signing secret
+	// (whsec_...); empty: the webhook refuses every delivery.
+	StripeWebhookSecretName string
 }
 
 // Load reads the environment. PLAN_LIMITS may override plan limits with JSON such as
@@ -76,6 +80,7 @@ func Load() (Config, error) {
 		}
 		c.Catalog = cat
 	}
+	c.StripeWebhookSecretName = os.Getenv("STRIPE_WEBHOOK_SECRET_NAME")
 	return c, nil
 }
 

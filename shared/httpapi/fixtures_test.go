@@ -416,6 +416,7 @@ func TestFixtures(t *testing.T) {
 			t.Parallel()
 			e := newEnv(t)
 			resp := invoke(t, e.h, readFixture(t, name))
+			validateAgainstSpec(t, readFixture(t, name), resp) // openapi_test.go
 			if resp.StatusCode != want.status {
 				t.Fatalf("status %d, want %d; body %s", resp.StatusCode, want.status, resp.Body)
 			}

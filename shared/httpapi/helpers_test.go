@@ -46,6 +46,7 @@ var periodEnd = time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC)
 // env is one handler on fresh tables with the four seeds.
 type env struct {
 	h       *httpapi.Handler
+	db      store.DynamoDB
 	st      *store.Store
 	plans   *fakePlans
 	subs    *fakeSubs
@@ -55,7 +56,7 @@ type env struct {
 
 type envOption func(*httpapi.Config)
 
-func newEnv(t *testing.T, opts ...envOption) *env {
+func newEnv(t testing.TB, opts ...envOption) *env {
 	t.Helper()
 	db, names := testenv.Tables(t)
 	st := store.New(db, names["TenantsTable"], nil)
@@ -74,6 +75,7 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 		Store: st, Provisioner: provision.New(st, nopPublisher{}, cat), PlanChanges: plans, Operations: plans, Subscriptions: subs,
 		Lifecycle: lifecycle.NewStarter(st, plans, cat, tenant.DefaultRetentionDays),
 		Catalog:   cat, Logger: slog.New(slog.NewJSONHandler(logs, nil)),
+		Idempotency: st,
 	}
 	for _, o := range opts {
 		o(&cfg)
@@ -82,7 +84,7 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{h: h, st: st, plans: plans, subs: subs, logs: logs, catalog: cat}
+	return &env{h: h, db: db, st: st, plans: plans, subs: subs, logs: logs, catalog: cat}
 }
 
 // invoke sends raw event JSON through the real aws-lambda-go handler path (JSON

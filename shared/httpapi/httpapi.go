@@ -40,6 +40,9 @@
 //     PROVISIONING and the body is the same: then the create resumes where a previous
 //     attempt failed (503) and answers 201.
 //   - Another tenant's operation is a 404, like a missing one, so ids cannot be probed.
+//   - Every POST, PUT and DELETE honours Idempotency-Key (idempotency.go): the first
+//     answer is replayed for 24 h, another request with the key is a 422, a request
+//     still running with it a 409. List cursors are HMAC-signed (cursor.go).
 //   - GET /operations/{id} shows admins the whole record and a tenant token the public
 //     OperationResponse: no requested_by, no raw cause, only the error name and a fixed
 //     message.
@@ -71,9 +74,17 @@ type Config struct {
 	Lifecycle     Lifecycle
 	Operations    Operations
 	Subscriptions Subscriptions
-	Catalog       *tenant.Catalog
-	Logger        *slog.Logger
-	Now           func() time.Time
+	// Exports may be nil (the export routes then answer 404).
+	Exports Exports
+	Catalog *tenant.Catalog
+	Logger  *slog.Logger
+	Now     func() time.Time
+	// Idempotency keeps Idempotency-Key claims and answers (idempotency.go); nil
+	// ignores the header.
+	Idempotency IdempotencyStore
+	// CursorKey signs list cursors (cursor.go); empty means a random key per cold
+	// start, so a cursor then only works within one container.
+	CursorKey []byte
 }
 
 // Handler serves the HTTP API. It is safe for concurrent use and built once per cold
@@ -85,9 +96,12 @@ type Handler struct {
 	life    Lifecycle
 	ops     Operations
 	subs    Subscriptions
+	exports Exports
 	catalog *tenant.Catalog
 	log     *slog.Logger
 	now     func() time.Time
+	idem    IdempotencyStore
+	cursors cursorSigner
 }
 
 // New checks cfg and returns a Handler. A missing dependency is an error here, at cold
@@ -122,8 +136,8 @@ func New(cfg Config) (*Handler, error) {
 	if now == nil {
 		now = time.Now
 	}
-	return &Handler{store: cfg.Store, prov: cfg.Provisioner, plans: cfg.PlanChanges, life: cfg.Lifecycle, ops: cfg.Operations, subs: cfg.Subscriptions,
-		catalog: cfg.Catalog, log: cfg.Logger, now: now}, nil
+	return &Handler{store: cfg.Store, prov: cfg.Provisioner, plans: cfg.PlanChanges, life: cfg.Lifecycle, ops: cfg.Operations, subs: cfg.Subscriptions, exports: cfg.Exports,
+		catalog: cfg.Catalog, log: cfg.Logger, now: now, idem: cfg.Idempotency, cursors: newCursorSigner(cfg.CursorKey)}, nil
 }
 
 // request is one call in flight: the event, the caller, and what the log line needs.
@@ -164,6 +178,11 @@ var routes = map[string]route{
 	"DELETE /tenants/{id}":                   (*Handler).deleteTenant,
 	"POST /tenants/{id}/suspend":             (*Handler).suspendTenant,
 	"POST /tenants/{id}/reactivate":          (*Handler).reactivateTenant,
+
+	// GDPR data exports (exports.go).
+	"POST /tenants/{id}/exports":            (*Handler).requestExport,
+	"GET /tenants/{id}/exports":             (*Handler).listExports,
+	"GET /tenants/{id}/exports/{export_id}": (*Handler).getExport,
 }
 
 // RouteKeys returns the route keys the handler serves, sorted.
@@ -221,12 +240,14 @@ func (h *Handler) serve(ctx context.Context, r *request) (resp events.APIGateway
 		p := newProblem(http.StatusNotFound, "no-route", fmt.Sprintf("no route for %s %s", r.ev.RequestContext.HTTP.Method, r.ev.RawPath))
 		return h.problemResponse(r, p), errors.New(p.Detail)
 	}
-	res, err := rt(h, ctx, r)
-	if err != nil {
-		p := toProblem(err)
-		return h.problemResponse(r, p), err
-	}
-	return h.jsonResponse(r, res)
+	return h.idempotent(ctx, r, func() (events.APIGatewayV2HTTPResponse, error) {
+		res, err := rt(h, ctx, r)
+		if err != nil {
+			p := toProblem(err)
+			return h.problemResponse(r, p), err
+		}
+		return h.jsonResponse(r, res)
+	})
 }
 
 // basePath is the stage prefix of rawPath ("/dev" when the API is called on a named

@@ -192,17 +192,21 @@ type listCursor struct {
 	After string       `json:"a"`
 }
 
-func encodeListCursor(state tenant.State, next string) string {
+func (h *Handler) encodeListCursor(state tenant.State, next string) string {
 	b, _ := json.Marshal(listCursor{State: state, After: next})
-	return base64.RawURLEncoding.EncodeToString(b)
+	return h.cursors.sign(base64.RawURLEncoding.EncodeToString(b))
 }
 
-func decodeListCursor(s string, state tenant.State) (string, error) {
+func (h *Handler) decodeListCursor(s string, state tenant.State) (string, error) {
 	if s == "" {
 		return "", nil
 	}
 	var c listCursor
-	b, err := base64.RawURLEncoding.DecodeString(s)
+	payload, ok := h.cursors.verify(s)
+	if !ok {
+		return "", &tenant.ValidationError{Field: "cursor", Reason: "not a cursor returned by this API"}
+	}
+	b, err := base64.RawURLEncoding.DecodeString(payload)
 	if err == nil {
 		err = json.Unmarshal(b, &c)
 	}
@@ -245,7 +249,7 @@ func (h *Handler) listTenants(ctx context.Context, r *request) (response, error)
 		}
 		limit = n
 	}
-	after, err := decodeListCursor(q["cursor"], state)
+	after, err := h.decodeListCursor(q["cursor"], state)
 	if err != nil {
 		return response{}, err
 	}
@@ -258,7 +262,7 @@ func (h *Handler) listTenants(ctx context.Context, r *request) (response, error)
 		out.Tenants[i] = h.tenantView(t)
 	}
 	if page.Next != "" {
-		c := encodeListCursor(state, page.Next)
+		c := h.encodeListCursor(state, page.Next)
 		out.NextCursor = &c
 	}
 	return response{status: http.StatusOK, body: out}, nil

@@ -126,8 +126,8 @@ func (s *Store) CompleteIdempotency(ctx context.Context, rec *IdempotencyRecord,
 	}
 	_, err = s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName: &s.table, Key: idempKey(rec.PK[len(idempPrefix):]),
-		UpdateExpression:    aws.String("SET idem_status = :done, response_status = :st, response_headers = :h, response_body = :b"),
-		ConditionExpression: aws.String("#owner = :owner"),
+		UpdateExpression:         aws.String("SET idem_status = :done, response_status = :st, response_headers = :h, response_body = :b"),
+		ConditionExpression:      aws.String("#owner = :owner"),
 		ExpressionAttributeNames: map[string]string{"#owner": "owner"},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":done": &types.AttributeValueMemberS{Value: IdempotencyDone}, ":st": &types.AttributeValueMemberN{Value: strconv.Itoa(status)},

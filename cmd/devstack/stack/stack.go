@@ -35,12 +35,21 @@ import (
 var LocalParams = map[string]string{
 	"Stage":            "dev",
 	"StripeSecretName": "tenantflow/dev/stripe",
-	"JwtIssuer":        "http://127.0.0.1/devstack",
-	"JwtAudience":      "tenantflow",
+	// The webhook signing secret; devstack stores StripeWebhookTestSecret in it.
+	"StripeWebhookSecretName": "tenantflow/dev/stripe-webhook",
+	"JwtIssuer":               "http://127.0.0.1/devstack",
+	"JwtAudience":             "tenantflow",
+	// A fixed cursor key, so GET /tenants cursors work across the local Lambda
+	// containers (a deployment sets its own secret value).
+	"ListCursorKey": "devstack-list-cursor-key",
 }
 
 // StripeTestKey is the key stored in the local Stripe secret (stripe-mock accepts any).
 const StripeTestKey = "sk_test_devstack"
+
+// StripeWebhookTestSecret is the webhook signing secret of the local stack: fixed, so
+// `devstack stripe-event` and the tests sign what the local function verifies.
+const StripeWebhookTestSecret = "whsec_devstack_local_signing_secret"
 
 // Options configure a stack.
 type Options struct {
@@ -84,6 +93,9 @@ type Stack struct {
 	Buckets        []string // every AWS::S3::Bucket of the template
 	EventsQueueURL string
 	StateMachines  map[string]string // logical id → ARN
+	// WebhookSecretName is the Stripe webhook secret's name ("" when the template
+	// parameters name none); it holds StripeWebhookTestSecret.
+	WebhookSecretName string
 
 	closers []func()
 }
@@ -139,6 +151,9 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	stripeSecret := ""
 	if v, refErr := s.Template.Ref("StripeSecretName"); refErr == nil {
 		stripeSecret, _ = v.(string)
+	}
+	if v, refErr := s.Template.Ref("StripeWebhookSecretName"); refErr == nil {
+		s.WebhookSecretName, _ = v.(string)
 	}
 	if err = s.createResources(ctx, stripeSecret); err != nil {
 		return nil, err
@@ -309,6 +324,12 @@ func (s *Stack) createResources(ctx context.Context, stripeSecret string) error 
 		sm := secretsmanager.NewFromConfig(s.AWS)
 		if _, err := sm.CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String(stripeSecret), SecretString: aws.String(StripeTestKey)}); err != nil {
 			return fmt.Errorf("create Stripe secret: %w", err)
+		}
+	}
+	if s.WebhookSecretName != "" {
+		sm := secretsmanager.NewFromConfig(s.AWS)
+		if _, err := sm.CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String(s.WebhookSecretName), SecretString: aws.String(StripeWebhookTestSecret)}); err != nil {
+			return fmt.Errorf("create Stripe webhook secret: %w", err)
 		}
 	}
 	return nil

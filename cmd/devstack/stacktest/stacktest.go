@@ -99,6 +99,13 @@ func TenantToken(id string) map[string]string {
 // claims the JWT authorizer would pass on (nil: no token).
 func Event(t *testing.T, method, path, route string, params map[string]string, body any, claims map[string]string) []byte {
 	t.Helper()
+	return EventWithHeaders(t, method, path, route, params, body, claims, nil)
+}
+
+// EventWithHeaders is Event with extra request headers (e.g. Idempotency-Key), their
+// names lower-cased as API Gateway passes them.
+func EventWithHeaders(t *testing.T, method, path, route string, params map[string]string, body any, claims, headers map[string]string) []byte {
+	t.Helper()
 	ev := events.APIGatewayV2HTTPRequest{
 		Version: "2.0", RouteKey: method + " " + route, RawPath: path, PathParameters: params,
 		Headers: map[string]string{"content-type": "application/json"},
@@ -106,6 +113,9 @@ func Event(t *testing.T, method, path, route string, params map[string]string, b
 			RouteKey: method + " " + route, RequestID: "req-" + t.Name(),
 			HTTP: events.APIGatewayV2HTTPRequestContextHTTPDescription{Method: method, Path: path},
 		},
+	}
+	for k, v := range headers {
+		ev.Headers[strings.ToLower(k)] = v
 	}
 	if body != nil {
 		b, _ := json.Marshal(body)

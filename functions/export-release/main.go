@@ -1,0 +1,15 @@
+// Command export-release is a step of the export state machine: it
+// marks a failed export failed and aborts its upload.
+package main
+
+import (
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/tenantflow/tenantflow/shared/app"
+	"github.com/tenantflow/tenantflow/shared/flow"
+)
+
+func main() {
+	d, steps := app.ExportSteps("ExportReleaseFunction")
+	lambda.Start(flow.Handler(d.Log, "release", steps.Release))
+}

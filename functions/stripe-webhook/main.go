@@ -1,0 +1,15 @@
+// Command stripe-webhook is the Stripe webhook function (POST /webhooks/stripe, no
+// JWT: the Stripe-Signature header authenticates the delivery): it suspends tenants
+// whose subscription went unpaid or was canceled and reactivates them when paid.
+package main
+
+import (
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/tenantflow/tenantflow/shared/app"
+)
+
+func main() {
+	_, h := app.NewWebhook("StripeWebhookFunction")
+	lambda.Start(h.Handle)
+}

@@ -1,0 +1,343 @@
+package export
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"crypto/sha256"
+	"encoding"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	dbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/tenantflow/tenantflow/shared/store"
+)
+
+// Reader reaches every source of a tenant's data.
+type Reader struct {
+	ControlPlane ControlPlane
+	Table        string
+	Data         DataTable
+	DataTable    string
+	Objects      Objects
+	Bucket       string
+	// Page is the Query/List page size (bounded memory per page).
+	Page int32
+}
+
+// Record is one line of the export.
+type Record struct {
+	Source string `json:"source"`
+	Type   string `json:"type"`
+	Data   any    `json:"data"`
+}
+
+// part accumulates one multipart part: one gzip member of NDJSON lines.
+type part struct {
+	buf    bytes.Buffer
+	gz     *gzip.Writer
+	enc    *json.Encoder
+	counts map[string]int64
+	items  int64
+}
+
+func newPart(size int) *part {
+	p := &part{counts: map[string]int64{}}
+	p.buf.Grow(size + size/8)
+	// Default compression: most of a chunk's time is the Query, not the compression,
+	// and a smaller file is what the customer downloads. The header has no name and
+	// a zero time, so the same lines always give the same bytes.
+	p.gz, _ = gzip.NewWriterLevel(&p.buf, gzip.DefaultCompression)
+	p.enc = json.NewEncoder(p.gz)
+	p.enc.SetEscapeHTML(false)
+	return p
+}
+
+func (p *part) write(source, typ string, data any) error {
+	if err := p.enc.Encode(Record{Source: source, Type: typ, Data: data}); err != nil {
+		return fmt.Errorf("encode %s record: %w", source, err)
+	}
+	p.counts[source]++
+	if source != "manifest" {
+		p.items++
+	}
+	return nil
+}
+
+// full reports whether the part has reached size compressed bytes (what gzip has
+// flushed so far; its window adds at most a few hundred KiB at Close).
+func (p *part) full(size int) bool { return p.buf.Len() >= size }
+
+// fill writes lines from cur until the part holds size compressed bytes or every
+// source is exhausted, and returns the cursor after the last line written.
+func (r *Reader) fill(ctx context.Context, tenantID string, cur Cursor, p *part, size int) (Cursor, error) {
+	for cur.Phase != PhaseDone && !p.full(size) {
+		var err error
+		switch cur.Phase {
+		case "", PhaseControl:
+			if err = r.control(ctx, tenantID, p); err == nil {
+				cur = Cursor{Phase: PhaseData}
+			}
+		case PhaseData:
+			cur, err = r.data(ctx, tenantID, cur, p, size)
+		case PhaseObjects:
+			cur, err = r.objects(ctx, tenantID, cur, p, size)
+		default:
+			return cur, fmt.Errorf("unknown export cursor phase %q", cur.Phase)
+		}
+		if err != nil {
+			return cur, err
+		}
+	}
+	return cur, nil
+}
+
+// control writes the tenant's control-plane records: the tenant item, its audit
+// trail, its entitlements (its partition, except export jobs, which are not the
+// tenant's data) and the records of the operations its audit trail names.
+func (r *Reader) control(ctx context.Context, tenantID string, p *part) error {
+	ops := []string{}
+	seen := map[string]bool{}
+	var start map[string]dbtypes.AttributeValue
+	for {
+		out, err := r.ControlPlane.Query(ctx, &dynamodb.QueryInput{
+			TableName: &r.Table, ConsistentRead: aws.Bool(true), ExclusiveStartKey: start,
+			KeyConditionExpression:    aws.String("pk = :pk"),
+			ExpressionAttributeValues: map[string]dbtypes.AttributeValue{":pk": &dbtypes.AttributeValueMemberS{Value: store.TenantPartition(tenantID)}},
+		})
+		if err != nil {
+			return fmt.Errorf("read control plane of %s: %w", tenantID, err)
+		}
+		for _, item := range out.Items {
+			sk := str(item["sk"])
+			var err error
+			switch {
+			case sk == store.TenantSortKey:
+				err = p.write(SourceTenant, "tenant", plain(item))
+			case store.IsAuditSortKey(sk):
+				err = p.write(SourceAudit, "audit", plain(item))
+				if op := str(item["operation_id"]); op != "" && !seen[op] {
+					seen[op] = true
+					ops = append(ops, op)
+				}
+			case strings.HasPrefix(sk, skPrefix):
+			default:
+				err = p.write(SourceEntitlements, "entitlements", plain(item))
+			}
+			if err != nil {
+				return err
+			}
+		}
+		if len(out.LastEvaluatedKey) == 0 {
+			break
+		}
+		start = out.LastEvaluatedKey
+	}
+	for _, op := range ops {
+		out, err := r.ControlPlane.GetItem(ctx, &dynamodb.GetItemInput{TableName: &r.Table, Key: store.OperationKey(op), ConsistentRead: aws.Bool(true)})
+		if err != nil {
+			return fmt.Errorf("read operation %s of %s: %w", op, tenantID, err)
+		}
+		// Only this tenant's records (the check keeps a corrupted trail from
+		// exporting another tenant's history).
+		if out.Item == nil || str(out.Item["tenant_id"]) != tenantID {
+			continue
+		}
+		if err := p.write(SourceOperations, "operation", plain(out.Item)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// data writes the tenant's application items after cur.After, stopping after the
+// item that fills the part (the rest of that page is read again by the next chunk).
+func (r *Reader) data(ctx context.Context, tenantID string, cur Cursor, p *part, size int) (Cursor, error) {
+	for !p.full(size) {
+		in := &dynamodb.QueryInput{
+			TableName: &r.DataTable, ConsistentRead: aws.Bool(true), Limit: aws.Int32(r.page()),
+			KeyConditionExpression:    aws.String("tenant_id = :t"),
+			ExpressionAttributeValues: map[string]dbtypes.AttributeValue{":t": &dbtypes.AttributeValueMemberS{Value: tenantID}},
+		}
+		if cur.After != "" {
+			in.ExclusiveStartKey = map[string]dbtypes.AttributeValue{
+				"tenant_id": &dbtypes.AttributeValueMemberS{Value: tenantID},
+				"item_id":   &dbtypes.AttributeValueMemberS{Value: cur.After},
+			}
+		}
+		out, err := r.Data.Query(ctx, in)
+		if err != nil {
+			return cur, fmt.Errorf("read %s of %s: %w", SourceTenantData, tenantID, err)
+		}
+		for _, item := range out.Items {
+			if err := p.write(SourceTenantData, "item", plain(item)); err != nil {
+				return cur, err
+			}
+			cur.After = str(item["item_id"])
+			if p.full(size) {
+				return cur, nil
+			}
+		}
+		if len(out.LastEvaluatedKey) == 0 {
+			return Cursor{Phase: PhaseObjects}, nil
+		}
+	}
+	return cur, nil
+}
+
+// objects writes the listing (key, size, last modified) of the tenant's objects in
+// the exports bucket: earlier exports, which are data about the tenant too.
+func (r *Reader) objects(ctx context.Context, tenantID string, cur Cursor, p *part, size int) (Cursor, error) {
+	prefix := "exports/" + tenantID + "/"
+	for !p.full(size) {
+		in := &s3.ListObjectsV2Input{Bucket: &r.Bucket, Prefix: &prefix, MaxKeys: aws.Int32(r.page())}
+		if cur.After != "" {
+			in.StartAfter = aws.String(cur.After)
+		}
+		out, err := r.Objects.ListObjectsV2(ctx, in)
+		if err != nil {
+			return cur, fmt.Errorf("list %s of %s: %w", SourceExports, tenantID, err)
+		}
+		for _, o := range out.Contents {
+			rec := map[string]any{"key": aws.ToString(o.Key), "size": aws.ToInt64(o.Size)}
+			if o.LastModified != nil {
+				rec["last_modified"] = o.LastModified.UTC()
+			}
+			if err := p.write(SourceExports, "object", rec); err != nil {
+				return cur, err
+			}
+			cur.After = aws.ToString(o.Key)
+			if p.full(size) {
+				return cur, nil
+			}
+		}
+		if !aws.ToBool(out.IsTruncated) {
+			return Cursor{Phase: PhaseDone}, nil
+		}
+	}
+	return cur, nil
+}
+
+func (r *Reader) page() int32 {
+	if r.Page > 0 {
+		return r.Page
+	}
+	return 500
+}
+
+// Estimate counts the items the export will write (for the progress percentage).
+func (r *Reader) Estimate(ctx context.Context, tenantID string) (int64, error) {
+	var n int64
+	var start map[string]dbtypes.AttributeValue
+	for {
+		out, err := r.Data.Query(ctx, &dynamodb.QueryInput{
+			TableName: &r.DataTable, Select: dbtypes.SelectCount, ExclusiveStartKey: start,
+			KeyConditionExpression:    aws.String("tenant_id = :t"),
+			ExpressionAttributeValues: map[string]dbtypes.AttributeValue{":t": &dbtypes.AttributeValueMemberS{Value: tenantID}},
+		})
+		if err != nil {
+			return 0, fmt.Errorf("count %s of %s: %w", SourceTenantData, tenantID, err)
+		}
+		n += int64(out.Count)
+		if len(out.LastEvaluatedKey) == 0 {
+			break
+		}
+		start = out.LastEvaluatedKey
+	}
+	start = nil
+	for {
+		out, err := r.ControlPlane.Query(ctx, &dynamodb.QueryInput{
+			TableName: &r.Table, Select: dbtypes.SelectCount, ExclusiveStartKey: start,
+			KeyConditionExpression:    aws.String("pk = :pk"),
+			ExpressionAttributeValues: map[string]dbtypes.AttributeValue{":pk": &dbtypes.AttributeValueMemberS{Value: store.TenantPartition(tenantID)}},
+		})
+		if err != nil {
+			return 0, fmt.Errorf("count control plane of %s: %w", tenantID, err)
+		}
+		n += int64(out.Count)
+		if len(out.LastEvaluatedKey) == 0 {
+			return n, nil
+		}
+		start = out.LastEvaluatedKey
+	}
+}
+
+// hashing restores the running SHA-256 of the file from its marshalled state.
+func hashing(state []byte) (interface {
+	encoding.BinaryMarshaler
+	Write([]byte) (int, error)
+	Sum([]byte) []byte
+}, error) {
+	h := sha256.New()
+	if len(state) > 0 {
+		if err := h.(encoding.BinaryUnmarshaler).UnmarshalBinary(state); err != nil {
+			return nil, fmt.Errorf("restore export checksum state: %w", err)
+		}
+	}
+	return h.(interface {
+		encoding.BinaryMarshaler
+		Write([]byte) (int, error)
+		Sum([]byte) []byte
+	}), nil
+}
+
+func str(v dbtypes.AttributeValue) string {
+	if s, ok := v.(*dbtypes.AttributeValueMemberS); ok {
+		return s.Value
+	}
+	return ""
+}
+
+// plain turns a DynamoDB item into plain JSON values: numbers keep their exact
+// decimal text (json.Number), binary becomes base64, sets become arrays.
+func plain(item map[string]dbtypes.AttributeValue) map[string]any {
+	out := make(map[string]any, len(item))
+	for k, v := range item {
+		out[k] = value(v)
+	}
+	return out
+}
+
+func value(v dbtypes.AttributeValue) any {
+	switch x := v.(type) {
+	case *dbtypes.AttributeValueMemberS:
+		return x.Value
+	case *dbtypes.AttributeValueMemberN:
+		return json.Number(x.Value)
+	case *dbtypes.AttributeValueMemberBOOL:
+		return x.Value
+	case *dbtypes.AttributeValueMemberNULL:
+		return nil
+	case *dbtypes.AttributeValueMemberB:
+		return base64.StdEncoding.EncodeToString(x.Value)
+	case *dbtypes.AttributeValueMemberSS:
+		return x.Value
+	case *dbtypes.AttributeValueMemberNS:
+		out := make([]json.Number, len(x.Value))
+		for i, n := range x.Value {
+			out[i] = json.Number(n)
+		}
+		return out
+	case *dbtypes.AttributeValueMemberBS:
+		out := make([]string, len(x.Value))
+		for i, b := range x.Value {
+			out[i] = base64.StdEncoding.EncodeToString(b)
+		}
+		return out
+	case *dbtypes.AttributeValueMemberL:
+		out := make([]any, len(x.Value))
+		for i, e := range x.Value {
+			out[i] = value(e)
+		}
+		return out
+	case *dbtypes.AttributeValueMemberM:
+		return plain(x.Value)
+	}
+	return nil
+}

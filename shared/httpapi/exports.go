@@ -1,0 +1,75 @@
+package httpapi
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/tenantflow/tenantflow/shared/export"
+)
+
+// Exports records and reports GDPR data exports; shared/export implements it. It may
+// be nil in a Handler built without exports (the routes then answer 404).
+type Exports interface {
+	Request(ctx context.Context, tenantID, by string) (*export.View, bool, error)
+	Get(ctx context.Context, tenantID, exportID string) (*export.View, error)
+	List(ctx context.Context, tenantID string) ([]*export.View, error)
+}
+
+// requestExport serves POST /tenants/{id}/exports: the operator or the tenant's own
+// token (also for SUSPENDED and DELETED-in-retention tenants). 202 with the new job, or
+// with the one already queued or running.
+func (h *Handler) requestExport(ctx context.Context, r *request) (response, error) {
+	if err := r.targetTenant(); err != nil {
+		return response{}, err
+	}
+	if err := r.who.requireTenant(r.tenantID); err != nil {
+		return response{}, err
+	}
+	if h.exports == nil {
+		return response{}, errNoExports
+	}
+	v, _, err := h.exports.Request(ctx, r.tenantID, r.who.actor("export").Who)
+	if err != nil {
+		return response{}, err
+	}
+	return response{status: http.StatusAccepted, body: v, location: "/tenants/" + r.tenantID + "/exports/" + v.ExportID}, nil
+}
+
+// getExport serves GET /tenants/{id}/exports/{export_id}: status, progress, and for a
+// completed export a download URL signed afresh on each call.
+func (h *Handler) getExport(ctx context.Context, r *request) (response, error) {
+	if err := r.targetTenant(); err != nil {
+		return response{}, err
+	}
+	if err := r.who.requireTenant(r.tenantID); err != nil {
+		return response{}, err
+	}
+	if h.exports == nil {
+		return response{}, errNoExports
+	}
+	v, err := h.exports.Get(ctx, r.tenantID, r.ev.PathParameters["export_id"])
+	if err != nil {
+		return response{}, err
+	}
+	return response{status: http.StatusOK, body: v}, nil
+}
+
+// listExports serves GET /tenants/{id}/exports, newest first.
+func (h *Handler) listExports(ctx context.Context, r *request) (response, error) {
+	if err := r.targetTenant(); err != nil {
+		return response{}, err
+	}
+	if err := r.who.requireTenant(r.tenantID); err != nil {
+		return response{}, err
+	}
+	if h.exports == nil {
+		return response{}, errNoExports
+	}
+	vs, err := h.exports.List(ctx, r.tenantID)
+	if err != nil {
+		return response{}, err
+	}
+	return response{status: http.StatusOK, body: map[string]any{"exports": vs}}, nil
+}
+
+var errNoExports = &authError{status: http.StatusNotFound, detail: "exports are not configured"}

@@ -1,0 +1,28 @@
+// Package webhook receives Stripe's webhook events on POST /webhooks/stripe (the
+// StripeWebhookFunction, a route without JWT: the Stripe-Signature header is the
+// authentication) and turns billing facts into lifecycle flows: a subscription that
+// went unpaid or was canceled suspends its tenant, a paid invoice or a subscription
+// back to active reactivates a tenant suspended for nonpayment.
+//
+// Stripe delivers at least once, in any order, and retries every non-2xx answer for
+// up to three days. So the handler:
+//   - verifies the signature (300 s tolerance, events of any API version) and answers
+//     400 to anything unsigned, tampered or stale, before writing anything;
+//   - dedupes by event id (a leased claim record with a TTL), so a redelivery is a 200
+//     that changes nothing;
+//   - orders events per subscription by (created, event id): an event older than the
+//     last one applied is ignored, so the newest fact about a subscription wins
+//     whatever the delivery order. A deletion is final in Stripe, so it applies in any
+//     order and marks the subscription canceled: no later event of that subscription
+//     reactivates the tenant;
+//   - starts the suspension or reactivation flow and answers at once (the flows run
+//     asynchronously), and never touches a DELETING, DELETED or PURGED tenant;
+//   - answers 503 when the tenant is held by another operation (or waits for an
+//     operator): the event is not recorded, so Stripe's retry applies it once the
+//     tenant is free. A permanent mismatch (no tenant_id, unknown tenant, another
+//     subscription than the tenant's) is a 200 with a log line: retrying cannot help.
+//
+// Events without a mapping (past_due, incomplete, unknown types) are answered 200,
+// logged, and written nowhere; they do not move the ordering mark either, so a
+// past_due arriving after a newer unpaid cannot hide it.
+package webhook
