@@ -70,7 +70,7 @@ func TestExportOfAcmeCompletesAndVerifies(t *testing.T) {
 		t.Errorf("other tenant's token created an export: %d", code)
 	}
 	done := waitCompleted(t, s, "tenant_acme", id)
-	res, err := http.Get(done["url"].(string))
+	res, err := http.Get(done["download_url"].(string))
 	if err != nil || res.StatusCode != 200 {
 		t.Fatalf("download: %v %v", err, res)
 	}

@@ -57,7 +57,7 @@ type View struct {
 	SizeBytes    int64        `json:"size_bytes,omitempty"`
 	SHA256       string       `json:"sha256,omitempty"`
 	Manifest     *Manifest    `json:"manifest,omitempty"`
-	URL          string       `json:"url,omitempty"`
+	URL          string       `json:"download_url,omitempty"`
 	URLExpiresAt *time.Time   `json:"url_expires_at,omitempty"`
 	Error        string       `json:"error,omitempty"`
 	Cause        string       `json:"cause,omitempty"`
