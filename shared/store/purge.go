@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"fmt"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -34,22 +33,9 @@ func OperationKey(id string) map[string]types.AttributeValue { return opKey(id) 
 // free-text reason is removed. Records already scrubbed are left alone, so repeating it
 // is harmless. It returns how many records it rewrote.
 func (s *Store) ScrubAudit(ctx context.Context, id string, role func(who string) string) (int, error) {
-	pk := TenantPartition(id)
 	n := 0
-	var start map[string]types.AttributeValue
-	for {
-		page, err := s.db.Query(ctx, &dynamodb.QueryInput{
-			TableName: &s.table, ConsistentRead: aws.Bool(true),
-			KeyConditionExpression: aws.String("pk = :pk AND begins_with(sk, :a)"),
-			ExpressionAttributeValues: map[string]types.AttributeValue{
-				":pk": &types.AttributeValueMemberS{Value: pk}, ":a": &types.AttributeValueMemberS{Value: auditPrefix},
-			},
-			ExclusiveStartKey: start,
-		})
-		if err != nil {
-			return n, fmt.Errorf("scrub audit %s: %w", id, err)
-		}
-		for _, item := range page.Items {
+	err := s.auditPages(ctx, id, func(items []map[string]types.AttributeValue) error {
+		for _, item := range items {
 			who, _ := item["who"].(*types.AttributeValueMemberS)
 			_, hasReason := item["reason"]
 			scrubbed := role("")
@@ -67,13 +53,11 @@ func (s *Store) ScrubAudit(ctx context.Context, id string, role func(who string)
 			next["who"] = &types.AttributeValueMemberS{Value: scrubbed}
 			_, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.table, Item: next, ConditionExpression: aws.String("attribute_exists(pk)")})
 			if err != nil {
-				return n, conflictFrom(err, id, "audit record disappeared while it was scrubbed", "scrub audit")
+				return conflictFrom(err, id, "audit record disappeared while it was scrubbed", "scrub audit")
 			}
 			n++
 		}
-		if len(page.LastEvaluatedKey) == 0 {
-			return n, nil
-		}
-		start = page.LastEvaluatedKey
-	}
+		return nil
+	})
+	return n, err
 }

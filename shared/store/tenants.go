@@ -240,8 +240,27 @@ func (s *Store) auditItem(t *tenant.Tenant, from, to tenant.State, by Actor, at 
 
 // Audit returns the tenant's audit trail, oldest first.
 func (s *Store) Audit(ctx context.Context, id string) ([]AuditEntry, error) {
-	pk, _ := tenantKey(id)
 	var out []AuditEntry
+	err := s.auditPages(ctx, id, func(items []map[string]types.AttributeValue) error {
+		var recs []auditRecord
+		if err := attributevalue.UnmarshalListOfMaps(items, &recs); err != nil {
+			return fmt.Errorf("unmarshal audit %s: %w", id, err)
+		}
+		for _, r := range recs {
+			out = append(out, AuditEntry{At: parseTS(r.At), Who: r.Who, From: tenant.State(r.From), To: tenant.State(r.To), OperationID: r.OperationID, Reason: r.Reason, Version: r.Version})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// auditPages hands each page of the tenant's audit records, oldest first, to fn
+// (strongly consistent), until the last page or fn's first error.
+func (s *Store) auditPages(ctx context.Context, id string, fn func(items []map[string]types.AttributeValue) error) error {
+	pk, _ := tenantKey(id)
 	var start map[string]types.AttributeValue
 	for {
 		page, err := s.db.Query(ctx, &dynamodb.QueryInput{
@@ -253,17 +272,13 @@ func (s *Store) Audit(ctx context.Context, id string) ([]AuditEntry, error) {
 			ExclusiveStartKey: start,
 		})
 		if err != nil {
-			return nil, fmt.Errorf("read audit %s: %w", id, err)
+			return fmt.Errorf("read audit %s: %w", id, err)
 		}
-		var recs []auditRecord
-		if err := attributevalue.UnmarshalListOfMaps(page.Items, &recs); err != nil {
-			return nil, fmt.Errorf("unmarshal audit %s: %w", id, err)
-		}
-		for _, r := range recs {
-			out = append(out, AuditEntry{At: parseTS(r.At), Who: r.Who, From: tenant.State(r.From), To: tenant.State(r.To), OperationID: r.OperationID, Reason: r.Reason, Version: r.Version})
+		if err := fn(page.Items); err != nil {
+			return err
 		}
 		if len(page.LastEvaluatedKey) == 0 {
-			return out, nil
+			return nil
 		}
 		start = page.LastEvaluatedKey
 	}
