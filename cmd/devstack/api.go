@@ -6,9 +6,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tenantflow/tenantflow/cmd/devstack/gateway"
-	"github.com/tenantflow/tenantflow/cmd/devstack/jwtauth"
-	"github.com/tenantflow/tenantflow/cmd/devstack/samtemplate"
+	"github.com/tenantflow/tenantflow/internal/localstack/gateway"
+	"github.com/tenantflow/tenantflow/internal/localstack/jwtauth"
+	"github.com/tenantflow/tenantflow/internal/localstack/samtemplate"
 )
 
 // APIConfig is what the gateway needs from template.yaml: the routes of every

@@ -7,10 +7,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/tenantflow/tenantflow/cmd/devstack/gateway"
-	"github.com/tenantflow/tenantflow/cmd/devstack/samtemplate"
-	"github.com/tenantflow/tenantflow/cmd/devstack/stack"
-	"github.com/tenantflow/tenantflow/shared/testenv"
+	"github.com/tenantflow/tenantflow/internal/localstack/gateway"
+	"github.com/tenantflow/tenantflow/internal/localstack/samtemplate"
+	"github.com/tenantflow/tenantflow/internal/localstack/stack"
+	"github.com/tenantflow/tenantflow/internal/localstack/testenv"
 )
 
 func TestLoadAPIConfigFromTheTemplate(t *testing.T) {

@@ -12,8 +12,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/tenantflow/tenantflow/cmd/devstack/lambdasvc"
-	"github.com/tenantflow/tenantflow/cmd/devstack/samtemplate"
+	"github.com/tenantflow/tenantflow/internal/localstack/lambdasvc"
+	"github.com/tenantflow/tenantflow/internal/localstack/samtemplate"
 )
 
 // buildBootstraps returns the directory of the functions' bootstraps, built for this

@@ -25,8 +25,8 @@ import (
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
-	"github.com/tenantflow/tenantflow/cmd/devstack/stack"
-	"github.com/tenantflow/tenantflow/shared/testenv"
+	"github.com/tenantflow/tenantflow/internal/localstack/stack"
+	"github.com/tenantflow/tenantflow/internal/localstack/testenv"
 )
 
 // testLog keeps the devstack's output (bounded), streams it with -v, and is printed

@@ -11,8 +11,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tenantflow/tenantflow/cmd/devstack/samtemplate"
-	"github.com/tenantflow/tenantflow/cmd/devstack/stack"
+	"github.com/tenantflow/tenantflow/internal/localstack/samtemplate"
+	"github.com/tenantflow/tenantflow/internal/localstack/stack"
 )
 
 // FireOptions say which schedule to fire.

@@ -14,7 +14,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/tenantflow/tenantflow/cmd/devstack/stack"
+	"github.com/tenantflow/tenantflow/internal/localstack/stack"
 )
 
 // InvokeOptions say what to invoke.

@@ -12,8 +12,8 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
-	"github.com/tenantflow/tenantflow/cmd/devstack/internal/randid"
-	"github.com/tenantflow/tenantflow/cmd/devstack/samtemplate"
+	"github.com/tenantflow/tenantflow/internal/localstack/randid"
+	"github.com/tenantflow/tenantflow/internal/localstack/samtemplate"
 )
 
 // Spec is a parsed schedule expression.

@@ -17,10 +17,10 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/tenantflow/tenantflow/cmd/devstack/gateway"
-	"github.com/tenantflow/tenantflow/cmd/devstack/jwtauth"
-	"github.com/tenantflow/tenantflow/cmd/devstack/lambdasvc"
-	"github.com/tenantflow/tenantflow/cmd/devstack/stack"
+	"github.com/tenantflow/tenantflow/internal/localstack/gateway"
+	"github.com/tenantflow/tenantflow/internal/localstack/jwtauth"
+	"github.com/tenantflow/tenantflow/internal/localstack/lambdasvc"
+	"github.com/tenantflow/tenantflow/internal/localstack/stack"
 )
 
 // DefaultPort is where `make dev` serves the HTTP API.

@@ -15,7 +15,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/tenantflow/tenantflow/shared/testenv"
+	"github.com/tenantflow/tenantflow/internal/localstack/testenv"
 )
 
 // Files kept in the state directory.

@@ -12,9 +12,9 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
-	"github.com/tenantflow/tenantflow/cmd/devstack/stack"
+	"github.com/tenantflow/tenantflow/internal/localstack/stack"
+	"github.com/tenantflow/tenantflow/internal/localstack/testenv"
 	"github.com/tenantflow/tenantflow/shared/store"
-	"github.com/tenantflow/tenantflow/shared/testenv"
 )
 
 // StripeEventOptions say which Stripe event to send to the running devstack.

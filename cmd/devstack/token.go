@@ -6,8 +6,8 @@ import (
 	"io"
 	"time"
 
-	"github.com/tenantflow/tenantflow/cmd/devstack/jwtauth"
-	"github.com/tenantflow/tenantflow/cmd/devstack/stack"
+	"github.com/tenantflow/tenantflow/internal/localstack/jwtauth"
+	"github.com/tenantflow/tenantflow/internal/localstack/stack"
 )
 
 // TokenOptions say which token to mint.

@@ -10,7 +10,7 @@ import (
 // Resource is written the way template.yaml writes it, in CloudFormation Fn::Sub
 // syntax ("${TenantsTable.Arn}/index/Due", "${UpgradeStateMachine}"), not as an ARN:
 // this package stays free of ARN formats, partitions and account ids, and the IAM
-// wiring test (cmd/devstack/iamcheck) resolves it with the template's own resolver,
+// wiring test (internal/localstack/iamcheck) resolves it with the template's own resolver,
 // so it compares equal to what a policy of the template resolves to exactly when both
 // name the same resource.
 type Grant struct {

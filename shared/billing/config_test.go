@@ -8,9 +8,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tenantflow/tenantflow/internal/localstack/testenv"
 	"github.com/tenantflow/tenantflow/shared/billing"
 	"github.com/tenantflow/tenantflow/shared/tenant"
-	"github.com/tenantflow/tenantflow/shared/testenv"
 )
 
 func TestParsePriceIDs(t *testing.T) {

@@ -13,9 +13,9 @@ import (
 
 	"github.com/stripe/stripe-go/v76"
 
+	"github.com/tenantflow/tenantflow/internal/localstack/testenv"
 	"github.com/tenantflow/tenantflow/shared/billing"
 	"github.com/tenantflow/tenantflow/shared/tenant"
-	"github.com/tenantflow/tenantflow/shared/testenv"
 )
 
 // One stripe-mock for the package (stateless, so shared safely); each test gets its own

@@ -12,8 +12,8 @@ import (
 	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
+	"github.com/tenantflow/tenantflow/internal/localstack/testenv"
 	"github.com/tenantflow/tenantflow/shared/events"
-	"github.com/tenantflow/tenantflow/shared/testenv"
 )
 
 func TestMain(m *testing.M) { os.Exit(testenv.Run(m)) }

@@ -17,9 +17,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tenantflow/tenantflow/cmd/devstack/stack"
-	st "github.com/tenantflow/tenantflow/cmd/devstack/stacktest"
-	"github.com/tenantflow/tenantflow/shared/testenv"
+	"github.com/tenantflow/tenantflow/internal/localstack/stack"
+	st "github.com/tenantflow/tenantflow/internal/localstack/stacktest"
+	"github.com/tenantflow/tenantflow/internal/localstack/testenv"
 )
 
 func TestMain(m *testing.M) { os.Exit(testenv.Run(m)) }

@@ -17,10 +17,10 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"gopkg.in/yaml.v3"
 
+	"github.com/tenantflow/tenantflow/internal/localstack/testenv"
 	"github.com/tenantflow/tenantflow/shared/httpapi"
 	"github.com/tenantflow/tenantflow/shared/store"
 	"github.com/tenantflow/tenantflow/shared/tenant"
-	"github.com/tenantflow/tenantflow/shared/testenv"
 )
 
 // fixtureDir holds the events of the API function (also used by `sam local invoke -e`).

@@ -15,12 +15,12 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
 
+	"github.com/tenantflow/tenantflow/internal/localstack/testenv"
 	"github.com/tenantflow/tenantflow/shared/httpapi"
 	"github.com/tenantflow/tenantflow/shared/lifecycle"
 	"github.com/tenantflow/tenantflow/shared/provision"
 	"github.com/tenantflow/tenantflow/shared/store"
 	"github.com/tenantflow/tenantflow/shared/tenant"
-	"github.com/tenantflow/tenantflow/shared/testenv"
 )
 
 func TestMain(m *testing.M) { os.Exit(testenv.Run(m)) }

@@ -20,7 +20,7 @@ import (
 	"github.com/getkin/kin-openapi/routers"
 	"gopkg.in/yaml.v3"
 
-	"github.com/tenantflow/tenantflow/shared/testenv"
+	"github.com/tenantflow/tenantflow/internal/localstack/testenv"
 )
 
 // openapi.yaml at the repository root describes every route of the template and every

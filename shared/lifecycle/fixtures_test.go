@@ -8,11 +8,11 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/tenantflow/tenantflow/cmd/devstack/stack"
-	st "github.com/tenantflow/tenantflow/cmd/devstack/stacktest"
+	"github.com/tenantflow/tenantflow/internal/localstack/stack"
+	st "github.com/tenantflow/tenantflow/internal/localstack/stacktest"
+	"github.com/tenantflow/tenantflow/internal/localstack/testenv"
 	"github.com/tenantflow/tenantflow/shared/flow"
 	"github.com/tenantflow/tenantflow/shared/tenant"
-	"github.com/tenantflow/tenantflow/shared/testenv"
 )
 
 // stepFixtures lists every events/lifecycle-*/*.json in the order they run on a fresh

@@ -10,12 +10,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tenantflow/tenantflow/cmd/devstack/stack"
-	st "github.com/tenantflow/tenantflow/cmd/devstack/stacktest"
+	"github.com/tenantflow/tenantflow/internal/localstack/stack"
+	st "github.com/tenantflow/tenantflow/internal/localstack/stacktest"
+	"github.com/tenantflow/tenantflow/internal/localstack/testenv"
 	"github.com/tenantflow/tenantflow/shared/flow"
 	"github.com/tenantflow/tenantflow/shared/planchange"
 	"github.com/tenantflow/tenantflow/shared/tenant"
-	"github.com/tenantflow/tenantflow/shared/testenv"
 )
 
 // stepFixtures lists every events/<function>/*.json outside events/api in the order they

@@ -11,7 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 
-	st "github.com/tenantflow/tenantflow/cmd/devstack/stacktest"
+	st "github.com/tenantflow/tenantflow/internal/localstack/stacktest"
 )
 
 // TestIdempotentUpgradeUnderConcurrency sends 50 identical upgrades with one

@@ -10,12 +10,12 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/tenantflow/tenantflow/internal/localstack/testenv"
 	"github.com/tenantflow/tenantflow/shared/flow"
 	"github.com/tenantflow/tenantflow/shared/planchange"
 	"github.com/tenantflow/tenantflow/shared/provision"
 	"github.com/tenantflow/tenantflow/shared/store"
 	"github.com/tenantflow/tenantflow/shared/tenant"
-	"github.com/tenantflow/tenantflow/shared/testenv"
 )
 
 // recorder stands in for EventBridge and Stripe in these in-process step tests (the

@@ -12,11 +12,11 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/tenantflow/tenantflow/internal/localstack/testenv"
 	"github.com/tenantflow/tenantflow/shared/events"
 	"github.com/tenantflow/tenantflow/shared/provision"
 	"github.com/tenantflow/tenantflow/shared/store"
 	"github.com/tenantflow/tenantflow/shared/tenant"
-	"github.com/tenantflow/tenantflow/shared/testenv"
 )
 
 func TestMain(m *testing.M) { os.Exit(testenv.Run(m)) }

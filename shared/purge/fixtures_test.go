@@ -9,12 +9,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tenantflow/tenantflow/cmd/devstack/stack"
-	st "github.com/tenantflow/tenantflow/cmd/devstack/stacktest"
+	"github.com/tenantflow/tenantflow/internal/localstack/stack"
+	st "github.com/tenantflow/tenantflow/internal/localstack/stacktest"
+	"github.com/tenantflow/tenantflow/internal/localstack/testenv"
 	"github.com/tenantflow/tenantflow/shared/flow"
 	"github.com/tenantflow/tenantflow/shared/purge"
 	"github.com/tenantflow/tenantflow/shared/tenant"
-	"github.com/tenantflow/tenantflow/shared/testenv"
 )
 
 // retired is the DELETED tenant the step fixtures work on (the devstack seed has no

@@ -13,8 +13,8 @@ import (
 	dbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	sfntypes "github.com/aws/aws-sdk-go-v2/service/sfn/types"
 
-	"github.com/tenantflow/tenantflow/cmd/devstack/stack"
-	st "github.com/tenantflow/tenantflow/cmd/devstack/stacktest"
+	"github.com/tenantflow/tenantflow/internal/localstack/stack"
+	st "github.com/tenantflow/tenantflow/internal/localstack/stacktest"
 	"github.com/tenantflow/tenantflow/shared/tenant"
 )
 

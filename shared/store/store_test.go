@@ -10,9 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tenantflow/tenantflow/internal/localstack/testenv"
 	"github.com/tenantflow/tenantflow/shared/store"
 	"github.com/tenantflow/tenantflow/shared/tenant"
-	"github.com/tenantflow/tenantflow/shared/testenv"
 )
 
 func TestMain(m *testing.M) { os.Exit(testenv.Run(m)) }

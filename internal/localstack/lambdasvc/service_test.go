@@ -18,7 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tenantflow/tenantflow/cmd/devstack/samtemplate"
+	"github.com/tenantflow/tenantflow/internal/localstack/samtemplate"
 )
 
 const fixtureRoot = "testdata/repo"

@@ -33,7 +33,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"github.com/tenantflow/tenantflow/cmd/devstack/internal/randid"
+	"github.com/tenantflow/tenantflow/internal/localstack/randid"
 )
 
 // Names and defaults shared with the API's authorization rules (docs/api.md).

@@ -24,10 +24,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
-	"github.com/tenantflow/tenantflow/cmd/devstack/lambdasvc"
-	"github.com/tenantflow/tenantflow/cmd/devstack/samtemplate"
-	"github.com/tenantflow/tenantflow/cmd/devstack/sfnsvc"
-	"github.com/tenantflow/tenantflow/shared/testenv"
+	"github.com/tenantflow/tenantflow/internal/localstack/lambdasvc"
+	"github.com/tenantflow/tenantflow/internal/localstack/samtemplate"
+	"github.com/tenantflow/tenantflow/internal/localstack/sfnsvc"
+	"github.com/tenantflow/tenantflow/internal/localstack/testenv"
 )
 
 // LocalParams are the template parameters of the local stack: billing on (against

@@ -23,10 +23,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/tenantflow/tenantflow/cmd/devstack/samtemplate"
-	"github.com/tenantflow/tenantflow/cmd/devstack/stack"
+	"github.com/tenantflow/tenantflow/internal/localstack/samtemplate"
+	"github.com/tenantflow/tenantflow/internal/localstack/stack"
+	"github.com/tenantflow/tenantflow/internal/localstack/testenv"
 	"github.com/tenantflow/tenantflow/shared/app"
-	"github.com/tenantflow/tenantflow/shared/testenv"
 )
 
 const templateEnv = "TENANTFLOW_IAM_TEMPLATE"

@@ -29,8 +29,8 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
-	"github.com/tenantflow/tenantflow/cmd/devstack/internal/randid"
-	"github.com/tenantflow/tenantflow/cmd/devstack/jwtauth"
+	"github.com/tenantflow/tenantflow/internal/localstack/jwtauth"
+	"github.com/tenantflow/tenantflow/internal/localstack/randid"
 )
 
 // Constants of the emulated API.

@@ -23,7 +23,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
-	"github.com/tenantflow/tenantflow/cmd/devstack/jwtauth"
+	"github.com/tenantflow/tenantflow/internal/localstack/jwtauth"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden.json from the current output")

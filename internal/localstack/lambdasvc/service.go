@@ -34,7 +34,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/tenantflow/tenantflow/cmd/devstack/samtemplate"
+	"github.com/tenantflow/tenantflow/internal/localstack/samtemplate"
 )
 
 // Config configures a Service.

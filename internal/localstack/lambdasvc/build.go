@@ -19,7 +19,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/tenantflow/tenantflow/cmd/devstack/samtemplate"
+	"github.com/tenantflow/tenantflow/internal/localstack/samtemplate"
 )
 
 // Builder builds function bootstraps the way `sam build` does for this project:
@@ -267,7 +267,8 @@ func lockFile(ctx context.Context, path string) (unlock func(), err error) {
 
 // SourceHash is a content hash of everything that can change a bootstrap: every
 // file under root except tests, Markdown and directories that never feed a build
-// (hidden ones such as .git and .aws-sam, node_modules, testdata), plus the Go
+// (hidden ones such as .git and .aws-sam, node_modules, testdata, and the local
+// stack itself: cmd/ and internal/localstack/, which no function imports), plus the Go
 // toolchain, the target architecture and the functions' build settings. Content, not
 // mtimes: a fresh clone or a `git checkout` back and forth hits the cache.
 func SourceHash(root string, fns []samtemplate.Function, goarch string) (string, error) {
@@ -283,6 +284,9 @@ func SourceHash(root string, fns []samtemplate.Function, goarch string) (string,
 		name := d.Name()
 		if d.IsDir() {
 			if path != root && (strings.HasPrefix(name, ".") || name == "node_modules" || name == "testdata") {
+				return filepath.SkipDir
+			}
+			if rel, _ := filepath.Rel(root, path); localStackDirs[filepath.ToSlash(rel)] {
 				return filepath.SkipDir
 			}
 			return nil
@@ -304,6 +308,10 @@ func SourceHash(root string, fns []samtemplate.Function, goarch string) (string,
 	}
 	return hex.EncodeToString(h.Sum(nil))[:24], nil
 }
+
+// localStackDirs hold the local runtime and its tests; a function never imports them
+// (shared/ production code stays free of them), so editing them rebuilds no bootstrap.
+var localStackDirs = map[string]bool{"cmd": true, "internal/localstack": true}
 
 func withoutEnv(env []string, keys ...string) []string {
 	out := env[:0:0]

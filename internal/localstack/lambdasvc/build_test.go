@@ -4,13 +4,14 @@ import (
 	"context"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/tenantflow/tenantflow/cmd/devstack/samtemplate"
+	"github.com/tenantflow/tenantflow/internal/localstack/samtemplate"
 )
 
 func TestBuildReportsEveryFailure(t *testing.T) {
@@ -141,7 +142,9 @@ func TestSourceHash(t *testing.T) {
 	write("README.md", "docs\n")
 	write(".git/HEAD", "ref\n")
 	write(".aws-sam/build/x", "artifact\n")
-	write("cmd/devstack/lambdasvc/testdata/repo/x.go", "package main\n")
+	write("internal/localstack/lambdasvc/testdata/repo/x.go", "package main\n")
+	write("internal/localstack/stack/stack.go", "package stack\n")
+	write("cmd/devstack/main.go", "package main\n")
 	write("tools/node_modules/x/index.js", "x\n")
 	if hash() != base {
 		t.Error("hash changed for files that do not feed the build")
@@ -224,6 +227,25 @@ func TestProjectFunctionsBuild(t *testing.T) {
 	for _, f := range fns {
 		if !fileExists(filepath.Join(dir, f.LogicalID, "bootstrap")) {
 			t.Errorf("%s: no bootstrap", f.LogicalID)
+		}
+	}
+}
+
+// TestFunctionsNeverImportTheLocalStack keeps the arrow one way: the local runtime
+// (cmd/, internal/localstack/) builds and runs the functions, and no function's
+// dependency graph reaches back into it. SourceHash relies on this to skip those trees.
+func TestFunctionsNeverImportTheLocalStack(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", "github.com/tenantflow/tenantflow/functions/...").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	pkgs := strings.Fields(string(out))
+	if len(pkgs) < 20 {
+		t.Fatalf("go list printed %d packages, expected the functions' whole graph", len(pkgs))
+	}
+	for _, p := range pkgs {
+		if strings.HasPrefix(p, "github.com/tenantflow/tenantflow/internal/localstack") || strings.HasPrefix(p, "github.com/tenantflow/tenantflow/cmd/") {
+			t.Errorf("a function depends on %s (local stack code must not be deployed)", p)
 		}
 	}
 }

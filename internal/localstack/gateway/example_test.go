@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"net/http/httptest"
 
-	"github.com/tenantflow/tenantflow/cmd/devstack/gateway"
-	"github.com/tenantflow/tenantflow/cmd/devstack/jwtauth"
+	"github.com/tenantflow/tenantflow/internal/localstack/gateway"
+	"github.com/tenantflow/tenantflow/internal/localstack/jwtauth"
 )
 
 // echo is a stand-in for the local Lambda service.
