@@ -122,7 +122,7 @@ func TestDevstack(t *testing.T) {
 	if err != nil {
 		t.Fatalf("endpoints.json: %v", err)
 	}
-	if ep.API != r.APIURL || ep.PID != os.Getpid() || ep.Lambda == "" || ep.SFN == "" || ep.Moto == "" || ep.Stripe == "" {
+	if ep.API != r.APIURL || ep.PID != os.Getpid() || ep.Lambda == "" || ep.SFN == "" || ep.Moto == "" || ep.AccessKeyID == "" || ep.SecretAccessKey == "" || ep.Stripe == "" {
 		t.Errorf("endpoints.json = %+v", ep)
 	}
 	// A second devstack on the same state directory refuses to start.
@@ -147,7 +147,7 @@ func TestDevstack(t *testing.T) {
 	// What make dev promises besides the API: every bucket of the template exists, and
 	// tenant_enterprise has its 10,000+ application items for exports and purges.
 	t.Run("resources", func(t *testing.T) {
-		cfg := testenv.AWSConfig(ep.Moto)
+		cfg := ep.motoConfig()
 		if len(ep.Buckets) == 0 {
 			t.Fatal("endpoints.json lists no buckets; template.yaml declares ExportsBucket")
 		}

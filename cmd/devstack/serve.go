@@ -275,6 +275,7 @@ func Serve(ctx context.Context, opts ServeOptions) (_ *Running, err error) {
 	}
 	r.Endpoints = Endpoints{
 		API: r.APIURL, Lambda: s.Lambda.URL(), SFN: s.SFN.Endpoint(), Moto: s.Moto.Endpoint,
+		AccessKeyID: s.Moto.Admin.AccessKeyID, SecretAccessKey: s.Moto.Admin.SecretAccessKey,
 		Stripe: s.Stripe.URL, StripeMock: s.StripeMock.URL, PID: os.Getpid(),
 		StartedAt: time.Now().UTC().Format(time.RFC3339), OperatorTokenFile: tokenFile,
 		TenantsTable: s.TenantsTable, DataTable: s.DataTable, EventBus: s.EventBus, Buckets: s.Buckets, StateMachines: s.StateMachines,

@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+
 	"github.com/tenantflow/tenantflow/internal/localstack/testenv"
 )
 
@@ -48,6 +50,10 @@ type Endpoints struct {
 	StateMachines     map[string]string `json:"state_machines"`
 	// StripeWebhookSecret signs events for POST /webhooks/stripe (devstack stripe-event).
 	StripeWebhookSecret string `json:"stripe_webhook_secret,omitempty"`
+	// AccessKeyID and SecretAccessKey are the admin's credentials for moto, which
+	// enforces IAM: the AWS CLI and scripts sign with them.
+	AccessKeyID     string `json:"aws_access_key_id"`
+	SecretAccessKey string `json:"aws_secret_access_key"`
 }
 
 // resolveDirs fills in the repository root and the state directory.
@@ -130,6 +136,12 @@ func readEndpoints(ctx context.Context, stateDir string) (*Endpoints, error) {
 		return nil, fmt.Errorf("%w (its Lambda service %s answers %s)", errNotRunning, ep.Lambda, resp.Status)
 	}
 	return &ep, nil
+}
+
+// motoConfig returns an SDK config for the devstack's moto, signed with the admin
+// credentials endpoints.json lists.
+func (ep *Endpoints) motoConfig() aws.Config {
+	return testenv.AWSConfigWith(ep.Moto, testenv.Credentials{AccessKeyID: ep.AccessKeyID, SecretAccessKey: ep.SecretAccessKey})
 }
 
 // processAlive reports whether pid exists (EPERM: it exists but is not ours).

@@ -13,7 +13,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/tenantflow/tenantflow/internal/localstack/stack"
-	"github.com/tenantflow/tenantflow/internal/localstack/testenv"
 	"github.com/tenantflow/tenantflow/shared/store"
 )
 
@@ -47,7 +46,7 @@ func SendStripeEvent(ctx context.Context, opts StripeEventOptions) (*StripeEvent
 		return nil, fmt.Errorf("%s has no stripe_webhook_secret: the running devstack has no webhook secret", EndpointsFile)
 	}
 	if opts.SubscriptionID == "" {
-		st := store.New(dynamodb.NewFromConfig(testenv.AWSConfig(ep.Moto)), ep.TenantsTable, nil)
+		st := store.New(dynamodb.NewFromConfig(ep.motoConfig()), ep.TenantsTable, nil)
 		t, err := st.GetTenant(ctx, opts.TenantID)
 		if err != nil {
 			return nil, err

@@ -27,6 +27,7 @@ import (
 	"github.com/tenantflow/tenantflow/shared/config"
 	"github.com/tenantflow/tenantflow/shared/events"
 	"github.com/tenantflow/tenantflow/shared/flow"
+	"github.com/tenantflow/tenantflow/shared/metrics"
 	"github.com/tenantflow/tenantflow/shared/provision"
 	"github.com/tenantflow/tenantflow/shared/store"
 	"github.com/tenantflow/tenantflow/shared/tenant"
@@ -44,6 +45,7 @@ type Deps struct {
 	needs    Needs
 	store    *store.Store
 	sfn      *sfn.Client
+	metrics  *metrics.Writer
 }
 
 // Must exits with a JSON log line when err is set: a failed cold start is reported by
@@ -100,8 +102,17 @@ func (d *Deps) SFN() *sfn.Client {
 	return d.sfn
 }
 
-// Kit returns the flow kit on the store.
-func (d *Deps) Kit() *flow.Kit { return &flow.Kit{Store: d.Store(), Log: d.Log} }
+// Kit returns the flow kit on the store, reporting its metrics.
+func (d *Deps) Kit() *flow.Kit { return &flow.Kit{Store: d.Store(), Log: d.Log, Metrics: d.Metrics()} }
+
+// Metrics returns the function's EMF writer on stdout, in the namespace of its stage.
+// It needs no client and no grant: CloudWatch Logs extracts the metrics.
+func (d *Deps) Metrics() *metrics.Writer {
+	if d.metrics == nil {
+		d.metrics = metrics.Stdout(metrics.NamespaceFor(d.Config.Stage))
+	}
+	return d.metrics
+}
 
 // Provisioner returns the entitlements/events provisioner.
 func (d *Deps) Provisioner() *provision.Provisioner {
@@ -112,20 +123,27 @@ func (d *Deps) Provisioner() *provision.Provisioner {
 }
 
 // Billing returns the Stripe adapter with the key from Secrets Manager, or the disabled
-// implementation when no secret is configured.
-func (d *Deps) Billing(ctx context.Context) billing.Billing {
+// implementation when no secret is configured. The key is read on the first Stripe
+// call, not at cold start (see lazyBilling): the API serves most requests without
+// Stripe, and the secret's round trip was most of its init.
+func (d *Deps) Billing(_ context.Context) billing.Billing {
 	if !d.needs.Stripe {
 		d.refuse("Stripe")
 	}
 	prices, err := billing.ParsePriceIDs(d.Config.StripePriceIDs)
 	Must(d.Log, prices, err)
 	cfg := billing.Config{PriceIDs: prices, BaseURL: d.Config.StripeAPIBase, Logger: d.Log}
-	if d.Config.StripeSecretName != "" {
-		key, err := stripeKey(ctx, secretsmanager.NewFromConfig(d.AWS), d.Config.StripeSecretName)
-		cfg.APIKey = Must(d.Log, key, err)
+	if d.Config.StripeSecretName == "" {
+		b, err := billing.New(cfg)
+		return Must(d.Log, b, err)
 	}
-	b, err := billing.New(cfg)
-	return Must(d.Log, b, err)
+	sm, name := secretsmanager.NewFromConfig(d.AWS), d.Config.StripeSecretName
+	return &lazyBilling{build: func(ctx context.Context) billing.Billing {
+		key, err := stripeKey(ctx, sm, name)
+		cfg.APIKey = Must(d.Log, key, err)
+		b, err := billing.New(cfg)
+		return Must(d.Log, b, err)
+	}}
 }
 
 // SecretReader reads a secret value.

@@ -39,7 +39,7 @@ func ExportSteps(logicalID string) (*Deps, *export.Steps) {
 		r.Objects = d.exportS3()
 	}
 	steps := &export.Steps{Jobs: &export.Jobs{DB: db, Table: d.Config.Table}, Reader: r, Log: d.Log, Now: time.Now,
-		PartBytes: export.DefaultPartBytes}
+		PartBytes: export.DefaultPartBytes, Metrics: d.Metrics()}
 	if v := os.Getenv("EXPORT_PART_BYTES"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < export.MinPartBytes {

@@ -58,5 +58,5 @@ func (d *Deps) purgeSources() *purge.Sources {
 // PurgeSweeper builds the scheduled purge sweep.
 func PurgeSweeper(logicalID string) *purge.Sweeper {
 	d := Load(logicalID)
-	return purge.NewSweeper(d.Store(), d.SFN(), d.StateMachineARN(PurgeStateMachine), d.Log)
+	return purge.NewSweeper(d.Store(), d.SFN(), d.StateMachineARN(PurgeStateMachine), d.Log).WithMetrics(d.Metrics())
 }

@@ -231,7 +231,7 @@ func LifecycleSteps(logicalID string) (*Deps, *lifecycle.Steps) {
 // Reconciler builds the scheduled reconciler for every flow.
 func Reconciler(logicalID string) *flow.Reconciler {
 	d := Load(logicalID)
-	return flow.NewReconciler(d.Store(), d.SFN(), d.Log, d.flows()...)
+	return flow.NewReconciler(d.Store(), d.SFN(), d.Log, d.flows()...).WithMetrics(d.Metrics())
 }
 
 // API holds what the HTTP API function is built from.

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -27,7 +28,9 @@ type Reader struct {
 	DataTable    string
 	Objects      Objects
 	Bucket       string
-	// Page is the Query/List page size (bounded memory per page).
+	// Page caps the items of one data-table Query page and the keys of one S3 listing
+	// page. Zero means DynamoDB's own 1 MB pages and S3's 1,000 keys: memory stays
+	// bounded either way, and bigger pages mean fewer round trips.
 	Page int32
 }
 
@@ -161,9 +164,12 @@ func (r *Reader) control(ctx context.Context, tenantID string, p *part) error {
 func (r *Reader) data(ctx context.Context, tenantID string, cur Cursor, p *part, size int) (Cursor, error) {
 	for !p.full(size) {
 		in := &dynamodb.QueryInput{
-			TableName: &r.DataTable, ConsistentRead: aws.Bool(true), Limit: aws.Int32(r.page()),
+			TableName: &r.DataTable, ConsistentRead: aws.Bool(true),
 			KeyConditionExpression:    aws.String("tenant_id = :t"),
 			ExpressionAttributeValues: map[string]dbtypes.AttributeValue{":t": &dbtypes.AttributeValueMemberS{Value: tenantID}},
+		}
+		if r.Page > 0 {
+			in.Limit = aws.Int32(r.Page)
 		}
 		if cur.After != "" {
 			in.ExclusiveStartKey = map[string]dbtypes.AttributeValue{
@@ -196,7 +202,10 @@ func (r *Reader) data(ctx context.Context, tenantID string, cur Cursor, p *part,
 func (r *Reader) objects(ctx context.Context, tenantID string, cur Cursor, p *part, size int) (Cursor, error) {
 	prefix := "exports/" + tenantID + "/"
 	for !p.full(size) {
-		in := &s3.ListObjectsV2Input{Bucket: &r.Bucket, Prefix: &prefix, MaxKeys: aws.Int32(r.page())}
+		in := &s3.ListObjectsV2Input{Bucket: &r.Bucket, Prefix: &prefix}
+		if r.Page > 0 {
+			in.MaxKeys = aws.Int32(r.Page)
+		}
 		if cur.After != "" {
 			in.StartAfter = aws.String(cur.After)
 		}
@@ -224,33 +233,25 @@ func (r *Reader) objects(ctx context.Context, tenantID string, cur Cursor, p *pa
 	return cur, nil
 }
 
-func (r *Reader) page() int32 {
-	if r.Page > 0 {
-		return r.Page
-	}
-	return 500
+// EstimateBudget bounds the counting one step does for the progress estimate. A
+// COUNT Query reads (and bills) what a full read does, so a tenant of millions of
+// items cannot be counted inside one invocation: Start counts for this long, and
+// each chunk goes on from where the last count stopped until the estimate is whole.
+const EstimateBudget = 5 * time.Second
+
+// Estimate is a count of the items an export writes, possibly still partial.
+type Estimate struct {
+	Items int64
+	// After is the last data item_id counted; Done reports the count is complete.
+	After string
+	Done  bool
 }
 
-// Estimate counts the items the export will write (for the progress percentage).
-func (r *Reader) Estimate(ctx context.Context, tenantID string) (int64, error) {
-	var n int64
+// StartEstimate counts the control-plane records (one partition, small) and then the
+// data items until budget runs out.
+func (r *Reader) StartEstimate(ctx context.Context, tenantID string, budget time.Duration) (Estimate, error) {
+	var est Estimate
 	var start map[string]dbtypes.AttributeValue
-	for {
-		out, err := r.Data.Query(ctx, &dynamodb.QueryInput{
-			TableName: &r.DataTable, Select: dbtypes.SelectCount, ExclusiveStartKey: start,
-			KeyConditionExpression:    aws.String("tenant_id = :t"),
-			ExpressionAttributeValues: map[string]dbtypes.AttributeValue{":t": &dbtypes.AttributeValueMemberS{Value: tenantID}},
-		})
-		if err != nil {
-			return 0, fmt.Errorf("count %s of %s: %w", SourceTenantData, tenantID, err)
-		}
-		n += int64(out.Count)
-		if len(out.LastEvaluatedKey) == 0 {
-			break
-		}
-		start = out.LastEvaluatedKey
-	}
-	start = nil
 	for {
 		out, err := r.ControlPlane.Query(ctx, &dynamodb.QueryInput{
 			TableName: &r.Table, Select: dbtypes.SelectCount, ExclusiveStartKey: start,
@@ -258,14 +259,48 @@ func (r *Reader) Estimate(ctx context.Context, tenantID string) (int64, error) {
 			ExpressionAttributeValues: map[string]dbtypes.AttributeValue{":pk": &dbtypes.AttributeValueMemberS{Value: store.TenantPartition(tenantID)}},
 		})
 		if err != nil {
-			return 0, fmt.Errorf("count control plane of %s: %w", tenantID, err)
+			return est, fmt.Errorf("count control plane of %s: %w", tenantID, err)
 		}
-		n += int64(out.Count)
+		est.Items += int64(out.Count)
 		if len(out.LastEvaluatedKey) == 0 {
-			return n, nil
+			break
 		}
 		start = out.LastEvaluatedKey
 	}
+	return r.ContinueEstimate(ctx, tenantID, est, budget)
+}
+
+// ContinueEstimate counts data items after est.After until the count is complete or
+// budget has run out (at least one page either way, so every call makes progress).
+func (r *Reader) ContinueEstimate(ctx context.Context, tenantID string, est Estimate, budget time.Duration) (Estimate, error) {
+	deadline := time.Now().Add(budget)
+	for !est.Done {
+		in := &dynamodb.QueryInput{
+			TableName: &r.DataTable, Select: dbtypes.SelectCount,
+			KeyConditionExpression:    aws.String("tenant_id = :t"),
+			ExpressionAttributeValues: map[string]dbtypes.AttributeValue{":t": &dbtypes.AttributeValueMemberS{Value: tenantID}},
+		}
+		if est.After != "" {
+			in.ExclusiveStartKey = map[string]dbtypes.AttributeValue{
+				"tenant_id": &dbtypes.AttributeValueMemberS{Value: tenantID},
+				"item_id":   &dbtypes.AttributeValueMemberS{Value: est.After},
+			}
+		}
+		out, err := r.Data.Query(ctx, in)
+		if err != nil {
+			return est, fmt.Errorf("count %s of %s: %w", SourceTenantData, tenantID, err)
+		}
+		est.Items += int64(out.Count)
+		if len(out.LastEvaluatedKey) == 0 {
+			est.Done = true
+			break
+		}
+		est.After = str(out.LastEvaluatedKey["item_id"])
+		if time.Now().After(deadline) {
+			break
+		}
+	}
+	return est, nil
 }
 
 // hashing restores the running SHA-256 of the file from its marshalled state.

@@ -41,7 +41,12 @@ func get(t *testing.T, s *stack.Stack, id, exportID string, claims map[string]st
 
 func waitCompleted(t *testing.T, s *stack.Stack, id, exportID string) map[string]any {
 	t.Helper()
-	deadline := time.Now().Add(3 * time.Minute)
+	return waitCompletedWithin(t, s, id, exportID, 3*time.Minute)
+}
+
+func waitCompletedWithin(t *testing.T, s *stack.Stack, id, exportID string, limit time.Duration) map[string]any {
+	t.Helper()
+	deadline := time.Now().Add(limit)
 	for time.Now().Before(deadline) {
 		_, b := get(t, s, id, exportID, admin)
 		switch b["status"] {
@@ -56,8 +61,14 @@ func waitCompleted(t *testing.T, s *stack.Stack, id, exportID string) map[string
 	return nil
 }
 
+// stackFor is the binary's stack: parts of S3's minimum size (5 MiB), so that a few
+// thousand items already take several chunk invocations.
+func stackFor(t *testing.T) *stack.Stack {
+	return st.SharedWith(t, st.Options{Params: map[string]string{"ExportPartBytes": "5242880"}})
+}
+
 func TestExportOfAcmeCompletesAndVerifies(t *testing.T) {
-	s := st.Shared(t)
+	s := stackFor(t)
 	code, b := request(t, s, "tenant_acme", st.TenantToken("tenant_acme"))
 	if code != 202 || b["status"] != "queued" {
 		t.Fatalf("POST exports: %d %v", code, b)

@@ -123,6 +123,10 @@ type Job struct {
 	Items     int64            `json:"items" dynamodbav:"items"`
 	Bytes     int64            `json:"bytes" dynamodbav:"bytes"`
 	Estimated int64            `json:"estimated_items" dynamodbav:"estimated_items"`
+	// EstimateAfter and EstimateDone are where the budgeted count stands (see
+	// EstimateBudget): until it is done, Estimated is a lower bound.
+	EstimateAfter string `json:"-" dynamodbav:"estimate_after,omitempty"`
+	EstimateDone  bool   `json:"estimate_complete" dynamodbav:"estimate_done"`
 
 	SizeBytes int64     `json:"size_bytes,omitempty" dynamodbav:"size_bytes,omitempty"`
 	SHA256    string    `json:"sha256,omitempty" dynamodbav:"sha256,omitempty"`
@@ -131,8 +135,9 @@ type Job struct {
 	Cause     string    `json:"cause,omitempty" dynamodbav:"cause,omitempty"`
 }
 
-// Percent is the progress against the estimate taken at start (capped at 99 until
-// the export completes: the estimate is a count taken before reading).
+// Percent is the progress against the estimate (capped at 99 until the export
+// completes: the estimate is a count taken while reading, and a lower bound until
+// EstimateDone).
 func (j *Job) Percent() float64 {
 	switch {
 	case j.Status == Completed:
@@ -140,7 +145,7 @@ func (j *Job) Percent() float64 {
 	case j.Estimated <= 0:
 		return 0
 	}
-	return min(99, float64(j.Items)*100/float64(j.Estimated))
+	return min(99, float64(j.Items)*100/float64(max(j.Estimated, j.Items)))
 }
 
 // Key prefixes of the job record and the object.

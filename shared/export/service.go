@@ -38,11 +38,14 @@ const DefaultURLTTL = 15 * time.Minute
 
 // Progress of a job as the API shows it.
 type ProgressView struct {
-	Items          int64   `json:"items"`
-	Bytes          int64   `json:"bytes"`
-	EstimatedItems int64   `json:"estimated_items"`
-	Percent        float64 `json:"percent"`
-	Parts          int     `json:"parts"`
+	Items          int64 `json:"items"`
+	Bytes          int64 `json:"bytes"`
+	EstimatedItems int64 `json:"estimated_items"`
+	// EstimateComplete is false while the count behind EstimatedItems is still going
+	// on (big tenants are counted a few seconds per chunk); it is a lower bound then.
+	EstimateComplete bool    `json:"estimate_complete"`
+	Percent          float64 `json:"percent"`
+	Parts            int     `json:"parts"`
 }
 
 // View is a job as GET /tenants/{id}/exports/{export_id} returns it.
@@ -140,7 +143,7 @@ func (s *Service) List(ctx context.Context, tenantID string) ([]*View, error) {
 
 func viewOf(j *Job) View {
 	return View{ExportID: j.ID, TenantID: j.TenantID, Status: j.Status, CreatedAt: j.CreatedAt, UpdatedAt: j.UpdatedAt, CompletedAt: j.CompletedAt,
-		Progress:  ProgressView{Items: j.Items, Bytes: j.Bytes, EstimatedItems: j.Estimated, Percent: j.Percent(), Parts: j.PartCount},
+		Progress:  ProgressView{Items: j.Items, Bytes: j.Bytes, EstimatedItems: j.Estimated, EstimateComplete: j.EstimateDone || j.Status == Completed, Percent: j.Percent(), Parts: j.PartCount},
 		SizeBytes: j.SizeBytes, SHA256: j.SHA256, Manifest: j.Manifest, Error: j.Error, Cause: j.Cause}
 }
 

@@ -13,6 +13,7 @@ import (
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/tenantflow/tenantflow/shared/flow"
+	"github.com/tenantflow/tenantflow/shared/metrics"
 )
 
 // MinPartBytes is S3's smallest allowed part (every part but the last).
@@ -29,6 +30,8 @@ type Steps struct {
 	Now    func() time.Time
 	// PartBytes is the compressed size of one part (≥ MinPartBytes).
 	PartBytes int
+	// Metrics receives ExportsCompleted and ExportsFailed (nil: none).
+	Metrics flow.Metrics
 }
 
 func (s *Steps) logger(ref flow.Ref, step string) *slog.Logger {
@@ -51,7 +54,7 @@ func (s *Steps) Start(ctx context.Context, in Input) (Progress, error) {
 	case Failed:
 		return Progress{}, &JobStateError{ExportID: job.ID, Reason: "it has failed"}
 	}
-	est, err := s.Reader.Estimate(ctx, in.TenantID)
+	est, err := s.Reader.StartEstimate(ctx, in.TenantID, EstimateBudget)
 	if err != nil {
 		return Progress{}, err
 	}
@@ -65,14 +68,15 @@ func (s *Steps) Start(ctx context.Context, in Input) (Progress, error) {
 		return Progress{}, err
 	}
 	now := s.Now().UTC()
-	job.Status, job.UploadID, job.Estimated, job.GeneratedAt, job.UpdatedAt = Running, aws.ToString(up.UploadId), est, &now, now
+	job.Status, job.UploadID, job.GeneratedAt, job.UpdatedAt = Running, aws.ToString(up.UploadId), &now, now
+	job.Estimated, job.EstimateAfter, job.EstimateDone = est.Items, est.After, est.Done
 	job.Cursor = Cursor{Phase: PhaseControl}
 	if err := s.Jobs.Put(ctx, job, 0, Queued); err != nil {
 		// A concurrent start won; its upload is the one; this one is aborted.
 		_, _ = s.Reader.Objects.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: &s.Reader.Bucket, Key: aws.String(job.Key), UploadId: up.UploadId})
 		return Progress{}, transient("start", err)
 	}
-	s.logger(in.Ref, "start").Info("export started", "estimated_items", est, "key", job.Key)
+	s.logger(in.Ref, "start").Info("export started", "estimated_items", est.Items, "estimate_complete", est.Done, "key", job.Key)
 	return Progress{More: true}, nil
 }
 
@@ -98,6 +102,13 @@ func (s *Steps) Chunk(ctx context.Context, in Input) (Progress, error) {
 	if job.PartCount > seen || job.Cursor.Phase == PhaseDone {
 		log.Info("chunk already recorded; nothing to do", "parts", job.PartCount, "expected", seen)
 		return Progress{Parts: job.PartCount, More: job.Cursor.Phase != PhaseDone, Items: job.Items, Bytes: job.Bytes}, nil
+	}
+	if !job.EstimateDone {
+		est, err := s.Reader.ContinueEstimate(ctx, in.TenantID, Estimate{Items: job.Estimated, After: job.EstimateAfter}, EstimateBudget)
+		if err != nil {
+			return Progress{}, err
+		}
+		job.Estimated, job.EstimateAfter, job.EstimateDone = est.Items, est.After, est.Done
 	}
 	size := max(s.PartBytes, MinPartBytes)
 	p := newPart(size)
@@ -200,6 +211,7 @@ func (s *Steps) Finalize(ctx context.Context, in Input) (Progress, error) {
 		return Progress{}, transient("finalize", err)
 	}
 	s.logger(in.Ref, "finalize").Info("export completed", "size_bytes", job.SizeBytes, "sha256", job.SHA256, "parts", job.PartCount, "items", job.Items)
+	flow.Emit(s.Metrics, s.Log, in.Ref, metrics.Counted(metrics.ExportsCompleted, Kind, false))
 	return done, nil
 }
 
@@ -242,6 +254,7 @@ func (s *Steps) Release(ctx context.Context, in Input) (flow.Outcome, error) {
 			return flow.Outcome{}, transient("release", err)
 		}
 		s.logger(in.Ref, "release").Warn("export failed", "error", job.Error, "cause", job.Cause)
+		flow.Emit(s.Metrics, s.Log, in.Ref, metrics.Counted(metrics.ExportsFailed, Kind, false).With("error", job.Error))
 		return flow.Outcome{Status: "FAILED"}, nil
 	}
 }

@@ -35,6 +35,9 @@ func TestClassify(t *testing.T) {
 		{"deadline", fmt.Errorf("put: %w", context.DeadlineExceeded), "TransientError"},
 		{"transaction conflict", &types.TransactionCanceledException{CancellationReasons: []types.CancellationReason{{Code: aws.String("TransactionConflict")}}}, "TransientError"},
 		{"throttling", &smithy.GenericAPIError{Code: "ThrottlingException", Message: "slow down"}, "TransientError"},
+		// A missing grant stays missing: retrying it only delays the failure.
+		{"access denied is final", fmt.Errorf("get tenant: %w", &smithy.GenericAPIError{Code: "AccessDeniedException", Message: "User: arn:aws:iam::123456789012:user/f is not authorized to perform: dynamodb:GetItem on resource: arn:aws:dynamodb:us-east-1:123456789012:table/t"}), "wrapError"},
+		{"S3 access denied is final", &smithy.GenericAPIError{Code: "AccessDenied", Message: "not authorized"}, "GenericAPIError"},
 		{"throttled event entry", &events.RejectedError{DetailType: "TenantDeleted", Code: "ThrottlingException"}, "TransientError"},
 		{"rejected event entry is final", &events.RejectedError{DetailType: "TenantDeleted", Code: "MalformedDetail"}, "RejectedError"},
 		{"unknown error unchanged", errors.New("boom"), "errorString"},

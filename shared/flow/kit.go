@@ -60,6 +60,9 @@ type Settlement struct {
 type Kit struct {
 	Store Store
 	Log   *slog.Logger
+	// Metrics receives the operating metrics of Finish and Release (nil: none), so
+	// every flow reports its commits, failures and needs_attention the same way.
+	Metrics Metrics
 }
 
 // actor is the audit identity of a flow's writes.
@@ -176,7 +179,8 @@ func (k *Kit) Mark(ctx context.Context, ref Ref, m string) error {
 
 // Finish is the last forward step: the tenant moves from busy to `to` with mutate
 // applied and the operation becomes SUCCEEDED, in one transaction. A repeat after the
-// write (its answer lost) sees SUCCEEDED and succeeds without writing.
+// write (its answer lost) sees SUCCEEDED and succeeds without writing, and without
+// counting the commit again in the metrics.
 func (k *Kit) Finish(ctx context.Context, ref Ref, busy, to tenant.State, mutate func(*tenant.Tenant), reason string) error {
 	op, err := k.Store.GetOperation(ctx, ref.OperationID)
 	if err != nil {
@@ -188,6 +192,7 @@ func (k *Kit) Finish(ctx context.Context, ref Ref, busy, to tenant.State, mutate
 	case tenant.OpFailed:
 		return &tenant.ConflictError{TenantID: ref.TenantID, Reason: "operation " + ref.OperationID + " has already failed"}
 	}
+	var plan tenant.Plan
 	_, err = k.Store.Change(ctx, ref.TenantID, actor(ref, reason), func(cur *tenant.Tenant) (store.Write, error) {
 		if !owns(cur, ref, busy) {
 			return store.Write{}, notOwned(cur, ref, busy)
@@ -197,9 +202,14 @@ func (k *Kit) Finish(ctx context.Context, ref Ref, busy, to tenant.State, mutate
 				mutate(x)
 			}
 			x.Operation, x.PreviousState = "", ""
+			plan = x.Plan
 		}, Op: &store.OpUpdate{ID: ref.OperationID, Status: tenant.OpSucceeded}}, nil
 	})
-	return err
+	if err != nil {
+		return err
+	}
+	k.committed(ref, op, plan)
+	return nil
 }
 
 // Compensating returns the tenant and operation when compensation of ref should run:
@@ -229,7 +239,8 @@ func (k *Kit) Compensating(ctx context.Context, ref Ref, busy tenant.State) (t *
 // the operation never claimed it, is detached from it) and the operation becomes
 // FAILED with the caught error, the steps that could not be undone, and
 // needs_attention when there are any — one transaction. An operation that had
-// succeeded is left alone and reported SUCCEEDED. Repeating Release writes the same.
+// succeeded is left alone and reported SUCCEEDED. Repeating Release writes the same;
+// only the call that failed the operation reports it (Outcome.Released, metrics).
 func (k *Kit) Release(ctx context.Context, def *Definition, ref Ref, caught *CaughtError) (Outcome, error) {
 	op, err := k.Store.GetOperation(ctx, ref.OperationID)
 	if err != nil {
@@ -246,6 +257,7 @@ func (k *Kit) Release(ctx context.Context, def *Definition, ref Ref, caught *Cau
 	if err != nil {
 		return Outcome{}, err
 	}
+	first := op.Status != tenant.OpFailed
 	errName, cause := op.Error, op.Cause
 	if caught != nil {
 		errName, cause = caught.Error, caught.Message()
@@ -289,5 +301,8 @@ func (k *Kit) Release(ctx context.Context, def *Definition, ref Ref, caught *Cau
 	}
 	k.Logger(ref, "release").Warn("operation failed; tenant released", "error", errName, "cause", cause,
 		"released_to", s.To, "compensation_incomplete", s.Incomplete)
-	return Outcome{Status: tenant.OpFailed, CompensationIncomplete: s.Incomplete}, nil
+	if first {
+		k.failed(ref, errName, s.Incomplete)
+	}
+	return Outcome{Status: tenant.OpFailed, CompensationIncomplete: s.Incomplete, Released: first}, nil
 }

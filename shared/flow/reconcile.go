@@ -40,6 +40,13 @@ func NewReconciler(s ReconcileStore, x Executions, log *slog.Logger, flows ...*D
 	return &Reconciler{kit: &Kit{Store: s, Log: log}, store: s, sfn: x, flows: flows, log: log}
 }
 
+// WithMetrics makes the reconciler's releases report their metrics to m, as the
+// flows' own release steps do: an execution that died is a failure operators watch too.
+func (r *Reconciler) WithMetrics(m Metrics) *Reconciler {
+	r.kit.Metrics = m
+	return r
+}
+
 // ReconcileResult says what one run did.
 type ReconcileResult struct {
 	Checked  int      `json:"checked"`

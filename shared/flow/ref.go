@@ -47,4 +47,7 @@ func (c *CaughtError) Message() string {
 type Outcome struct {
 	Status                 tenant.OperationStatus `json:"status"`
 	CompensationIncomplete []string               `json:"compensation_incomplete,omitempty"`
+	// Released is true for the call that failed the operation, false for a repeat
+	// that found it failed already: a flow counts its own failure metrics on it once.
+	Released bool `json:"-"`
 }

@@ -51,7 +51,7 @@ func (h *Handler) getExport(ctx context.Context, r *request) (response, error) {
 	if err != nil {
 		return response{}, err
 	}
-	return response{status: http.StatusOK, body: v}, nil
+	return response{status: http.StatusOK, body: exportView(r.who, v)}, nil
 }
 
 // listExports serves GET /tenants/{id}/exports, newest first.
@@ -69,7 +69,22 @@ func (h *Handler) listExports(ctx context.Context, r *request) (response, error)
 	if err != nil {
 		return response{}, err
 	}
+	for i, v := range vs {
+		vs[i] = exportView(r.who, v)
+	}
 	return response{status: http.StatusOK, body: map[string]any{"exports": vs}}, nil
+}
+
+// exportView is what the caller may see of an export: a tenant's own token gets the
+// error name of a failed export but not its cause, which holds internal details
+// (function errors, resource names) meant for operators, as with operations.
+func exportView(p principal, v *export.View) *export.View {
+	if p.admin || v.Cause == "" {
+		return v
+	}
+	c := *v
+	c.Cause = ""
+	return &c
 }
 
 var errNoExports = &authError{status: http.StatusNotFound, detail: "exports are not configured"}

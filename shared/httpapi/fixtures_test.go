@@ -18,6 +18,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/tenantflow/tenantflow/internal/localstack/testenv"
+	"github.com/tenantflow/tenantflow/shared/export"
 	"github.com/tenantflow/tenantflow/shared/httpapi"
 	"github.com/tenantflow/tenantflow/shared/store"
 	"github.com/tenantflow/tenantflow/shared/tenant"
@@ -337,6 +338,34 @@ var fixtures = map[string]expectation{
 	// one), and only operators may read it.
 	"get-deletion-certificate.json":              {404, detail("deletion certificate of tenant tenant_acme", "until it is purged")},
 	"get-deletion-certificate-tenant-token.json": {403, detail("deletion certificate", httpapi.AdminScope)},
+	"create-export.json": {202, func(t *testing.T, e *env, resp events.APIGatewayV2HTTPResponse) {
+		var v struct {
+			ExportID string `json:"export_id"`
+			TenantID string `json:"tenant_id"`
+			Status   string `json:"status"`
+		}
+		if err := json.Unmarshal([]byte(resp.Body), &v); err != nil || v.Status != "queued" || v.TenantID != "tenant_acme" || !strings.HasPrefix(v.ExportID, "exp_") {
+			t.Fatalf("body %s (%v)", resp.Body, err)
+		}
+		if loc := resp.Headers["Location"]; !strings.HasSuffix(loc, "/tenants/tenant_acme/exports/"+v.ExportID) {
+			t.Errorf("Location %q", loc)
+		}
+		// The job is recorded and its flow started once, named after the export.
+		if names := e.exports.names(); len(names) != 1 || names[0] != v.ExportID {
+			t.Errorf("executions started %v, want [%s]", names, v.ExportID)
+		}
+		job, err := e.jobs.Get(context.Background(), "tenant_acme", v.ExportID)
+		if err != nil || job.Status != export.Queued || job.RequestedBy != "user_acme_alice" {
+			t.Errorf("job %+v (%v)", job, err)
+		}
+	}},
+	"create-export-bad-wrong-tenant.json": {403, detail("tenant_enterprise")},
+	"get-export-unknown.json":             {404, detail("exp_19b7a2c0000_0123456789abcdef")},
+	"list-exports.json": {200, func(t *testing.T, _ *env, resp events.APIGatewayV2HTTPResponse) {
+		if strings.TrimSpace(resp.Body) != `{"exports":[]}` {
+			t.Errorf("body %s, want no exports", resp.Body)
+		}
+	}},
 }
 
 // publicOperationKeys is the whole wire shape of httpapi.OperationResponse.
@@ -536,7 +565,9 @@ func TestFixturesAreValidEvents(t *testing.T) {
 			continue
 		}
 		method, path, _ := strings.Cut(ev.RouteKey, " ")
-		path = strings.Replace(path, "{id}", ev.PathParameters["id"], 1)
+		for name, value := range ev.PathParameters {
+			path = strings.Replace(path, "{"+name+"}", value, 1)
+		}
 		if rc.HTTP.Method != method || ev.RawPath != "/"+rc.Stage+path {
 			t.Errorf("%s: %s %s does not match route %s with id %q on stage %s", name, rc.HTTP.Method, ev.RawPath, ev.RouteKey, ev.PathParameters["id"], rc.Stage)
 		}

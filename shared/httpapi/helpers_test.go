@@ -14,8 +14,11 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sfn"
 
 	"github.com/tenantflow/tenantflow/internal/localstack/testenv"
+	"github.com/tenantflow/tenantflow/shared/export"
 	"github.com/tenantflow/tenantflow/shared/httpapi"
 	"github.com/tenantflow/tenantflow/shared/lifecycle"
 	"github.com/tenantflow/tenantflow/shared/provision"
@@ -45,6 +48,8 @@ var periodEnd = time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC)
 
 // env is one handler on fresh tables with the four seeds.
 type env struct {
+	exports *fakeExecutions
+	jobs    *export.Jobs
 	h       *httpapi.Handler
 	db      store.DynamoDB
 	st      *store.Store
@@ -77,6 +82,11 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 		Catalog:   cat, Logger: slog.New(slog.NewJSONHandler(logs, nil)),
 		Idempotency: st,
 	}
+	// Exports are the real shared/export service on the same table; only the start of
+	// the export flow is recorded instead of run (the export's own tests run it).
+	execs, jobs := &fakeExecutions{}, &export.Jobs{DB: db, Table: names["TenantsTable"]}
+	cfg.Exports = &export.Service{Jobs: jobs, Tenants: st, SFN: execs,
+		StateMachineARN: "arn:aws:states:us-east-1:123456789012:stateMachine:export", Bucket: "exports"}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -84,7 +94,7 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{h: h, db: db, st: st, plans: plans, subs: subs, logs: logs, catalog: cat}
+	return &env{h: h, db: db, st: st, plans: plans, subs: subs, logs: logs, catalog: cat, exports: execs, jobs: jobs}
 }
 
 // invoke sends raw event JSON through the real aws-lambda-go handler path (JSON
@@ -168,6 +178,33 @@ func bodyMap(t *testing.T, resp events.APIGatewayV2HTTPResponse) map[string]any 
 
 // fakePlans stands in for shared/planchange (tested end to end elsewhere). It applies
 // the same refusals with the real domain rules, so the HTTP mapping of each is real.
+// fakeExecutions records the executions the export service starts.
+type fakeExecutions struct {
+	mu      sync.Mutex
+	started []sfn.StartExecutionInput
+}
+
+func (f *fakeExecutions) StartExecution(_ context.Context, in *sfn.StartExecutionInput, _ ...func(*sfn.Options)) (*sfn.StartExecutionOutput, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.started = append(f.started, *in)
+	return &sfn.StartExecutionOutput{ExecutionArn: aws.String(*in.StateMachineArn + ":" + *in.Name)}, nil
+}
+
+func (f *fakeExecutions) DescribeExecution(context.Context, *sfn.DescribeExecutionInput, ...func(*sfn.Options)) (*sfn.DescribeExecutionOutput, error) {
+	return nil, errors.New("fakeExecutions: DescribeExecution is not used by exports")
+}
+
+func (f *fakeExecutions) names() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []string
+	for _, in := range f.started {
+		out = append(out, aws.ToString(in.Name))
+	}
+	return out
+}
+
 type fakePlans struct {
 	st      *store.Store
 	catalog *tenant.Catalog

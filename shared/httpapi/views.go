@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"regexp"
+	"sync"
 	"time"
 
 	"github.com/tenantflow/tenantflow/shared/store"
@@ -120,7 +121,8 @@ func limitsView(l tenant.Limits) LimitsResponse {
 // errorNamePattern is what an error name looks like (a Go type name as Lambda reports
 // it, or a Step Functions name such as States.Timeout). Anything else is not shown: the
 // name travels from the state machine's Catch and is not checked on the way.
-var errorNamePattern = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_.]{0,63}$`)
+// Compiled on first use, as operationIDPattern.
+var errorNamePattern = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_.]{0,63}$`) })
 
 // genericFailureName stands for a missing error name or one that does not look like
 // one; it names no flow, since every kind of operation shows this view.
@@ -135,7 +137,7 @@ func operationView(op *tenant.Operation) OperationResponse {
 		AtPeriodEnd: op.AtPeriodEnd, EffectiveAt: op.EffectiveAt, CreatedAt: op.CreatedAt, UpdatedAt: op.UpdatedAt,
 	}
 	name := op.Error
-	if name != "" && !errorNamePattern.MatchString(name) {
+	if name != "" && !errorNamePattern().MatchString(name) {
 		name = genericFailureName
 	}
 	if name == "" && op.Status == tenant.OpFailed {

@@ -108,13 +108,13 @@ func TestStepFixtures(t *testing.T) {
 			t.Fatal(err)
 		}
 		fn := st.LogicalID(filepath.Dir(fx.file))
-		res, err := s.Lambda.Invoke(context.Background(), fn, raw)
-		if err != nil {
-			t.Fatalf("%s: %v", fx.file, err)
-		}
-		if res.FunctionError != "" {
-			t.Fatalf("%s: %s %s", fx.file, res.FunctionError, res.Payload)
-		}
-		fx.check(t, s, sm, res.Payload)
+		// One subtest per fixture, so `make sam-local` reports each one's verdict.
+		t.Run(fx.file, func(t *testing.T) {
+			res := st.Fixture(t, s, fn, fx.file, raw, "no error, step checks")
+			if res.FunctionError != "" {
+				t.Fatalf("%s: %s %s", fx.file, res.FunctionError, res.Payload)
+			}
+			fx.check(t, s, sm, res.Payload)
+		})
 	}
 }

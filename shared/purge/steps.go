@@ -8,6 +8,7 @@ import (
 
 	"github.com/tenantflow/tenantflow/shared/events"
 	"github.com/tenantflow/tenantflow/shared/flow"
+	"github.com/tenantflow/tenantflow/shared/metrics"
 	"github.com/tenantflow/tenantflow/shared/store"
 	"github.com/tenantflow/tenantflow/shared/tenant"
 )
@@ -184,19 +185,25 @@ func (s *Steps) Verify(ctx context.Context, in Input) (Input, error) {
 	if err != nil {
 		return in, err
 	}
+	wrote := false
 	_, err = s.store.Change(ctx, in.TenantID, actor(in.Ref), func(cur *tenant.Tenant) (store.Write, error) {
 		if err := owned(cur, in.Ref); err != nil {
 			return store.Write{}, err
 		}
 		if c := cur.Certificate; c != nil && c.OperationID == in.OperationID {
+			wrote = false
 			return store.Write{}, store.ErrUnchanged
 		}
+		wrote = true
 		return store.Write{Mutate: func(x *tenant.Tenant) { x.Certificate = cert }}, nil
 	})
 	if err != nil {
 		return in, err
 	}
 	s.kit.Logger(in.Ref, "verify").Info("every source verified empty", "sha256", cert.SHA256)
+	if wrote {
+		s.kit.Metric(in.Ref, metrics.Counted(metrics.DeletionVerificationsPassed, tenant.KindPurge, false))
+	}
 	return in, nil
 }
 
@@ -298,10 +305,18 @@ func Role(who string) string {
 // Release ends a failed purge (flow.Kit.Release): the tenant stays DELETED, held by
 // nobody and still due, the operation is FAILED with the caught error, and the next
 // sweep starts a new purge. Its Outcome tells the state machine whether the purge had
-// in fact committed.
+// in fact committed. A purge that ended because a source was still not empty after
+// the verify step's retries counts as a failed deletion verification.
 func (s *Steps) Release(ctx context.Context, in Input) (flow.Outcome, error) {
 	if err := checkKind(in.Ref); err != nil {
 		return flow.Outcome{}, err
 	}
-	return s.kit.Release(ctx, s.def, in.Ref, in.Error)
+	out, err := s.kit.Release(ctx, s.def, in.Ref, in.Error)
+	if err == nil && out.Released && in.Error != nil && in.Error.Error == notEmptyName {
+		s.kit.Metric(in.Ref, metrics.Counted(metrics.DeletionVerificationsFailed, tenant.KindPurge, false).With("cause", in.Error.Message()))
+	}
+	return out, err
 }
+
+// notEmptyName is the ASL error name of a *NotEmptyError (its type name).
+const notEmptyName = "NotEmptyError"

@@ -45,6 +45,13 @@ func NewSweeper(s SweepStore, x flow.Executions, arn string, log *slog.Logger) *
 	return &Sweeper{store: s, sfn: x, ops: flow.NewOperations(s, x, def), kit: &flow.Kit{Store: s, Log: log}, def: def, log: log}
 }
 
+// WithMetrics makes the sweep's releases of ended purges report their metrics to m,
+// as the purge's own release step does.
+func (s *Sweeper) WithMetrics(m flow.Metrics) *Sweeper {
+	s.kit.Metrics = m
+	return s
+}
+
 // SweepResult says what one sweep did. Read counts the Due index entries it read
 // (tenants due at Now, never the whole table); Started lists the operations started,
 // Released the tenants whose ended purge was released first, Skipped the due tenants

@@ -1,9 +1,6 @@
 package tenant
 
-import (
-	"regexp"
-	"time"
-)
+import "time"
 
 // Tenant is one customer organisation of the SaaS platform and where it is in its life.
 type Tenant struct {
@@ -68,14 +65,31 @@ const (
 	DefaultRetentionDays = 30
 )
 
-var idPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{2,63}$`)
-
-// ValidateID checks a tenant id: 3–64 chars of lowercase letters, digits, '_' or '-'.
+// ValidateID checks a tenant id: 3–64 chars of lowercase letters, digits, '_' or '-',
+// starting with a letter or digit (the language of ^[a-z0-9][a-z0-9_-]{2,63}$). It is
+// a loop rather than that regexp because compiling the regexp's counted repetition at
+// package init took about 0.6 ms of every function's cold start.
 func ValidateID(id string) error {
-	if !idPattern.MatchString(id) {
+	if !validID(id) {
 		return &ValidationError{Field: "id", Reason: "must be 3-64 characters of a-z, 0-9, '_' or '-', starting with a letter or digit"}
 	}
 	return nil
+}
+
+func validID(id string) bool {
+	if len(id) < 3 || len(id) > 64 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9':
+		case (c == '_' || c == '-') && i > 0:
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // ValidateRetention checks a requested retention window.

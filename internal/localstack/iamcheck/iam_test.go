@@ -1,9 +1,10 @@
 // Package iamcheck holds the IAM wiring test: the policies template.yaml gives each
 // function must be exactly what its wiring in shared/app implies (Needs.Grants), both
-// ways. A missing grant is an AccessDenied that only shows in AWS (the local emulators
-// do not enforce IAM); an unused one is privilege a buggy or compromised function can
-// use. The test reads the template with devstack's parser and local parameters, which
-// is why it lives under cmd/devstack: shared/ must not import cmd/devstack.
+// ways. A missing grant is an AccessDenied (in AWS, and in the local stack, which
+// enforces IAM: enforced_test.go); an unused one is privilege a buggy or compromised
+// function can use. The test reads the template with devstack's parser and local
+// parameters, which is why it lives under cmd/devstack: shared/ must not import
+// cmd/devstack.
 //
 // Only explicit Statement documents are accepted: a SAM policy template or a managed
 // policy hides what it grants from this test and from review. What SAM adds to every

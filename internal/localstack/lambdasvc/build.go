@@ -268,9 +268,10 @@ func lockFile(ctx context.Context, path string) (unlock func(), err error) {
 // SourceHash is a content hash of everything that can change a bootstrap: every
 // file under root except tests, Markdown and directories that never feed a build
 // (hidden ones such as .git and .aws-sam, node_modules, testdata, and the local
-// stack itself: cmd/ and internal/localstack/, which no function imports), plus the Go
-// toolchain, the target architecture and the functions' build settings. Content, not
-// mtimes: a fresh clone or a `git checkout` back and forth hits the cache.
+// stack itself: cmd/, internal/localstack/ and internal/bench/, which no function
+// imports), plus the Go toolchain, the target architecture and the functions' build
+// settings. Content, not mtimes: a fresh clone or a `git checkout` back and forth hits
+// the cache.
 func SourceHash(root string, fns []samtemplate.Function, goarch string) (string, error) {
 	h := sha256.New()
 	fmt.Fprintf(h, "toolchain %s %s/%s\n", runtime.Version(), runtime.GOOS, goarch)
@@ -309,9 +310,10 @@ func SourceHash(root string, fns []samtemplate.Function, goarch string) (string,
 	return hex.EncodeToString(h.Sum(nil))[:24], nil
 }
 
-// localStackDirs hold the local runtime and its tests; a function never imports them
-// (shared/ production code stays free of them), so editing them rebuilds no bootstrap.
-var localStackDirs = map[string]bool{"cmd": true, "internal/localstack": true}
+// localStackDirs hold the local runtime, the benchmark harness and their tests; a
+// function never imports them (shared/ production code stays free of them), so editing
+// them rebuilds no bootstrap.
+var localStackDirs = map[string]bool{"cmd": true, "internal/localstack": true, "internal/bench": true}
 
 func withoutEnv(env []string, keys ...string) []string {
 	out := env[:0:0]

@@ -232,8 +232,9 @@ func TestProjectFunctionsBuild(t *testing.T) {
 }
 
 // TestFunctionsNeverImportTheLocalStack keeps the arrow one way: the local runtime
-// (cmd/, internal/localstack/) builds and runs the functions, and no function's
-// dependency graph reaches back into it. SourceHash relies on this to skip those trees.
+// (cmd/, internal/localstack/) builds and runs the functions, internal/bench measures
+// them, and no function's dependency graph reaches back into either. SourceHash relies
+// on this to skip those trees.
 func TestFunctionsNeverImportTheLocalStack(t *testing.T) {
 	out, err := exec.Command("go", "list", "-deps", "github.com/tenantflow/tenantflow/functions/...").CombinedOutput()
 	if err != nil {
@@ -244,7 +245,8 @@ func TestFunctionsNeverImportTheLocalStack(t *testing.T) {
 		t.Fatalf("go list printed %d packages, expected the functions' whole graph", len(pkgs))
 	}
 	for _, p := range pkgs {
-		if strings.HasPrefix(p, "github.com/tenantflow/tenantflow/internal/localstack") || strings.HasPrefix(p, "github.com/tenantflow/tenantflow/cmd/") {
+		if strings.HasPrefix(p, "github.com/tenantflow/tenantflow/internal/localstack") || strings.HasPrefix(p, "github.com/tenantflow/tenantflow/internal/bench") ||
+			strings.HasPrefix(p, "github.com/tenantflow/tenantflow/cmd/") {
 			t.Errorf("a function depends on %s (local stack code must not be deployed)", p)
 		}
 	}

@@ -51,6 +51,9 @@ type Config struct {
 	// Env is added to every function's environment after the template's variables,
 	// so it wins: local endpoints (AWS_ENDPOINT_URL...), dummy credentials, region.
 	Env map[string]string
+	// FunctionEnv is added to one function's environment (by logical ID) after Env:
+	// the credentials of the IAM user standing in for that function's role.
+	FunctionEnv map[string]map[string]string
 	// Log receives function output, each line prefixed "[<LogicalId>] " (default os.Stderr).
 	Log io.Writer
 	// Addr is the Invoke API listen address (default 127.0.0.1:0, a random port).
@@ -337,6 +340,9 @@ func (s *Service) newFunction(fc samtemplate.Function) (*function, error) {
 		env[k] = v
 	}
 	for k, v := range s.cfg.Env {
+		env[k] = v
+	}
+	for k, v := range s.cfg.FunctionEnv[fc.LogicalID] {
 		env[k] = v
 	}
 	delete(env, "AWS_LAMBDA_RUNTIME_API") // per process, set at start

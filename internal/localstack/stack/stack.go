@@ -73,7 +73,16 @@ type Options struct {
 	// instead of building them; devstack builds them this way in parallel with the
 	// emulators' startup.
 	Bootstraps func(ctx context.Context) (dir string, err error)
+	// NoIAM runs moto without IAM enforcement, every function with the admin's
+	// credentials. By default each function calls moto as an IAM user holding exactly
+	// its template policies, so a missing grant fails here as it would in AWS.
+	// TENANTFLOW_IAM=off in the environment does the same for every stack of a
+	// process (to compare timings, or to bisect a failure).
+	NoIAM bool
 }
+
+// IAMEnv is the environment variable that turns IAM enforcement off ("off").
+const IAMEnv = "TENANTFLOW_IAM"
 
 // Stack is a running local system.
 type Stack struct {
@@ -93,6 +102,9 @@ type Stack struct {
 	Buckets        []string // every AWS::S3::Bucket of the template
 	EventsQueueURL string
 	StateMachines  map[string]string // logical id → ARN
+	// Principals are the credentials each function calls moto with, by logical ID:
+	// an IAM user with its role's policies (the admin's with Options.NoIAM).
+	Principals map[string]testenv.Credentials
 	// WebhookSecretName is the Stripe webhook secret's name ("" when the template
 	// parameters name none); it holds StripeWebhookTestSecret.
 	WebhookSecretName string
@@ -140,13 +152,34 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 			return nil, err
 		}
 	}
+	fns, err := s.Template.Functions()
+	if err != nil {
+		return nil, err
+	}
+	motoOpts := testenv.MotoOptions{EnforceIAM: !opts.NoIAM && os.Getenv(IAMEnv) != "off"}
+	if motoOpts.EnforceIAM {
+		policies, err := ExpandPolicies(ctx, opts.Root, s.Template)
+		if err != nil {
+			return nil, err
+		}
+		if motoOpts.Users, err = functionUsers(fns, policies); err != nil {
+			return nil, err
+		}
+	}
 	phase("template")
-	if s.Moto, err = testenv.StartMoto(); err != nil {
+	if s.Moto, err = testenv.StartMotoWith(motoOpts); err != nil {
 		return nil, err
 	}
 	s.closers = append(s.closers, s.Moto.Close)
 	phase("moto")
-	s.AWS = testenv.AWSConfig(s.Moto.Endpoint)
+	s.AWS = s.Moto.Config()
+	s.Principals = map[string]testenv.Credentials{}
+	for _, f := range fns {
+		s.Principals[f.LogicalID] = s.Moto.Admin
+	}
+	for _, u := range motoOpts.Users {
+		s.Principals[u.Name] = u.Credentials
+	}
 	// Billing is on locally only when the template names a Stripe secret.
 	stripeSecret := ""
 	if v, refErr := s.Template.Ref("StripeSecretName"); refErr == nil {
@@ -200,10 +233,6 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	s.closers = append(s.closers, func() { _ = s.SFN.Close() })
 	phase("stepfunctions")
 
-	fns, err := s.Template.Functions()
-	if err != nil {
-		return nil, err
-	}
 	env := map[string]string{
 		"AWS_ENDPOINT_URL_SFN": s.SFN.Endpoint(),
 		"STRIPE_API_BASE":      s.Stripe.URL,
@@ -212,7 +241,11 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		k, v, _ := strings.Cut(kv, "=")
 		env[k] = v
 	}
-	lcfg := lambdasvc.Config{Root: opts.Root, Functions: fns, Env: env, Log: opts.Log, Addr: fmt.Sprintf("127.0.0.1:%d", lambdaPort), Region: testenv.Region, AccountID: testenv.AccountID}
+	fnEnv := map[string]map[string]string{}
+	for id, c := range s.Principals {
+		fnEnv[id] = map[string]string{"AWS_ACCESS_KEY_ID": c.AccessKeyID, "AWS_SECRET_ACCESS_KEY": c.SecretAccessKey}
+	}
+	lcfg := lambdasvc.Config{Root: opts.Root, Functions: fns, Env: env, FunctionEnv: fnEnv, Log: opts.Log, Addr: fmt.Sprintf("127.0.0.1:%d", lambdaPort), Region: testenv.Region, AccountID: testenv.AccountID}
 	if opts.Bootstraps != nil {
 		if lcfg.BuildDir, err = opts.Bootstraps(ctx); err != nil {
 			return nil, err

@@ -77,10 +77,12 @@ func SharedWith(t *testing.T, o Options) *stack.Stack {
 }
 
 // quietLog keeps function output out of passing test logs but shows it with -v (and,
-// when env is set, only when that environment variable is set).
+// when env is set, only when that environment variable is set). Tests that asked for
+// it get the output through CaptureLogs.
 type quietLog struct{ env string }
 
 func (l quietLog) Write(p []byte) (int, error) {
+	capture(p)
 	if testing.Verbose() && (l.env == "" || os.Getenv(l.env) != "") {
 		return os.Stderr.Write(p)
 	}

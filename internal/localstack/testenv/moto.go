@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -26,13 +27,55 @@ const (
 // Moto is a running moto server (DynamoDB, S3, EventBridge, SQS, Secrets Manager).
 type Moto struct {
 	Endpoint string
-	proc     *Process
+	// Admin are the credentials of the admin user: allowed everything. With IAM
+	// enforced they are the only credentials the stack itself (seeding, resets,
+	// tests' direct reads) can use; without, any credentials work and Admin is the
+	// dummy pair.
+	Admin Credentials
+	// EnforcesIAM reports whether moto authenticates and authorizes every request.
+	EnforcesIAM bool
+	proc        *Process
 }
 
-// StartMoto starts moto_server on a free loopback port. It runs moto through the
-// single-threaded launcher in tools/ so that conditional writes are serialised the way
-// DynamoDB serialises them (the race test is the judge).
-func StartMoto() (*Moto, error) {
+// Credentials are an access key pair.
+type Credentials struct {
+	AccessKeyID     string `json:"aws_access_key_id"`
+	SecretAccessKey string `json:"aws_secret_access_key"`
+}
+
+// IAMUser is an IAM user for moto to create before it serves its first request: the
+// stand-in of one function's execution role, with that role's policies inline.
+type IAMUser struct {
+	Name        string         `json:"name"`
+	Credentials Credentials    `json:"credentials"`
+	Inline      []InlinePolicy `json:"inline"`
+	// Managed are the ARNs of managed policies to attach.
+	Managed []string `json:"managed"`
+}
+
+// InlinePolicy is one named policy document.
+type InlinePolicy struct {
+	Name     string          `json:"name"`
+	Document json.RawMessage `json:"document"`
+}
+
+// MotoOptions configure StartMotoWith.
+type MotoOptions struct {
+	// EnforceIAM makes moto check the signature of every request and evaluate the
+	// caller's IAM policies (INITIAL_NO_AUTH_ACTION_COUNT=0): only Admin and Users
+	// can call it, each within its policies.
+	EnforceIAM bool
+	// Users are created with EnforceIAM, before moto serves.
+	Users []IAMUser
+}
+
+// StartMoto starts moto_server on a free loopback port, without IAM enforcement.
+// It runs moto through the single-threaded launcher in tools/ so that conditional
+// writes are serialised the way DynamoDB serialises them (the race test is the judge).
+func StartMoto() (*Moto, error) { return StartMotoWith(MotoOptions{}) }
+
+// StartMotoWith starts moto as StartMoto does, with IAM enforced when opts say so.
+func StartMotoWith(opts MotoOptions) (*Moto, error) {
 	py, err := Tool("venv/bin/python")
 	if err != nil {
 		return nil, err
@@ -41,13 +84,74 @@ func StartMoto() (*Moto, error) {
 	if err != nil {
 		return nil, err
 	}
+	m := &Moto{Admin: Credentials{AccessKeyID: "test", SecretAccessKey: "test"}}
+	var env []string
+	if opts.EnforceIAM {
+		if m.Admin, err = NewCredentials(); err != nil {
+			return nil, err
+		}
+		users, err := writeUsers(opts.Users)
+		if err != nil {
+			return nil, err
+		}
+		defer os.Remove(users)
+		m.EnforcesIAM = true
+		env = []string{"INITIAL_NO_AUTH_ACTION_COUNT=0",
+			"TENANTFLOW_MOTO_ADMIN=" + m.Admin.AccessKeyID + ":" + m.Admin.SecretAccessKey,
+			"TENANTFLOW_MOTO_USERS=" + users}
+	}
 	launcher := filepath.Join(RepoRoot(), "tools", "moto_server.py")
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	p, err := StartProcess("moto", addr, 60*time.Second, nil, py, launcher, "127.0.0.1", fmt.Sprint(port))
+	p, err := StartProcess("moto", addr, 60*time.Second, env, py, launcher, "127.0.0.1", fmt.Sprint(port))
 	if err != nil {
 		return nil, err
 	}
-	return &Moto{Endpoint: "http://" + addr, proc: p}, nil
+	m.Endpoint, m.proc = "http://"+addr, p
+	return m, nil
+}
+
+// writeUsers hands the users to the launcher in a file: their keys stay out of the
+// process list and the environment of everything moto starts.
+func writeUsers(users []IAMUser) (string, error) {
+	if users == nil {
+		users = []IAMUser{}
+	}
+	data, err := json.Marshal(users)
+	if err != nil {
+		return "", fmt.Errorf("moto users: %w", err)
+	}
+	f, err := os.CreateTemp("", "moto-users-*.json")
+	if err != nil {
+		return "", fmt.Errorf("moto users: %w", err)
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return "", fmt.Errorf("moto users: %w", err)
+	}
+	return f.Name(), f.Close()
+}
+
+// NewCredentials returns a random access key pair in the shape of an IAM user's
+// (moto treats AKIA keys as IAM users' keys).
+func NewCredentials() (Credentials, error) {
+	const alnum = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+	b := make([]byte, 16+40)
+	if _, err := rand.Read(b); err != nil {
+		return Credentials{}, fmt.Errorf("new access key: %w", err)
+	}
+	id, secret := []byte("AKIA"), make([]byte, 40)
+	for _, c := range b[:16] {
+		id = append(id, alnum[int(c)%len(alnum)])
+	}
+	for i, c := range b[16:] {
+		secret[i] = alnum[int(c)%len(alnum)]
+	}
+	return Credentials{AccessKeyID: string(id), SecretAccessKey: string(secret)}, nil
+}
+
+// Config returns an SDK config for moto with the admin credentials.
+func (m *Moto) Config() aws.Config {
+	return AWSConfigWith(m.Endpoint, m.Admin)
 }
 
 // Close stops moto.
@@ -60,17 +164,24 @@ func (m *Moto) Close() {
 // PID is moto's process id.
 func (m *Moto) PID() int { return m.proc.PID() }
 
-// AWSConfig returns an SDK config for endpoint with dummy static credentials.
+// AWSConfig returns an SDK config for endpoint with dummy static credentials: enough
+// for a moto that does not enforce IAM.
 func AWSConfig(endpoint string) aws.Config {
+	return AWSConfigWith(endpoint, Credentials{AccessKeyID: "test", SecretAccessKey: "test"})
+}
+
+// AWSConfigWith returns an SDK config for endpoint signing with creds.
+func AWSConfigWith(endpoint string, creds Credentials) aws.Config {
 	return aws.Config{
 		Region:       Region,
-		Credentials:  credentials.NewStaticCredentialsProvider("test", "test", ""),
+		Credentials:  credentials.NewStaticCredentialsProvider(creds.AccessKeyID, creds.SecretAccessKey, ""),
 		BaseEndpoint: aws.String(endpoint),
 	}
 }
 
 // AWSEnv is the environment a child process (a Lambda bootstrap) needs to reach moto
-// through the SDK's standard variables — no endpoint code in handlers.
+// through the SDK's standard variables — no endpoint code in handlers — with dummy
+// credentials; a stack enforcing IAM overrides them per function.
 func AWSEnv(endpoint string) []string {
 	return []string{
 		"AWS_ENDPOINT_URL=" + endpoint,

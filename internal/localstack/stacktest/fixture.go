@@ -1,0 +1,113 @@
+package stacktest
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/tenantflow/tenantflow/internal/localstack/lambdasvc"
+	"github.com/tenantflow/tenantflow/internal/localstack/samlocal"
+	"github.com/tenantflow/tenantflow/internal/localstack/stack"
+	"github.com/tenantflow/tenantflow/internal/localstack/testenv"
+)
+
+// invokers holds one `sam local invoke` runner per stack (only in sam-local mode).
+var invokers = map[*stack.Stack]*samlocal.Invoker{}
+
+// Fixture invokes function fn with payload, the content of (or an event built from)
+// the fixture events/<fixture>, and returns the function's result. It is the one place
+// where fixture tests play fixtures: by default through the stack's local Lambda
+// service; with TENANTFLOW_FIXTURE_INVOKER=sam-local through `sam local invoke fn -e
+// <fixture>` in a container against the same emulators, so the caller's checks judge
+// the real SAM CLI's result. expected says in a few words what the caller checks; with
+// TENANTFLOW_SAM_LOCAL_REPORT set, a row (fixture, function, expected, got, match) is
+// appended there when t ends, match being whether t passed.
+func Fixture(t *testing.T, s *stack.Stack, fn, fixture string, payload []byte, expected string) lambdasvc.Result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	row := samlocal.Row{Fixture: fixture, Function: fn, Expected: expected, Invoker: samlocal.InvokerLambda}
+	var res lambdasvc.Result
+	var err error
+	start := time.Now()
+	if samlocal.Enabled() {
+		row.Invoker = samlocal.InvokerSAM
+		var inv *samlocal.Invoker
+		if inv, err = samInvoker(ctx, s); err == nil {
+			path := filepath.Join(testenv.RepoRoot(), "events", fixture)
+			if raw, readErr := os.ReadFile(path); readErr == nil && bytes.Equal(raw, payload) {
+				res, err = inv.Invoke(ctx, fn, path)
+			} else {
+				res, err = inv.InvokePayload(ctx, fn, payload)
+			}
+		}
+	} else {
+		res, err = s.Lambda.Invoke(ctx, fn, payload)
+	}
+	row.Seconds = time.Since(start).Seconds()
+	if report := os.Getenv(samlocal.ReportEnv); report != "" {
+		t.Cleanup(func() {
+			row.Match = !t.Failed()
+			if appendErr := samlocal.AppendRow(report, row); appendErr != nil {
+				t.Errorf("report: %v", appendErr)
+			}
+		})
+	}
+	if err != nil {
+		row.Error = err.Error()
+		t.Fatalf("invoke %s with events/%s (%s): %v", fn, fixture, row.Invoker, err)
+	}
+	row.Got = samlocal.Summary(res)
+	return res
+}
+
+// samInvoker returns the stack's `sam local invoke` runner, preparing it on first use:
+// the bootstraps the local Lambda service runs (already built for this machine, so
+// the cached build is reused) become the functions' code, and SAM's containers reach
+// the stack's emulators through relays on the Docker bridge.
+func samInvoker(ctx context.Context, s *stack.Stack) (*samlocal.Invoker, error) {
+	mu.Lock()
+	defer mu.Unlock()
+	if inv := invokers[s]; inv != nil {
+		return inv, nil
+	}
+	root := testenv.RepoRoot()
+	fns, err := s.Template.Functions()
+	if err != nil {
+		return nil, err
+	}
+	cacheDir, err := lambdasvc.DefaultCacheDir()
+	if err != nil {
+		return nil, err
+	}
+	buildDir, err := lambdasvc.BuildCached(ctx, root, fns, cacheDir)
+	if err != nil {
+		return nil, err
+	}
+	// Region and credentials are not template variables: sam sets them from its own
+	// environment (samlocal.Config.Credentials).
+	inv, err := samlocal.New(ctx, samlocal.Config{
+		Root: root, Functions: fns, BuildDir: buildDir, Params: stack.LocalParams,
+		Credentials: s.Principals, STSEndpoint: s.Moto.Endpoint,
+		Endpoints: map[string]string{
+			"AWS_ENDPOINT_URL":     s.Moto.Endpoint,
+			"AWS_ENDPOINT_URL_SFN": s.SFN.Endpoint(),
+			"STRIPE_API_BASE":      s.Stripe.URL,
+		},
+		Log: quietLog{},
+	})
+	if err != nil {
+		return nil, err
+	}
+	invokers[s] = inv
+	testenv.OnStop(func() {
+		mu.Lock()
+		defer mu.Unlock()
+		inv.Close()
+		delete(invokers, s)
+	})
+	return inv, nil
+}
