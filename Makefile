@@ -158,8 +158,9 @@ lint-go: $(STATICCHECK_STAMP) ## gofmt -l (fails on any file listed), go vet ./.
 	@echo "==> gofmt -l"
 	@out="$$(find . -type d -name '.?*' -prune -o -type f -name '*.go' -print0 | xargs -0 -r gofmt -l)"; \
 	  if [ -n "$$out" ]; then echo "gofmt would reformat these files (run gofmt -w):"; echo "$$out"; exit 1; fi
-	@echo "==> go vet ./..."
+	@echo "==> go vet ./... (and the samlocal-tagged fixture tests)"
 	@$(GO) vet ./...
+	@$(GO) vet -tags samlocal ./shared/httpapi/
 	@echo "==> staticcheck ./..."
 	@$(STATICCHECK) ./...
 

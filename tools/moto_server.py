@@ -25,9 +25,10 @@ import os
 import sys
 import threading
 
+from moto.dynamodb.comparisons import OpDefault
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.dynamo_type import DynamoType
-from moto.dynamodb.models.table import Table
+from moto.dynamodb.models.table import RESULT_SIZE_LIMIT, Table
 from moto.dynamodb.responses import DynamoHandler, DynamoResult
 from moto.server import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import run_simple
@@ -468,8 +469,8 @@ def enforce_iam():
 
 _query = Table.query
 _QUERY_KEYWORDS = {"hash_key_conditions", "range_key_conditions"}
-# Past this many bytes of items a page ends (DynamoDB's 1 MB; moto checks it itself).
-_PAGE_BYTES = 1024 * 1024
+# Past this many bytes of items a page ends: moto's figure for DynamoDB's 1 MB.
+_PAGE_BYTES = RESULT_SIZE_LIMIT
 
 
 def _range_order(table):
@@ -479,6 +480,37 @@ def _range_order(table):
     if any(a.get("AttributeName") == table.range_key_attr and a.get("AttributeType") == "S" for a in table.attr):
         return operator.attrgetter("range_key.value"), operator.attrgetter("value")
     return (lambda item: item.range_key.cast_value), operator.attrgetter("cast_value")
+
+
+def _bump(write):
+    """Wrap a Table method that adds or removes items: it invalidates the table's
+    cached sorted partitions (see _sorted_partition)."""
+
+    def run(self, *args, **kwargs):
+        self._tf_generation = getattr(self, "_tf_generation", 0) + 1
+        return write(self, *args, **kwargs)
+
+    return run
+
+
+def _sorted_partition(table, hash_key, order):
+    """The partition's items in range-key order, sorted once per change of the table
+    rather than once per page: paging through a 200,000-item partition would otherwise
+    sort it a hundred times. The cache holds while no item was put or deleted in the
+    table (both bump its generation) and the partition dict is the same object of the
+    same size (a restored table replaces it). Updates change items in place, which
+    keeps their keys and so their order."""
+    partition = table.items[hash_key] if hash_key in table.items else None
+    if not partition:
+        return []
+    generation = getattr(table, "_tf_generation", 0)
+    cache = table.__dict__.setdefault("_tf_sorted", {})
+    hit = cache.get(hash_key)
+    if hit is not None and hit[0] == generation and hit[1] is partition and hit[2] == len(partition):
+        return hit[3]
+    items = sorted(partition.values(), key=order)
+    cache[hash_key] = (generation, partition, len(partition), items)
+    return items
 
 
 def query(self, hash_key, range_comparison, range_objs, limit, exclusive_start_key, scan_index_forward,
@@ -501,8 +533,7 @@ def query(self, hash_key, range_comparison, range_objs, limit, exclusive_start_k
         return _query(self, hash_key, range_comparison, range_objs, limit, exclusive_start_key, scan_index_forward,
                       projection_expressions, index_name, *args, **kwargs)
     order, key_order = _range_order(self)
-    partition = self.items[hash_key] if hash_key in self.items else {}
-    items = sorted(partition.values(), key=order)
+    items = _sorted_partition(self, hash_key, order)
     forward = scan_index_forward is not False
     if exclusive_start_key and self.range_key_attr in exclusive_start_key:
         start = key_order(DynamoType(exclusive_start_key[self.range_key_attr]))
@@ -512,7 +543,7 @@ def query(self, hash_key, range_comparison, range_objs, limit, exclusive_start_k
             items = items[:bisect.bisect_left(items, start, key=order)]
         exclusive_start_key = None
     if not forward:
-        items.reverse()
+        items = items[::-1]  # a copy: the sorted partition is cached
     if range_comparison is None and not kwargs.get("range_key_conditions") and not filters:
         # Every item counts towards the page: it ends at Limit or 1 MB, and one more
         # item lets moto see that it ended there (and set LastEvaluatedKey).
@@ -524,7 +555,7 @@ def query(self, hash_key, range_comparison, range_objs, limit, exclusive_start_k
                 ended = True
                 break
         filter_expression = args[1] if len(args) > 1 else kwargs.get("filter_expression")
-        if _select.count and filter_expression is None:
+        if _select.count and (filter_expression is None or isinstance(filter_expression, OpDefault)):
             # Select=COUNT returns no items, so the copy moto makes of them (the
             # largest cost of a page) is skipped; the page and its key are moto's rules.
             counted = page[:-1] if ended else page
@@ -605,6 +636,8 @@ def main() -> None:
     host, port = sys.argv[1], int(sys.argv[2])
     DynamoDBBackend.transact_write_items = transact_write_items
     Table.query = query
+    Table.put_item = _bump(Table.put_item)
+    Table.delete_item = _bump(Table.delete_item)
     DynamoHandler.query = count_aware(DynamoHandler.query)
     DynamoResult.execute_result = fast_items(DynamoResult.execute_result)
     if os.environ.get(ADMIN_ENV):

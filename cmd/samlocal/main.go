@@ -26,7 +26,7 @@ import (
 
 // packages hold the fixture tests; tests names them.
 var (
-	packages = []string{"./shared/httpapi", "./shared/planchange", "./shared/lifecycle", "./shared/purge", "./shared/webhook"}
+	packages = []string{"./shared/httpapi", "./shared/planchange", "./shared/lifecycle", "./shared/purge", "./shared/webhook", "./shared/export"}
 	tests    = "^(TestFixturesOnStack|TestStepFixtures|TestStripeFixtures)$"
 )
 
@@ -74,7 +74,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 	fmt.Fprintf(stdout, "==> sam local invoke of every fixture of events/ (image %s, DOCKER_HOST %s)\n", image, os.Getenv("DOCKER_HOST"))
 	fmt.Fprintf(stdout, "    go test %s (output: %s)\n", strings.Join(packages, " "), logPath)
-	goArgs := append([]string{"test", "-count=1", "-timeout", "60m", "-p", strconv.Itoa(*procs),
+	goArgs := append([]string{"test", "-tags", "samlocal", "-count=1", "-timeout", "60m", "-p", strconv.Itoa(*procs),
 		"-parallel", strconv.Itoa(*lanes), "-run", tests}, packages...)
 	cmd := exec.Command("go", goArgs...)
 	cmd.Dir = root

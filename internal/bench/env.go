@@ -144,11 +144,32 @@ func (e *Env) StartStack(ctx context.Context) (*stack.Stack, error) {
 	return s, nil
 }
 
+// StartStackWith is StartStack with template parameters overridden (e.g. a section
+// that needs another part size). The caller closes it when done.
+func (e *Env) StartStackWith(ctx context.Context, params map[string]string) (*stack.Stack, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	tpl, err := stack.LoadTemplate(e.Root, params)
+	if err != nil {
+		return nil, err
+	}
+	s, err := e.startStackFrom(ctx, tpl)
+	if err != nil {
+		return nil, fmt.Errorf("start a local stack: %w", err)
+	}
+	e.closers = append(e.closers, s.Close)
+	return s, nil
+}
+
 func (e *Env) startStack(ctx context.Context) (*stack.Stack, error) {
 	tpl, err := e.template()
 	if err != nil {
 		return nil, err
 	}
+	return e.startStackFrom(ctx, tpl)
+}
+
+func (e *Env) startStackFrom(ctx context.Context, tpl *samtemplate.Template) (*stack.Stack, error) {
 	dir, err := e.bootstrapDir(ctx)
 	if err != nil {
 		return nil, err

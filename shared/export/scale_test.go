@@ -32,11 +32,11 @@ type exportScale struct {
 
 func scale() exportScale {
 	if os.Getenv("TENANTFLOW_EXPORT_SCALE") == "full" {
-		// 200,000 items of ~500 characters: ~100 MB of item text, ~120 MB of NDJSON.
+		// 200,000 items of ~500 bytes: ~100 MB of items, ~75 MB compressed.
 		return exportScale{Items: 200_000, ItemBytes: 450, MinChunks: 3, Limit: 20 * time.Minute}
 	}
-	// ~11 MB of NDJSON, ~6 MB compressed: two parts of 5 MiB.
-	return exportScale{Items: 10_000, ItemBytes: 1000, MinChunks: 2, Limit: 3 * time.Minute}
+	// ~10 MB of NDJSON, ~8 MB compressed: two parts of 5 MiB.
+	return exportScale{Items: 10_000, ItemBytes: 900, MinChunks: 2, Limit: 3 * time.Minute}
 }
 
 const chunkFunction = "ExportChunkFunction"

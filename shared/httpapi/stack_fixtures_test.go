@@ -1,3 +1,5 @@
+//go:build samlocal
+
 package httpapi_test
 
 import (
@@ -10,7 +12,6 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
-	"github.com/tenantflow/tenantflow/internal/localstack/samlocal"
 	st "github.com/tenantflow/tenantflow/internal/localstack/stacktest"
 	"github.com/tenantflow/tenantflow/shared/tenant"
 )
@@ -27,18 +28,17 @@ var inProcessOnly = map[string]string{
 	"downgrade-acme.json":            "the fake flow starter's calls",
 	"downgrade-acme-period-end.json": "the fake billing's period end",
 	"get-audit.json":                 "the in-process seeds' actor (seed, not system:seed)",
+	"create-export.json":             "the fake export flow starter's executions",
 }
 
 // TestFixturesOnStack plays every events/api fixture through the real api bootstrap on
 // a freshly seeded local stack, and judges it with the expectations of the fixtures
 // table: what `sam local invoke ApiFunction -e events/api/<fixture>` must answer. With
 // TENANTFLOW_FIXTURE_INVOKER=sam-local (make sam-local) the invocation is the real SAM
-// CLI's; with any other value the local Lambda service's. Unset, the test is skipped:
-// TestFixtures already covers the handler, and a stack per lane costs seconds.
+// CLI's; with any other value (or none) the local Lambda service's. It is built only
+// with -tags samlocal (make sam-local): TestFixtures already covers the handler in
+// `make test`, and a stack per lane costs seconds there.
 func TestFixturesOnStack(t *testing.T) {
-	if os.Getenv(samlocal.InvokerEnv) == "" {
-		t.Skip("set " + samlocal.InvokerEnv + "=lambdasvc (or sam-local, as make sam-local does) to play the fixtures on the local stack")
-	}
 	lanes := 3
 	if n, err := strconv.Atoi(os.Getenv("TENANTFLOW_FIXTURE_LANES")); err == nil && n > 0 {
 		lanes = n
@@ -77,8 +77,20 @@ func TestFixturesOnStack(t *testing.T) {
 			}
 			if want.check != nil && inProcessOnly[name] == "" {
 				store := s.Store()
-				want.check(t, &env{st: store, plans: newFakePlans(store, cat), subs: &fakeSubs{}, catalog: cat}, resp)
+				checkOnStack(t, want.check, &env{st: store, plans: newFakePlans(store, cat), subs: &fakeSubs{}, catalog: cat}, resp)
 			}
 		})
 	}
+}
+
+// checkOnStack runs a fixture's check, turning a panic (a check reaching for an
+// in-process fake the stack env lacks) into a failure of that fixture alone.
+func checkOnStack(t *testing.T, check func(*testing.T, *env, events.APIGatewayV2HTTPResponse), e *env, resp events.APIGatewayV2HTTPResponse) {
+	t.Helper()
+	defer func() {
+		if r := recover(); r != nil {
+			t.Errorf("check panicked on the stack (%v); if it reads the in-process fakes, list the fixture in inProcessOnly", r)
+		}
+	}()
+	check(t, e, resp)
 }

@@ -209,9 +209,13 @@ func (inv *Invoker) Invoke(ctx context.Context, fn, event string) (lambdasvc.Res
 		cmd.Stderr = io.MultiWriter(&stderr, inv.cfg.Log)
 		runErr = cmd.Run()
 		// Concurrent sam processes pick the emulator's host port by probing, so two
-		// can pick the same one and the second container fails to start. Its
-		// function never ran (the emulator prints START first), so a retry is safe.
-		if runErr == nil || attempt == 3 || ctx.Err() != nil || strings.Contains(stderr.String(), "START RequestId") || !strings.Contains(stderr.String(), "APIError") {
+		// can pick the same one and the second container fails to start; on a busy
+		// machine a container can also miss SAM's deadline before it is ready. Either
+		// way the function never received the event (the emulator prints START
+		// first), so a retry is safe.
+		errOut := stderr.String()
+		notStarted := strings.Contains(errOut, "APIError") || strings.Contains(errOut, "No response from invoke container")
+		if lastJSON(stdout.Bytes()) != nil || attempt == 3 || ctx.Err() != nil || strings.Contains(errOut, "START RequestId") || !notStarted {
 			break
 		}
 		inv.log.Warn("sam local invoke: container did not start; retrying", "function", fn, "attempt", attempt)
