@@ -129,7 +129,9 @@ func (r *Reader) control(ctx context.Context, tenantID string, p *part) error {
 					seen[op] = true
 					ops = append(ops, op)
 				}
-			case strings.HasPrefix(sk, skPrefix):
+			case strings.HasPrefix(sk, skPrefix), sk == activeSK:
+				// Export jobs and the export marker are records about exports, not
+				// the tenant's data.
 			default:
 				err = p.write(SourceEntitlements, "entitlements", plain(item))
 			}

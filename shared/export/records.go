@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
@@ -111,6 +112,59 @@ func (j *Jobs) Put(ctx context.Context, job *Job, wantParts int, wantStatus Stat
 		return fmt.Errorf("write export %s: %w", job.ID, err)
 	}
 	return nil
+}
+
+// activeSK is the sort key of the tenant's export marker: the id of its latest export,
+// written (conditionally) before that export's job. It makes "one queued or running
+// export per tenant" hold under concurrent requests: two requests that both saw no
+// running export cannot both move the marker from what they saw. A marker whose job
+// ended, or was never written (the request died between the two writes), is simply
+// moved on by the next request.
+const activeSK = "EXPORT_ACTIVE"
+
+// Active returns the export id the tenant's marker names ("" without a marker) and
+// when the marker was moved there.
+func (j *Jobs) Active(ctx context.Context, tenantID string) (string, time.Time, error) {
+	out, err := j.DB.GetItem(ctx, &dynamodb.GetItemInput{TableName: &j.Table, ConsistentRead: aws.Bool(true), Key: activeKey(tenantID)})
+	if err != nil {
+		return "", time.Time{}, fmt.Errorf("read the export marker of %s: %w", tenantID, err)
+	}
+	if out.Item == nil {
+		return "", time.Time{}, nil
+	}
+	at, _ := time.Parse(time.RFC3339Nano, str(out.Item["at"]))
+	return str(out.Item["export_id"]), at, nil
+}
+
+// MoveActive points the tenant's marker at exportID if it still names seen ("": no
+// marker). Losing the condition is errLost: another request moved it first.
+func (j *Jobs) MoveActive(ctx context.Context, tenantID, seen, exportID string, at time.Time) error {
+	item := activeKey(tenantID)
+	item["export_id"] = &dbtypes.AttributeValueMemberS{Value: exportID}
+	item["at"] = &dbtypes.AttributeValueMemberS{Value: at.UTC().Format(time.RFC3339Nano)}
+	in := &dynamodb.PutItemInput{TableName: &j.Table, Item: item}
+	if seen == "" {
+		in.ConditionExpression = aws.String("attribute_not_exists(pk)")
+	} else {
+		in.ConditionExpression = aws.String("export_id = :seen")
+		in.ExpressionAttributeValues = map[string]dbtypes.AttributeValue{":seen": &dbtypes.AttributeValueMemberS{Value: seen}}
+	}
+	_, err := j.DB.PutItem(ctx, in)
+	var ccf *dbtypes.ConditionalCheckFailedException
+	if errors.As(err, &ccf) {
+		return errLost
+	}
+	if err != nil {
+		return fmt.Errorf("move the export marker of %s: %w", tenantID, err)
+	}
+	return nil
+}
+
+func activeKey(tenantID string) map[string]dbtypes.AttributeValue {
+	return map[string]dbtypes.AttributeValue{
+		"pk": &dbtypes.AttributeValueMemberS{Value: store.TenantPartition(tenantID)},
+		"sk": &dbtypes.AttributeValueMemberS{Value: activeSK},
+	}
 }
 
 // List returns the tenant's jobs, newest first.

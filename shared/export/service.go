@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/tenantflow/tenantflow/shared/flow"
+	"github.com/tenantflow/tenantflow/shared/store"
 	"github.com/tenantflow/tenantflow/shared/tenant"
 )
 
@@ -32,6 +34,11 @@ type Service struct {
 	URLTTL time.Duration
 	Now    func() time.Time
 }
+
+// markerGrace is how long a marker whose job is not found yet counts as an export
+// being created (its request writes the job right after the marker) rather than one
+// whose request died in between.
+const markerGrace = 10 * time.Second
 
 // DefaultURLTTL is the validity of a download URL.
 const DefaultURLTTL = 15 * time.Minute
@@ -91,18 +98,44 @@ func (s *Service) Request(ctx context.Context, tenantID, by string) (*View, bool
 	if t.State == tenant.Purged {
 		return nil, false, &tenant.ConflictError{TenantID: tenantID, Reason: "the tenant is purged; it has no data left to export"}
 	}
-	jobs, err := s.Jobs.List(ctx, tenantID)
-	if err != nil {
-		return nil, false, err
-	}
-	for _, j := range jobs {
-		if j.Status == Queued || j.Status == Running {
-			v, err := s.view(ctx, j)
-			return v, false, err
+	// The marker names the tenant's latest export: while that one is queued or
+	// running it is the answer; otherwise this request moves the marker to a new id,
+	// conditioned on what it saw, so of concurrent requests exactly one creates.
+	var id string
+	for try := 0; ; try++ {
+		seen, at, err := s.Jobs.Active(ctx, tenantID)
+		if err != nil {
+			return nil, false, err
+		}
+		if seen != "" {
+			j, err := s.Jobs.Get(ctx, tenantID, seen)
+			var nf *tenant.NotFoundError
+			switch {
+			case err == nil && (j.Status == Queued || j.Status == Running):
+				v, err := s.view(ctx, j)
+				return v, false, err
+			case err != nil && !errors.As(err, &nf):
+				return nil, false, err
+			case err != nil && s.now().Sub(at) < markerGrace:
+				// The marker was just moved and its job is not written yet: the
+				// request that moved it is creating that export.
+				if try >= 8 {
+					return nil, false, fmt.Errorf("export of %s being created by another request: %w", tenantID, store.ErrContended)
+				}
+				time.Sleep(time.Duration(try+1) * 25 * time.Millisecond)
+				continue
+			}
+		}
+		id = NewExportID()
+		err = s.Jobs.MoveActive(ctx, tenantID, seen, id, s.now())
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, errLost) || try >= 8 {
+			return nil, false, err
 		}
 	}
 	now := s.now().UTC()
-	id := NewExportID()
 	job := &Job{ID: id, TenantID: tenantID, Status: Queued, RequestedBy: by, CreatedAt: now, UpdatedAt: now,
 		Key: ObjectKey(tenantID, id), Parts: []Part{}, Counts: map[string]int64{}, Cursor: Cursor{Phase: PhaseControl}}
 	if err := s.Jobs.Put(ctx, job, -1, ""); err != nil {

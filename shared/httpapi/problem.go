@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 
+	"github.com/tenantflow/tenantflow/shared/store"
 	"github.com/tenantflow/tenantflow/shared/tenant"
 )
 
@@ -114,6 +115,8 @@ func toProblem(err error) Problem {
 		return newProblem(http.StatusConflict, "conflict", ce.Error())
 	case errors.Is(err, context.DeadlineExceeded):
 		return newProblem(http.StatusServiceUnavailable, "timeout", "the request ran out of time; it is safe to retry")
+	case errors.Is(err, store.ErrContended):
+		return newProblem(http.StatusServiceUnavailable, "contended", "the record kept changing under this request; it is safe to retry")
 	case isTransient(err):
 		return newProblem(http.StatusServiceUnavailable, "dependency-unavailable", "a service this request needs (billing, the workflow engine) is unavailable; it is safe to retry")
 	}
