@@ -3,15 +3,11 @@ package export_test
 import (
 	"context"
 	"encoding/json"
-	"os"
-	"path/filepath"
-	"slices"
 	"testing"
 	"time"
 
 	"github.com/tenantflow/tenantflow/internal/localstack/stack"
 	st "github.com/tenantflow/tenantflow/internal/localstack/stacktest"
-	"github.com/tenantflow/tenantflow/internal/localstack/testenv"
 	"github.com/tenantflow/tenantflow/shared/export"
 	"github.com/tenantflow/tenantflow/shared/flow"
 )
@@ -74,18 +70,11 @@ var stepFixtures = []struct {
 }
 
 func TestStepFixtures(t *testing.T) {
-	root := testenv.RepoRoot()
-	files, _ := filepath.Glob(filepath.Join(root, "events", "export-*", "*.json"))
-	var listed []string
+	var files []string
 	for _, f := range stepFixtures {
-		listed = append(listed, f.file)
+		files = append(files, f.file)
 	}
-	for _, f := range files {
-		rel, _ := filepath.Rel(filepath.Join(root, "events"), f)
-		if !slices.Contains(listed, filepath.ToSlash(rel)) {
-			t.Errorf("fixture events/%s has no expectation in stepFixtures", rel)
-		}
-	}
+	st.CheckListed(t, "export-*/*.json", files, nil)
 	s := stackFor(t)
 	jobs := &export.Jobs{DB: s.DynamoDB(), Table: s.TenantsTable}
 	now := time.Now().UTC()
@@ -96,20 +85,7 @@ func TestStepFixtures(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	for _, fx := range stepFixtures {
-		raw, err := os.ReadFile(filepath.Join(root, "events", fx.file))
-		if err != nil {
-			t.Fatal(err)
-		}
-		fn := st.LogicalID(filepath.Dir(fx.file))
-		t.Run(fx.file, func(t *testing.T) {
-			res := st.Fixture(t, s, fn, fx.file, raw, "no error, step checks")
-			if res.FunctionError != "" {
-				t.Fatalf("%s: %s %s", fx.file, res.FunctionError, res.Payload)
-			}
-			fx.check(t, s, res.Payload)
-		})
-	}
+	st.PlaySteps(t, s, files, func(t *testing.T, i int, p []byte) { stepFixtures[i].check(t, s, p) })
 }
 
 func fixtureJobOf(t *testing.T, s *stack.Stack, id string) *export.Job {

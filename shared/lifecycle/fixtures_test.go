@@ -3,14 +3,10 @@ package lifecycle_test
 import (
 	"context"
 	"encoding/json"
-	"os"
-	"path/filepath"
-	"slices"
 	"testing"
 
 	"github.com/tenantflow/tenantflow/internal/localstack/stack"
 	st "github.com/tenantflow/tenantflow/internal/localstack/stacktest"
-	"github.com/tenantflow/tenantflow/internal/localstack/testenv"
 	"github.com/tenantflow/tenantflow/shared/flow"
 	"github.com/tenantflow/tenantflow/shared/tenant"
 )
@@ -74,31 +70,10 @@ func accessIs(id, access string) func(*testing.T, *stack.Stack, []byte) {
 // order, on a freshly seeded stack — what `sam local invoke -e` / `make invoke` do.
 func TestStepFixtures(t *testing.T) {
 	s := st.Shared(t)
-	root := testenv.RepoRoot()
-	files, _ := filepath.Glob(filepath.Join(root, "events", "lifecycle-*", "*.json"))
-	var listed []string
+	var files []string
 	for _, f := range stepFixtures {
-		listed = append(listed, f.file)
+		files = append(files, f.file)
 	}
-	for _, f := range files {
-		rel, _ := filepath.Rel(filepath.Join(root, "events"), f)
-		if !slices.Contains(listed, rel) {
-			t.Errorf("fixture events/%s has no expectation in stepFixtures", rel)
-		}
-	}
-	for _, fx := range stepFixtures {
-		raw, err := os.ReadFile(filepath.Join(root, "events", fx.file))
-		if err != nil {
-			t.Fatal(err)
-		}
-		fn := st.LogicalID(filepath.Dir(fx.file))
-		// One subtest per fixture, so `make sam-local` reports each one's verdict.
-		t.Run(fx.file, func(t *testing.T) {
-			res := st.Fixture(t, s, fn, fx.file, raw, "no error, step checks")
-			if res.FunctionError != "" {
-				t.Fatalf("%s: %s %s", fx.file, res.FunctionError, res.Payload)
-			}
-			fx.check(t, s, res.Payload)
-		})
-	}
+	st.CheckListed(t, "lifecycle-*/*.json", files, nil)
+	st.PlaySteps(t, s, files, func(t *testing.T, i int, p []byte) { stepFixtures[i].check(t, s, p) })
 }

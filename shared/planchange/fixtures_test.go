@@ -3,8 +3,6 @@ package planchange_test
 import (
 	"context"
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -12,7 +10,6 @@ import (
 
 	"github.com/tenantflow/tenantflow/internal/localstack/stack"
 	st "github.com/tenantflow/tenantflow/internal/localstack/stacktest"
-	"github.com/tenantflow/tenantflow/internal/localstack/testenv"
 	"github.com/tenantflow/tenantflow/shared/flow"
 	"github.com/tenantflow/tenantflow/shared/planchange"
 	"github.com/tenantflow/tenantflow/shared/tenant"
@@ -90,45 +87,22 @@ func entitlementsAre(id string, plan tenant.Plan) func(*testing.T, *stack.Stack,
 // TestStepFixtures feeds every step fixture to its real bootstrap, in flow order, on a
 // freshly seeded stack — what `sam local invoke -e` / `make invoke` do with them.
 func TestStepFixtures(t *testing.T) {
-	root := testenv.RepoRoot()
-	files, _ := filepath.Glob(filepath.Join(root, "events", "*", "*.json"))
-	var listed []string
+	var files []string
 	for _, f := range stepFixtures {
-		listed = append(listed, f.file)
+		files = append(files, f.file)
 	}
-	for _, f := range files {
-		rel, _ := filepath.Rel(filepath.Join(root, "events"), f)
-		// events/purge-*/ and events/lifecycle-*/ belong to shared/purge's and
-		// shared/lifecycle's TestStepFixtures, which run them in their flow order.
-		if !strings.HasPrefix(rel, "api/") && !strings.HasPrefix(rel, "purge-") && !strings.HasPrefix(rel, "lifecycle-") && !strings.HasPrefix(rel, "export-") &&
-			// events/stripe-webhook/ holds Stripe payloads, signed and delivered by
-			// cmd/devstack's webhook tests.
-			!strings.HasPrefix(rel, "stripe-webhook/") && !slices.Contains(listed, rel) {
-			t.Errorf("fixture events/%s has no expectation in stepFixtures", rel)
-		}
-	}
-	s := st.Shared(t) // freshly reset to the seeded example tenants
-	for _, fx := range stepFixtures {
-		raw, err := os.ReadFile(filepath.Join(root, "events", fx.file))
-		if err != nil {
-			t.Fatal(err)
-		}
-		fn := st.LogicalID(filepath.Dir(fx.file))
-		if !hasFunction(s, fn) {
-			t.Fatalf("events/%s: no function %s in template.yaml", fx.file, fn)
-		}
-		// One subtest per fixture, so `make sam-local` reports each one's verdict.
-		t.Run(fx.file, func(t *testing.T) {
-			res := st.Fixture(t, s, fn, fx.file, raw, "no error, step checks")
-			if res.FunctionError != "" {
-				t.Fatalf("%s: %s %s", fx.file, res.FunctionError, res.Payload)
+	st.CheckListed(t, "*/*.json", files, func(rel string) bool {
+		// events/api/ is shared/httpapi's; events/purge-*/, lifecycle-*/ and export-*/
+		// belong to those packages' TestStepFixtures, which run them in their flow
+		// order; events/stripe-webhook/ holds Stripe payloads, signed and delivered by
+		// the webhook tests.
+		for _, owned := range []string{"api/", "purge-", "lifecycle-", "export-", "stripe-webhook/"} {
+			if strings.HasPrefix(rel, owned) {
+				return true
 			}
-			fx.check(t, s, res.Payload)
-		})
-	}
-}
-
-func hasFunction(s *stack.Stack, id string) bool {
-	_, err := s.Template.Function(id)
-	return err == nil
+		}
+		return false
+	})
+	s := st.Shared(t) // freshly reset to the seeded example tenants
+	st.PlaySteps(t, s, files, func(t *testing.T, i int, p []byte) { stepFixtures[i].check(t, s, p) })
 }

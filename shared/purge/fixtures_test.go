@@ -3,15 +3,11 @@ package purge_test
 import (
 	"context"
 	"encoding/json"
-	"os"
-	"path/filepath"
-	"slices"
 	"testing"
 	"time"
 
 	"github.com/tenantflow/tenantflow/internal/localstack/stack"
 	st "github.com/tenantflow/tenantflow/internal/localstack/stacktest"
-	"github.com/tenantflow/tenantflow/internal/localstack/testenv"
 	"github.com/tenantflow/tenantflow/shared/flow"
 	"github.com/tenantflow/tenantflow/shared/purge"
 	"github.com/tenantflow/tenantflow/shared/tenant"
@@ -88,33 +84,12 @@ var stepFixtures = []struct {
 // order — what `sam local invoke -e` / `make invoke` do with them once a DELETED
 // tenant like tenant_retired exists.
 func TestStepFixtures(t *testing.T) {
-	root := testenv.RepoRoot()
-	files, _ := filepath.Glob(filepath.Join(root, "events", "purge-*", "*.json"))
-	var listed []string
+	var files []string
 	for _, f := range stepFixtures {
-		listed = append(listed, f.file)
+		files = append(files, f.file)
 	}
-	for _, f := range files {
-		rel, _ := filepath.Rel(filepath.Join(root, "events"), f)
-		if !slices.Contains(listed, rel) {
-			t.Errorf("fixture events/%s has no expectation in stepFixtures", rel)
-		}
-	}
+	st.CheckListed(t, "purge-*/*.json", files, nil)
 	s := st.SharedWith(t, stackOptions())
 	sm := newSample(t, s, retired, time.Now().Add(-24*time.Hour), 100, 2)
-	for _, fx := range stepFixtures {
-		raw, err := os.ReadFile(filepath.Join(root, "events", fx.file))
-		if err != nil {
-			t.Fatal(err)
-		}
-		fn := st.LogicalID(filepath.Dir(fx.file))
-		// One subtest per fixture, so `make sam-local` reports each one's verdict.
-		t.Run(fx.file, func(t *testing.T) {
-			res := st.Fixture(t, s, fn, fx.file, raw, "no error, step checks")
-			if res.FunctionError != "" {
-				t.Fatalf("%s: %s %s", fx.file, res.FunctionError, res.Payload)
-			}
-			fx.check(t, s, sm, res.Payload)
-		})
-	}
+	st.PlaySteps(t, s, files, func(t *testing.T, i int, p []byte) { stepFixtures[i].check(t, s, sm, p) })
 }

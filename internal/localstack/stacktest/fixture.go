@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -110,4 +111,45 @@ func samInvoker(ctx context.Context, s *stack.Stack) (*samlocal.Invoker, error) 
 		delete(invokers, s)
 	})
 	return inv, nil
+}
+
+// CheckListed fails t for every fixture matching events/<glob> that is neither in
+// listed (paths relative to events/) nor owned by another package's test (owned may
+// be nil), so a fixture cannot be added without an expectation.
+func CheckListed(t *testing.T, glob string, listed []string, owned func(rel string) bool) {
+	t.Helper()
+	events := filepath.Join(testenv.RepoRoot(), "events")
+	files, _ := filepath.Glob(filepath.Join(events, glob))
+	for _, f := range files {
+		rel, _ := filepath.Rel(events, f)
+		rel = filepath.ToSlash(rel)
+		if !slices.Contains(listed, rel) && (owned == nil || !owned(rel)) {
+			t.Errorf("fixture events/%s has no expectation in stepFixtures", rel)
+		}
+	}
+}
+
+// PlaySteps plays step fixtures (paths relative to events/; the directory names the
+// function) in order on s, one subtest each so that `make sam-local` reports each
+// one's verdict. A function error fails the subtest; otherwise check judges the
+// answer of fixture i.
+func PlaySteps(t *testing.T, s *stack.Stack, files []string, check func(t *testing.T, i int, payload []byte)) {
+	t.Helper()
+	for i, file := range files {
+		raw, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "events", file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		fn := LogicalID(filepath.Dir(file))
+		if _, err := s.Template.Function(fn); err != nil {
+			t.Fatalf("events/%s: no function %s in template.yaml", file, fn)
+		}
+		t.Run(file, func(t *testing.T) {
+			res := Fixture(t, s, fn, file, raw, "no error, step checks")
+			if res.FunctionError != "" {
+				t.Fatalf("%s: %s %s", file, res.FunctionError, res.Payload)
+			}
+			check(t, i, res.Payload)
+		})
+	}
 }
