@@ -632,6 +632,42 @@ def fast_items(execute_result):
     return run
 
 
+BULK_PUT_PATH = "/_tenantflow/dynamodb/bulk-put"
+
+
+def bulk_put(app):
+    """WSGI middleware serving BULK_PUT_PATH, the seeding path of the test tooling
+    (stack.BulkPut): a JSON body {"table", "region", "items": [wire-format items]} is
+    written straight into the moto table, one Table.put_item per item. It exists
+    because a BatchWriteItem through moto's model-driven request parser costs about
+    four times the write itself (measured: ~1,900 vs ~7,900 items/s of 450-byte items),
+    and the benchmarks seed 100,000 tenants and 220,000 data items. It checks no IAM
+    and no condition: nothing deployed calls it (the functions speak only the AWS API),
+    and anything it writes is then read through the real API."""
+
+    def run(environ, start_response):
+        if environ.get("PATH_INFO") != BULK_PUT_PATH or environ.get("REQUEST_METHOD") != "POST":
+            return app(environ, start_response)
+        from moto.core import DEFAULT_ACCOUNT_ID
+        from moto.dynamodb.models import dynamodb_backends
+
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        try:
+            doc = json.loads(environ["wsgi.input"].read(length))
+            table = dynamodb_backends[doc.get("account", DEFAULT_ACCOUNT_ID)][doc["region"]].get_table(doc["table"])
+            for item in doc["items"]:
+                table.put_item(item)
+        except Exception as err:  # the caller is a test tool: tell it what went wrong
+            body = json.dumps({"error": f"{type(err).__name__}: {err}"}).encode()
+            start_response("400 Bad Request", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+            return [body]
+        body = json.dumps({"written": len(doc["items"])}).encode()
+        start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+        return [body]
+
+    return run
+
+
 def main() -> None:
     host, port = sys.argv[1], int(sys.argv[2])
     DynamoDBBackend.transact_write_items = transact_write_items
@@ -644,7 +680,7 @@ def main() -> None:
         enforce_iam()
         create_users(os.environ[ADMIN_ENV], os.environ.get(USERS_ENV))
     app = DomainDispatcherApplication(create_backend_app)
-    run_simple(host, port, app, threaded=False, use_reloader=False)
+    run_simple(host, port, bulk_put(app), threaded=False, use_reloader=False)
 
 
 if __name__ == "__main__":

@@ -32,9 +32,9 @@ var PurgeSweep = Bench{Name: "purge-sweep", Run: runPurgeSweep}
 const (
 	sweepTenants = 100_000
 	sweepDue     = 10
-	// bareWriteItems is the size of the bulk-write baseline: enough batches for a
+	// bareWriteItems is the size of the bulk-load baseline: four bulk requests, a
 	// steady rate, a small part of the seeding's time.
-	bareWriteItems = 5_000
+	bareWriteItems = 20_000
 )
 
 func runPurgeSweep(ctx context.Context, env *Env) (Section, error) {
@@ -46,10 +46,9 @@ func runPurgeSweep(ctx context.Context, env *Env) (Section, error) {
 	defer s.Close()
 	now := time.Now().UTC().Truncate(time.Second)
 
-	// Baseline of the seeding: the same BatchWriteItem calls with minimal items.
-	db := s.DynamoDB()
+	// Baseline of the seeding: the same bulk load with minimal items.
 	bareStart := time.Now()
-	if err := batchPut(ctx, db, s.DataTable, bareItems(bareWriteItems)); err != nil {
+	if err := s.BulkPut(ctx, s.DataTable, bareItems(bareWriteItems)); err != nil {
 		return sec, fmt.Errorf("bare writes: %w", err)
 	}
 	barePerItem := time.Since(bareStart) / bareWriteItems
@@ -60,7 +59,7 @@ func runPurgeSweep(ctx context.Context, env *Env) (Section, error) {
 		return sec, err
 	}
 	seedStart := time.Now()
-	if err := batchPut(ctx, db, s.TenantsTable, items); err != nil {
+	if err := s.BulkPut(ctx, s.TenantsTable, items); err != nil {
 		return sec, fmt.Errorf("seed: %w", err)
 	}
 	seedTook := time.Since(seedStart)
@@ -99,13 +98,13 @@ func runPurgeSweep(ctx context.Context, env *Env) (Section, error) {
 			Vs((barePerItem * time.Duration(len(items))).Seconds()),
 	}
 	sec.Notes = []string{
-		fmt.Sprintf("%s tenant items bulk-loaded as store.BulkItems makes them (without their audit records, which the sweep never reads): %d due (DELETED, retention over), "+
+		fmt.Sprintf("%s tenant items as store.BulkItems makes them, seeded with stack.BulkPut (without their audit records, which the sweep never reads): %d due (DELETED, retention over), "+
 			"a quarter of the rest DELETED with retention ending in 20-59 days (in the Due index, not due), the others ACTIVE", Count(sweepTenants), sweepDue),
 		fmt.Sprintf("items read = what every read call of the sweep returned (Query ScannedCount, GetItem hits), counted on its DynamoDB client: %d calls %s; 1 page = the sweep's Query Limit (%d)",
 			counted.total(), formatCalls(calls), page),
 		"sweep = purge.Sweeper as PurgeSweepFunction wires it, in process, with that function's credentials, starting the real purge executions; baseline = one bare Due-index query. " +
 			"Both take seconds only on moto, which answers one request at a time and reads a whole index partition (here every not-due DELETED tenant) for a query; the sweep's time also holds moto serving the purges it started",
-		fmt.Sprintf("seeding baseline = %s minimal items written the same way (25 per BatchWriteItem), scaled to the item count", Count(bareWriteItems)),
+		fmt.Sprintf("seeding baseline = %s minimal items written the same way (stack.BulkPut, straight into the emulator's table), scaled to the item count", Count(bareWriteItems)),
 	}
 	return sec, nil
 }
@@ -157,26 +156,6 @@ func bareItems(n int) []map[string]types.AttributeValue {
 		}
 	}
 	return out
-}
-
-// batchPut writes items into table 25 per BatchWriteItem, one call at a time (moto
-// serves one at a time: more in flight were measured no faster), until none is left
-// unprocessed.
-func batchPut(ctx context.Context, db *dynamodb.Client, table string, items []map[string]types.AttributeValue) error {
-	for start := 0; start < len(items); start += 25 {
-		reqs := make([]types.WriteRequest, 0, 25)
-		for _, it := range items[start:min(start+25, len(items))] {
-			reqs = append(reqs, types.WriteRequest{PutRequest: &types.PutRequest{Item: it}})
-		}
-		for len(reqs) > 0 {
-			out, err := db.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{RequestItems: map[string][]types.WriteRequest{table: reqs}})
-			if err != nil {
-				return err
-			}
-			reqs = out.UnprocessedItems[table]
-		}
-	}
-	return nil
 }
 
 // formatCalls renders call counts in a stable order ("PutItem 10, Query 1").

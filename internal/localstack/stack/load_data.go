@@ -5,9 +5,10 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
-	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/tenantflow/tenantflow/internal/localstack/testenv"
 )
 
 // LoadData bulk-writes n application items for a tenant into the data table, each
@@ -16,41 +17,25 @@ import (
 // give the same items) and hard to compress (gzip keeps about three quarters), so an
 // export's parts fill up as they would with ids, hashes and media references rather
 // than shrinking to nothing as repeated text would. Item ids are "item#<9 digits>",
-// so they sort in load order.
+// so they sort in load order. Items go in through BulkPut (seeding, not the API).
 func (s *Stack) LoadData(ctx context.Context, tenantID string, n, itemBytes int) error {
-	const batch, writers = 25, 4
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var (
-		wg       sync.WaitGroup
-		once     sync.Once
-		firstErr error
-		slots    = make(chan struct{}, writers)
-	)
-	fail := func(err error) { once.Do(func() { firstErr = err; cancel() }) }
-	for start := 0; start < n && ctx.Err() == nil; start += batch {
-		end := min(start+batch, n)
-		slots <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer func() { <-slots; wg.Done() }()
-			reqs := make([]types.WriteRequest, 0, end-start)
-			for i := start; i < end; i++ {
-				reqs = append(reqs, types.WriteRequest{PutRequest: &types.PutRequest{Item: map[string]types.AttributeValue{
-					"tenant_id": &types.AttributeValueMemberS{Value: tenantID},
-					"item_id":   &types.AttributeValueMemberS{Value: fmt.Sprintf("item#%09d", i)},
-					"kind":      &types.AttributeValueMemberS{Value: "record"},
-					"seq":       &types.AttributeValueMemberN{Value: fmt.Sprint(i)},
-					"body":      &types.AttributeValueMemberS{Value: body(tenantID, i, itemBytes)},
-				}}})
-			}
-			if err := s.batchWrite(ctx, s.DataTable, reqs); err != nil {
-				fail(fmt.Errorf("load data %s [%d,%d): %w", tenantID, start, end, err))
-			}
-		}()
+	for start := 0; start < n; start += testenv.BulkPutBatch {
+		end := min(start+testenv.BulkPutBatch, n)
+		items := make([]map[string]types.AttributeValue, 0, end-start)
+		for i := start; i < end; i++ {
+			items = append(items, map[string]types.AttributeValue{
+				"tenant_id": &types.AttributeValueMemberS{Value: tenantID},
+				"item_id":   &types.AttributeValueMemberS{Value: fmt.Sprintf("item#%09d", i)},
+				"kind":      &types.AttributeValueMemberS{Value: "record"},
+				"seq":       &types.AttributeValueMemberN{Value: fmt.Sprint(i)},
+				"body":      &types.AttributeValueMemberS{Value: body(tenantID, i, itemBytes)},
+			})
+		}
+		if err := s.BulkPut(ctx, s.DataTable, items); err != nil {
+			return fmt.Errorf("load data %s: %w", tenantID, err)
+		}
 	}
-	wg.Wait()
-	return firstErr
+	return nil
 }
 
 func body(tenantID string, i, size int) string {
@@ -61,4 +46,10 @@ func body(tenantID string, i, size int) string {
 		sum = sha256.Sum256(sum[:])
 	}
 	return string(out[:size])
+}
+
+// BulkPut writes items straight into a table of the stack's moto (testenv.Moto.BulkPut):
+// seeding at scale, not an API call.
+func (s *Stack) BulkPut(ctx context.Context, table string, items []map[string]types.AttributeValue) error {
+	return s.Moto.BulkPut(ctx, table, items)
 }
