@@ -9,7 +9,8 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 
-	"github.com/tenantflow/tenantflow/shared/app"
+	"github.com/tenantflow/tenantflow/shared/app/apiapp"
+	"github.com/tenantflow/tenantflow/shared/app/core"
 	"github.com/tenantflow/tenantflow/shared/billing"
 	"github.com/tenantflow/tenantflow/shared/httpapi"
 	"github.com/tenantflow/tenantflow/shared/tenant"
@@ -18,14 +19,14 @@ import (
 func main() {
 	// Config and clients are built once per cold start; a missing variable exits here
 	// with a JSON log line naming it.
-	a := app.NewAPI("ApiFunction")
+	a := apiapp.NewAPI("ApiFunction")
 	h, err := httpapi.New(httpapi.Config{
 		Store: a.Deps.Store(), Provisioner: a.Entitlements, Catalog: a.Deps.Catalog, Logger: a.Deps.Log,
 		PlanChanges: a.PlanChanges, Lifecycle: a.Lifecycle, Operations: a.Operations, Subscriptions: subscriptions{a.Billing},
 		Exports:     a.Deps.Exports(),
 		Idempotency: a.Deps.Store(), CursorKey: []byte(os.Getenv("LIST_CURSOR_KEY")),
 	})
-	app.Must(a.Deps.Log, h, err)
+	core.Must(a.Deps.Log, h, err)
 	if h.RandomCursorKey() {
 		a.Deps.Log.Warn("LIST_CURSOR_KEY is not set: list cursors are signed with a random key of this cold start and only work within this container")
 	}

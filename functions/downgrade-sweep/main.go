@@ -5,9 +5,11 @@ package main
 import (
 	"github.com/aws/aws-lambda-go/lambda"
 
-	"github.com/tenantflow/tenantflow/shared/app"
+	"github.com/tenantflow/tenantflow/shared/app/planapp"
+	"github.com/tenantflow/tenantflow/shared/app/sfnapp"
+	"github.com/tenantflow/tenantflow/shared/app/stripeapp"
 )
 
 func main() {
-	lambda.Start(app.Sweeper("DowngradeSweepFunction").Handle)
+	lambda.Start(planapp.Sweeper("DowngradeSweepFunction", stripeapp.Billing, sfnapp.Executions).Handle)
 }

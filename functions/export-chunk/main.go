@@ -5,11 +5,11 @@ package main
 import (
 	"github.com/aws/aws-lambda-go/lambda"
 
-	"github.com/tenantflow/tenantflow/shared/app"
+	"github.com/tenantflow/tenantflow/shared/app/exportapp"
 	"github.com/tenantflow/tenantflow/shared/flow"
 )
 
 func main() {
-	d, steps := app.ExportSteps("ExportChunkFunction")
+	d, steps := exportapp.Steps("ExportChunkFunction")
 	lambda.Start(flow.Handler(d.Log, "chunk", steps.Chunk))
 }

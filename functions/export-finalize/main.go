@@ -5,11 +5,11 @@ package main
 import (
 	"github.com/aws/aws-lambda-go/lambda"
 
-	"github.com/tenantflow/tenantflow/shared/app"
+	"github.com/tenantflow/tenantflow/shared/app/exportapp"
 	"github.com/tenantflow/tenantflow/shared/flow"
 )
 
 func main() {
-	d, steps := app.ExportSteps("ExportFinalizeFunction")
+	d, steps := exportapp.Steps("ExportFinalizeFunction")
 	lambda.Start(flow.Handler(d.Log, "finalize", steps.Finalize))
 }

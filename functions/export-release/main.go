@@ -5,11 +5,11 @@ package main
 import (
 	"github.com/aws/aws-lambda-go/lambda"
 
-	"github.com/tenantflow/tenantflow/shared/app"
+	"github.com/tenantflow/tenantflow/shared/app/exportapp"
 	"github.com/tenantflow/tenantflow/shared/flow"
 )
 
 func main() {
-	d, steps := app.ExportSteps("ExportReleaseFunction")
+	d, steps := exportapp.Steps("ExportReleaseFunction")
 	lambda.Start(flow.Handler(d.Log, "release", steps.Release))
 }

@@ -5,11 +5,12 @@ package main
 import (
 	"github.com/aws/aws-lambda-go/lambda"
 
-	"github.com/tenantflow/tenantflow/shared/app"
+	"github.com/tenantflow/tenantflow/shared/app/eventsapp"
+	"github.com/tenantflow/tenantflow/shared/app/lifecycleapp"
 	"github.com/tenantflow/tenantflow/shared/flow"
 )
 
 func main() {
-	d, steps := app.LifecycleSteps("LifecycleAccessFunction")
+	d, steps := lifecycleapp.Steps("LifecycleAccessFunction", eventsapp.Publisher)
 	lambda.Start(flow.Handler(d.Log, "access", steps.Access))
 }

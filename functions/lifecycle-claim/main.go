@@ -5,11 +5,11 @@ package main
 import (
 	"github.com/aws/aws-lambda-go/lambda"
 
-	"github.com/tenantflow/tenantflow/shared/app"
+	"github.com/tenantflow/tenantflow/shared/app/lifecycleapp"
 	"github.com/tenantflow/tenantflow/shared/flow"
 )
 
 func main() {
-	d, steps := app.LifecycleSteps("LifecycleClaimFunction")
+	d, steps := lifecycleapp.Steps("LifecycleClaimFunction")
 	lambda.Start(flow.Handler(d.Log, "claim", steps.Claim))
 }

@@ -5,11 +5,12 @@ package main
 import (
 	"github.com/aws/aws-lambda-go/lambda"
 
-	"github.com/tenantflow/tenantflow/shared/app"
+	"github.com/tenantflow/tenantflow/shared/app/lifecycleapp"
+	"github.com/tenantflow/tenantflow/shared/app/stripeapp"
 	"github.com/tenantflow/tenantflow/shared/flow"
 )
 
 func main() {
-	d, steps := app.LifecycleSteps("LifecycleUndoBillingFunction")
+	d, steps := lifecycleapp.Steps("LifecycleUndoBillingFunction", stripeapp.Billing)
 	lambda.Start(flow.Handler(d.Log, "undo-billing", steps.UndoBilling))
 }

@@ -5,11 +5,12 @@ package main
 import (
 	"github.com/aws/aws-lambda-go/lambda"
 
-	"github.com/tenantflow/tenantflow/shared/app"
+	"github.com/tenantflow/tenantflow/shared/app/planapp"
+	"github.com/tenantflow/tenantflow/shared/app/stripeapp"
 	"github.com/tenantflow/tenantflow/shared/flow"
 )
 
 func main() {
-	d, steps := app.PlanSteps("PlanBillingFunction")
+	d, steps := planapp.Steps("PlanBillingFunction", stripeapp.Billing)
 	lambda.Start(flow.Handler(d.Log, "billing", steps.Billing))
 }

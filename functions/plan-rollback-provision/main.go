@@ -5,11 +5,12 @@ package main
 import (
 	"github.com/aws/aws-lambda-go/lambda"
 
-	"github.com/tenantflow/tenantflow/shared/app"
+	"github.com/tenantflow/tenantflow/shared/app/eventsapp"
+	"github.com/tenantflow/tenantflow/shared/app/planapp"
 	"github.com/tenantflow/tenantflow/shared/flow"
 )
 
 func main() {
-	d, steps := app.PlanSteps("PlanRollbackProvisionFunction")
+	d, steps := planapp.Steps("PlanRollbackProvisionFunction", eventsapp.Publisher)
 	lambda.Start(flow.Handler(d.Log, "rollback-provision", steps.RollbackProvision))
 }

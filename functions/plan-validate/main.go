@@ -5,11 +5,11 @@ package main
 import (
 	"github.com/aws/aws-lambda-go/lambda"
 
-	"github.com/tenantflow/tenantflow/shared/app"
+	"github.com/tenantflow/tenantflow/shared/app/planapp"
 	"github.com/tenantflow/tenantflow/shared/flow"
 )
 
 func main() {
-	d, steps := app.PlanSteps("PlanValidateFunction")
+	d, steps := planapp.Steps("PlanValidateFunction")
 	lambda.Start(flow.Handler(d.Log, "validate", steps.Validate))
 }

@@ -5,9 +5,10 @@ package main
 import (
 	"github.com/aws/aws-lambda-go/lambda"
 
-	"github.com/tenantflow/tenantflow/shared/app"
+	"github.com/tenantflow/tenantflow/shared/app/purgeapp"
+	"github.com/tenantflow/tenantflow/shared/app/sfnapp"
 )
 
 func main() {
-	lambda.Start(app.PurgeSweeper("PurgeSweepFunction").Handle)
+	lambda.Start(purgeapp.Sweeper("PurgeSweepFunction", sfnapp.Executions).Handle)
 }

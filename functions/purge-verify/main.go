@@ -5,11 +5,12 @@ package main
 import (
 	"github.com/aws/aws-lambda-go/lambda"
 
-	"github.com/tenantflow/tenantflow/shared/app"
+	"github.com/tenantflow/tenantflow/shared/app/purgeapp"
+	"github.com/tenantflow/tenantflow/shared/app/s3app"
 	"github.com/tenantflow/tenantflow/shared/flow"
 )
 
 func main() {
-	d, steps := app.PurgeSteps("PurgeVerifyFunction")
+	d, steps := purgeapp.Steps("PurgeVerifyFunction", s3app.PurgeSources)
 	lambda.Start(flow.Handler(d.Log, "verify", steps.Verify))
 }

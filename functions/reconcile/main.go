@@ -5,9 +5,9 @@ package main
 import (
 	"github.com/aws/aws-lambda-go/lambda"
 
-	"github.com/tenantflow/tenantflow/shared/app"
+	"github.com/tenantflow/tenantflow/shared/app/reconcileapp"
 )
 
 func main() {
-	lambda.Start(app.Reconciler("ReconcileFunction").Handle)
+	lambda.Start(reconcileapp.Reconciler("ReconcileFunction").Handle)
 }

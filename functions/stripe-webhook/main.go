@@ -6,10 +6,10 @@ package main
 import (
 	"github.com/aws/aws-lambda-go/lambda"
 
-	"github.com/tenantflow/tenantflow/shared/app"
+	"github.com/tenantflow/tenantflow/shared/app/webhookapp"
 )
 
 func main() {
-	_, h := app.NewWebhook("StripeWebhookFunction")
+	_, h := webhookapp.New("StripeWebhookFunction")
 	lambda.Start(h.Handle)
 }

@@ -144,7 +144,7 @@ func runColdStart(ctx context.Context, env *Env) (Section, error) {
 		fmt.Sprintf("init = process start to the first GET /2018-06-01/runtime/invocation/next, median of %d starts per binary, "+
 			"interleaved in shuffled rounds (one warm-up round discarded); host %s builds, against the stack's moto", coldStarts, runtime.GOARCH),
 		"baselines are built in this run with the functions' flags (CGO_ENABLED=0, -tags lambda.norpc -trimpath -ldflags=\"-s -w\"); ratio = function / minimal SDK",
-		"functions using Stripe read its key on their first Stripe call, which init does not include; StripeWebhookFunction reads its signing secret at init, as every delivery needs it",
+		"functions using Stripe read its key on their first Stripe call, which init does not include; StripeWebhookFunction likewise reads its signing secret on its first delivery (a delivery it cannot verify is answered 503 and redelivered by Stripe), so that round trip is in the first request, not in init",
 		"sizes are the arm64 bootstraps `make build-<LogicalId>` builds (as sam build does), in MB of 10^6 bytes; ratio = function / minimal SDK")
 	if len(missed) > 0 {
 		sec.Notes = append(sec.Notes, "over "+strconv.FormatFloat(coldStartRatio, 'f', -1, 64)+"x the minimal SDK: "+strings.Join(missed, ", "))

@@ -1,8 +1,10 @@
 // Package billing keeps a tenant's Stripe subscription in step with its plan.
 //
 // The flows (upgrade, downgrade, deletion, reactivation, creation) depend on the
-// Billing interface; Stripe implements it on stripe-go v76 (API version 2023-10-16) and
-// Disabled implements it for deployments without a Stripe key. New picks one.
+// Billing interface; shared/billing/stripebilling implements it on stripe-go v76 (API
+// version 2023-10-16) and Disabled implements it for deployments without a Stripe key
+// (stripebilling.New picks one). This package does not import stripe-go, so the
+// functions that never call Stripe do not link it.
 //
 // Every write carries an idempotency key chosen by the caller, derived from the
 // operation id and the step (for example "op_123:billing" and

@@ -10,7 +10,8 @@ import (
 	"github.com/tenantflow/tenantflow/shared/tenant"
 )
 
-// Config configures the billing adapter. An empty APIKey disables billing.
+// Config configures the billing adapter (shared/billing/stripebilling). An empty
+// APIKey disables billing.
 type Config struct {
 	// APIKey is the Stripe secret key; empty selects Disabled.
 	APIKey string
@@ -87,7 +88,9 @@ func (p PriceIDs) Missing() []tenant.Plan {
 	return out
 }
 
-func (p PriceIDs) validate() error {
+// Validate checks that every plan of the default catalog has a price id, and that no
+// two plans share one.
+func (p PriceIDs) Validate() error {
 	if missing := p.Missing(); len(missing) > 0 {
 		return fmt.Errorf("billing: no Stripe price id for plan(s) %s (every plan can be chosen, so every plan needs a price)", planList(missing))
 	}
@@ -114,16 +117,4 @@ func planList(plans []tenant.Plan) string {
 		names[i] = string(p)
 	}
 	return strings.Join(names, ", ")
-}
-
-// New returns the Stripe adapter, or Disabled (and logs so) when cfg.APIKey is empty.
-// With a key, every plan must have a price id: a deployment fails at start rather than
-// on the first upgrade.
-func New(cfg Config) (Billing, error) {
-	if cfg.APIKey == "" {
-		d := NewDisabled(cfg.Logger)
-		d.logger.Info("billing disabled: no Stripe API key configured")
-		return d, nil
-	}
-	return NewStripe(cfg)
 }

@@ -1,13 +1,6 @@
 package billing
 
-import (
-	"context"
-	"errors"
-	"fmt"
-	"net/http"
-
-	"github.com/stripe/stripe-go/v76"
-)
+import "fmt"
 
 // TransientError is a failure that the same request may not meet again: Stripe
 // answered 5xx or 429, a lock or in-flight idempotency conflict (409), or the network
@@ -22,6 +15,9 @@ type TransientError struct {
 	Code string
 	// RequestID is Stripe's Request-Id, for Stripe support.
 	RequestID string
+	// Message is Stripe's message (or its error type when it sent none) when Stripe
+	// answered; the error's text shows it rather than the *stripe.Error's JSON.
+	Message string
 	// Err is the underlying error (*stripe.Error, a network error, a context error).
 	Err error
 }
@@ -39,7 +35,17 @@ func (e *TransientError) Error() string {
 		}
 		msg += ")"
 	}
-	return msg + ": " + errMessage(e.Err)
+	return msg + ": " + e.message()
+}
+
+func (e *TransientError) message() string {
+	switch {
+	case e.Message != "":
+		return e.Message
+	case e.Err == nil:
+		return "unknown error"
+	}
+	return e.Err.Error()
 }
 
 // Unwrap returns the underlying error.
@@ -89,73 +95,3 @@ func (e *RejectedError) Error() string {
 
 // Unwrap returns the underlying *stripe.Error.
 func (e *RejectedError) Unwrap() error { return e.Err }
-
-// errMessage keeps stripe.Error's JSON rendering out of messages that end up in
-// Step Functions causes.
-func errMessage(err error) string {
-	var se *stripe.Error
-	if errors.As(err, &se) {
-		if se.Msg != "" {
-			return se.Msg
-		}
-		return string(se.Type)
-	}
-	if err == nil {
-		return "unknown error"
-	}
-	return err.Error()
-}
-
-// classify turns an error from stripe-go into *TransientError or *RejectedError.
-func classify(op string, err error) error {
-	if err == nil {
-		return nil
-	}
-	var se *stripe.Error
-	if !errors.As(err, &se) {
-		if errors.Is(err, context.Canceled) {
-			// The caller gave up; that is neither Stripe's answer nor worth a retry here.
-			return fmt.Errorf("billing: %s: %w", op, err)
-		}
-		// No Stripe answer: connection refused or reset, timeout, a proxy's HTML error
-		// page that is not Stripe JSON. The write may or may not have happened, which
-		// is exactly what a retry with the same idempotency key resolves.
-		return &TransientError{Op: op, Err: err}
-	}
-	if transientStripe(se) {
-		return &TransientError{Op: op, StatusCode: se.HTTPStatusCode, Code: string(se.Code), RequestID: se.RequestID, Err: err}
-	}
-	return &RejectedError{
-		Op:          op,
-		StatusCode:  se.HTTPStatusCode,
-		Type:        string(se.Type),
-		Code:        string(se.Code),
-		DeclineCode: string(se.DeclineCode),
-		Param:       se.Param,
-		Message:     se.Msg,
-		RequestID:   se.RequestID,
-		Err:         err,
-	}
-}
-
-func transientStripe(se *stripe.Error) bool {
-	// Stripe's explicit advice wins when it gives one.
-	if se.LastResponse != nil {
-		switch se.LastResponse.Header.Get("Stripe-Should-Retry") {
-		case "true":
-			return true
-		case "false":
-			return false
-		}
-	}
-	switch {
-	case se.HTTPStatusCode >= 500, se.HTTPStatusCode == http.StatusTooManyRequests:
-		return true
-	case se.HTTPStatusCode == http.StatusConflict:
-		// lock_timeout, idempotency_key_in_use: another request holds the object or key.
-		return true
-	case se.Type == stripe.ErrorTypeAPI:
-		return true
-	}
-	return false
-}

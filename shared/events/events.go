@@ -1,15 +1,12 @@
-// Package events publishes lifecycle events to the EventBridge bus so that other
-// systems (the application, analytics, CRM) learn about tenant changes.
+// Package events names the lifecycle events published on the EventBridge bus so that
+// other systems (the application, analytics, CRM) learn about tenant changes. The
+// publisher on the EventBridge client is shared/events/bus: the flows depend on the
+// Publisher interface, so a function that publishes nothing does not link EventBridge.
 package events
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
-	"github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
 )
 
 // Source is the EventBridge source of every lifecycle event.
@@ -27,40 +24,9 @@ const (
 	TenantPurged        = "TenantPurged"
 )
 
-// PutEventsAPI is the part of the EventBridge client the publisher uses.
-type PutEventsAPI interface {
-	PutEvents(ctx context.Context, in *eventbridge.PutEventsInput, optFns ...func(*eventbridge.Options)) (*eventbridge.PutEventsOutput, error)
-}
-
-// Publisher sends events to one bus.
-type Publisher struct {
-	api PutEventsAPI
-	bus string
-}
-
-// NewPublisher returns a publisher for bus.
-func NewPublisher(api PutEventsAPI, bus string) *Publisher { return &Publisher{api: api, bus: bus} }
-
-// Publish sends one event. A partial failure reported by PutEvents is an error.
-func (p *Publisher) Publish(ctx context.Context, detailType string, detail any) error {
-	b, err := json.Marshal(detail)
-	if err != nil {
-		return fmt.Errorf("marshal %s: %w", detailType, err)
-	}
-	out, err := p.api.PutEvents(ctx, &eventbridge.PutEventsInput{Entries: []types.PutEventsRequestEntry{{
-		EventBusName: aws.String(p.bus), Source: aws.String(Source), DetailType: aws.String(detailType), Detail: aws.String(string(b)),
-	}}})
-	if err != nil {
-		return fmt.Errorf("publish %s: %w", detailType, err)
-	}
-	if out.FailedEntryCount > 0 {
-		e := &RejectedError{DetailType: detailType}
-		if len(out.Entries) > 0 {
-			e.Code, e.Message = aws.ToString(out.Entries[0].ErrorCode), aws.ToString(out.Entries[0].ErrorMessage)
-		}
-		return e
-	}
-	return nil
+// Publisher sends one lifecycle event (bus.Publisher on EventBridge).
+type Publisher interface {
+	Publish(ctx context.Context, detailType string, detail any) error
 }
 
 // RejectedError is an entry PutEvents accepted as a request but failed to put.

@@ -43,7 +43,8 @@
 //     the kit's release step, whose result ($.outcome.status) decides between Succeed
 //     (the commit had happened) and Fail. A "resume" Choice at the start jumps to the
 //     compensation chain for operator retries.
-//  4. Register the Definition with the Reconciler and Operations in shared/app. (The
-//     purge is the one exception: its own sweep releases and restarts purges whose
-//     execution ended, and a failed purge has nothing to compensate.)
+//  4. Register the Definition with the Reconciler and Operations
+//     (reconcileapp.Followed, shared/app/reconcileapp). (The purge is the one
+//     exception: its own sweep releases and restarts purges whose execution ended,
+//     and a failed purge has nothing to compensate.)
 package flow

@@ -10,21 +10,50 @@ import (
 	"strings"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/sfn"
-	sfntypes "github.com/aws/aws-sdk-go-v2/service/sfn/types"
-
 	"github.com/tenantflow/tenantflow/shared/store"
 	"github.com/tenantflow/tenantflow/shared/tenant"
 )
 
-// Executions is the part of the Step Functions client the kit uses.
+// Executions is what the kit needs of Step Functions: start an execution, read one.
+// It is declared without the SDK's types, so a function that never starts or follows
+// an execution does not link the Step Functions client; shared/flow/sfnexec adapts
+// *sfn.Client to it.
 type Executions interface {
-	StartExecution(ctx context.Context, in *sfn.StartExecutionInput, optFns ...func(*sfn.Options)) (*sfn.StartExecutionOutput, error)
-	DescribeExecution(ctx context.Context, in *sfn.DescribeExecutionInput, optFns ...func(*sfn.Options)) (*sfn.DescribeExecutionOutput, error)
+	// Start starts the execution name of the state machine with the JSON input. When
+	// Step Functions answers ExecutionAlreadyExists (an execution of that name has
+	// finished, or runs with another input), the error matches ErrExecutionExists.
+	Start(ctx context.Context, stateMachineARN, name, input string) error
+	// Describe reads the execution; one that does not exist gives an error matching
+	// ErrNoExecution.
+	Describe(ctx context.Context, executionARN string) (Execution, error)
 }
 
-var _ Executions = (*sfn.Client)(nil)
+// Execution is what the kit reads of a Step Functions execution.
+type Execution struct {
+	Status ExecutionStatus
+	// Error and Cause are the execution's error when it failed.
+	Error, Cause string
+}
+
+// ExecutionStatus is a Step Functions execution status, as Step Functions spells it.
+type ExecutionStatus string
+
+// The execution statuses.
+const (
+	ExecutionRunning        ExecutionStatus = "RUNNING"
+	ExecutionSucceeded      ExecutionStatus = "SUCCEEDED"
+	ExecutionFailed         ExecutionStatus = "FAILED"
+	ExecutionTimedOut       ExecutionStatus = "TIMED_OUT"
+	ExecutionAborted        ExecutionStatus = "ABORTED"
+	ExecutionPendingRedrive ExecutionStatus = "PENDING_REDRIVE"
+)
+
+var (
+	// ErrExecutionExists is Step Functions' ExecutionAlreadyExists.
+	ErrExecutionExists = errors.New("execution already exists")
+	// ErrNoExecution is Step Functions' ExecutionDoesNotExist.
+	ErrNoExecution = errors.New("execution does not exist")
+)
 
 // NewOperationID returns a new, time-ordered operation id that is a valid execution
 // name: "op_" + milliseconds in hex + "_" + 64 random bits in hex.
@@ -47,9 +76,8 @@ func StartExecution(ctx context.Context, x Executions, arn, name string, input a
 	if err != nil {
 		return fmt.Errorf("marshal execution input: %w", err)
 	}
-	_, err = x.StartExecution(ctx, &sfn.StartExecutionInput{StateMachineArn: aws.String(arn), Name: aws.String(name), Input: aws.String(string(body))})
-	var exists *sfntypes.ExecutionAlreadyExists
-	if errors.As(err, &exists) {
+	err = x.Start(ctx, arn, name, string(body))
+	if errors.Is(err, ErrExecutionExists) {
 		return nil
 	}
 	if err != nil {
@@ -122,17 +150,17 @@ func (o *Operations) Get(ctx context.Context, id string) (*tenant.Operation, err
 	if op.Status != tenant.OpRunning || !ok {
 		return op, nil
 	}
-	out, err := o.sfn.DescribeExecution(ctx, &sfn.DescribeExecutionInput{ExecutionArn: aws.String(ExecutionARN(def.StateMachineARN, op.ExecutionName()))})
+	out, err := o.sfn.Describe(ctx, ExecutionARN(def.StateMachineARN, op.ExecutionName()))
 	if err != nil {
 		return op, nil // the record is still the best answer we have
 	}
 	switch out.Status {
-	case sfntypes.ExecutionStatusFailed, sfntypes.ExecutionStatusTimedOut, sfntypes.ExecutionStatusAborted:
+	case ExecutionFailed, ExecutionTimedOut, ExecutionAborted:
 		// Re-read: the release step may have just finished the record.
 		if again, err := o.store.GetOperation(ctx, id); err == nil && again.Done() {
 			return again, nil
 		}
-		op.Status, op.Error, op.Cause = tenant.OpFailed, aws.ToString(out.Error), aws.ToString(out.Cause)
+		op.Status, op.Error, op.Cause = tenant.OpFailed, out.Error, out.Cause
 		if op.Error == "" {
 			op.Error = "Execution" + string(out.Status)
 		}

@@ -8,9 +8,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/sfn"
-	sfntypes "github.com/aws/aws-sdk-go-v2/service/sfn/types"
 
 	"github.com/tenantflow/tenantflow/shared/store"
 	"github.com/tenantflow/tenantflow/shared/tenant"
@@ -115,19 +112,18 @@ func (r *Reconciler) reconcile(ctx context.Context, t *tenant.Tenant) (bool, err
 	if def == nil {
 		return false, fmt.Errorf("no flow of kind %q with busy state %s", op.Kind, t.State)
 	}
-	out, err := r.sfn.DescribeExecution(ctx, &sfn.DescribeExecutionInput{ExecutionArn: aws.String(ExecutionARN(def.StateMachineARN, op.ExecutionName()))})
-	var missing *sfntypes.ExecutionDoesNotExist
+	out, err := r.sfn.Describe(ctx, ExecutionARN(def.StateMachineARN, op.ExecutionName()))
 	cause := ""
 	switch {
-	case errors.As(err, &missing):
+	case errors.Is(err, ErrNoExecution):
 		cause = "execution " + op.ExecutionName() + " does not exist"
 	case err != nil:
 		return false, fmt.Errorf("describe execution %s: %w", op.ExecutionName(), err)
-	case out.Status == sfntypes.ExecutionStatusRunning:
+	case out.Status == ExecutionRunning:
 		return false, nil
 	default:
 		cause = fmt.Sprintf("execution %s ended %s", op.ExecutionName(), out.Status)
-		if e := aws.ToString(out.Error); e != "" {
+		if e := out.Error; e != "" {
 			cause += ": " + e
 		}
 	}

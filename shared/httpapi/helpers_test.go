@@ -14,11 +14,10 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/sfn"
 
 	"github.com/tenantflow/tenantflow/internal/localstack/testenv"
 	"github.com/tenantflow/tenantflow/shared/export"
+	"github.com/tenantflow/tenantflow/shared/flow"
 	"github.com/tenantflow/tenantflow/shared/httpapi"
 	"github.com/tenantflow/tenantflow/shared/lifecycle"
 	"github.com/tenantflow/tenantflow/shared/provision"
@@ -181,28 +180,24 @@ func bodyMap(t *testing.T, resp events.APIGatewayV2HTTPResponse) map[string]any 
 // fakeExecutions records the executions the export service starts.
 type fakeExecutions struct {
 	mu      sync.Mutex
-	started []sfn.StartExecutionInput
+	started []string // execution names
 }
 
-func (f *fakeExecutions) StartExecution(_ context.Context, in *sfn.StartExecutionInput, _ ...func(*sfn.Options)) (*sfn.StartExecutionOutput, error) {
+func (f *fakeExecutions) Start(_ context.Context, _, name, _ string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.started = append(f.started, *in)
-	return &sfn.StartExecutionOutput{ExecutionArn: aws.String(*in.StateMachineArn + ":" + *in.Name)}, nil
+	f.started = append(f.started, name)
+	return nil
 }
 
-func (f *fakeExecutions) DescribeExecution(context.Context, *sfn.DescribeExecutionInput, ...func(*sfn.Options)) (*sfn.DescribeExecutionOutput, error) {
-	return nil, errors.New("fakeExecutions: DescribeExecution is not used by exports")
+func (f *fakeExecutions) Describe(context.Context, string) (flow.Execution, error) {
+	return flow.Execution{}, errors.New("fakeExecutions: Describe is not used by exports")
 }
 
 func (f *fakeExecutions) names() []string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	var out []string
-	for _, in := range f.started {
-		out = append(out, aws.ToString(in.Name))
-	}
-	return out
+	return append([]string(nil), f.started...)
 }
 
 type fakePlans struct {

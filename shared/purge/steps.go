@@ -21,10 +21,23 @@ type Store interface {
 
 var _ Store = (*store.Store)(nil)
 
-// Publisher publishes lifecycle events (shared/events implements it).
+// Publisher publishes lifecycle events (shared/events/bus implements it).
 type Publisher interface {
 	Publish(ctx context.Context, detailType string, detail any) error
 }
+
+// Sources reaches every source of a tenant's data (shared/purge/sources implements it
+// on DynamoDB and S3): counts what each holds, deletes it in bounded chunks, verifies
+// each is empty. currentOp is the purge operation calling, whose own record is not the
+// tenant's data.
+type Sources interface {
+	Count(ctx context.Context, tenantID, currentOp string) (map[string]int64, error)
+	DeleteChunk(ctx context.Context, tenantID, currentOp string, maxItems int64, deadline time.Time) (Progress, error)
+	Verify(ctx context.Context, tenantID, currentOp string) (map[string]time.Time, error)
+}
+
+// ExportPrefix is where a tenant's exports live in the exports bucket.
+func ExportPrefix(tenantID string) string { return "exports/" + tenantID + "/" }
 
 // PurgedEvent is the detail of TenantPurged: the certificate, so every service of the
 // platform can erase its own copy of the tenant's data and keep the proof. It is
@@ -39,7 +52,7 @@ type PurgedEvent struct {
 type Steps struct {
 	kit     *flow.Kit
 	store   Store
-	sources *Sources
+	sources Sources
 	events  Publisher
 	def     *flow.Definition
 	now     func() time.Time
@@ -60,8 +73,8 @@ const (
 )
 
 // NewSteps wires the purge steps. sources and pub may be nil in the functions that do
-// not use them (see app.Wirings).
-func NewSteps(kit *flow.Kit, st Store, sources *Sources, pub Publisher) *Steps {
+// not use them (see core.Wirings).
+func NewSteps(kit *flow.Kit, st Store, sources Sources, pub Publisher) *Steps {
 	return &Steps{kit: kit, store: st, sources: sources, events: pub, def: Definition(""), now: time.Now,
 		ChunkItems: DefaultChunkItems, ChunkTime: DefaultChunkTime}
 }

@@ -8,9 +8,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/sfn"
-	sfntypes "github.com/aws/aws-sdk-go-v2/service/sfn/types"
 
 	"github.com/tenantflow/tenantflow/shared/flow"
 	"github.com/tenantflow/tenantflow/shared/store"
@@ -165,15 +162,14 @@ func (s *Sweeper) releaseEnded(ctx context.Context, t *tenant.Tenant) (bool, err
 		log.Info("purge sweep: another flow holds the tenant", "kind", op.Kind)
 		return false, nil
 	}
-	out, err := s.sfn.DescribeExecution(ctx, &sfn.DescribeExecutionInput{ExecutionArn: aws.String(flow.ExecutionARN(s.def.StateMachineARN, op.ExecutionName()))})
-	var missing *sfntypes.ExecutionDoesNotExist
+	out, err := s.sfn.Describe(ctx, flow.ExecutionARN(s.def.StateMachineARN, op.ExecutionName()))
 	cause := ""
 	switch {
-	case errors.As(err, &missing):
+	case errors.Is(err, flow.ErrNoExecution):
 		cause = "execution " + op.ExecutionName() + " does not exist"
 	case err != nil:
 		return false, fmt.Errorf("describe execution %s: %w", op.ExecutionName(), err)
-	case out.Status == sfntypes.ExecutionStatusRunning:
+	case out.Status == flow.ExecutionRunning:
 		log.Info("purge sweep: purge still running")
 		return false, nil
 	default:

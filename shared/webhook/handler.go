@@ -100,6 +100,10 @@ func (h *Handler) Handle(ctx context.Context, req events.APIGatewayV2HTTPRequest
 		body = b
 	}
 	ev, err := h.Verifier.Verify(body, header(req.Headers, "Stripe-Signature"))
+	if unavailable := (*UnavailableError)(nil); errors.As(err, &unavailable) {
+		h.Log.Error("stripe webhook not verified: the verifier is unavailable; Stripe will deliver again", "error", err.Error())
+		return answer(http.StatusServiceUnavailable, Result{Error: "webhook verification unavailable"}), nil
+	}
 	if err != nil {
 		return h.refuse(err), nil
 	}

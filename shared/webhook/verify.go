@@ -24,6 +24,16 @@ type SignatureError struct {
 func (e *SignatureError) Error() string { return "webhook signature: " + e.Reason }
 func (e *SignatureError) Unwrap() error { return e.Err }
 
+// UnavailableError is what a Verifier returns when it could not check a delivery at
+// all (its signing secret could not be read): the handler answers 503, so Stripe
+// delivers the event again later, never 400, which would treat a genuine event as a
+// forged one and drop it.
+type UnavailableError struct{ Err error }
+
+func (e *UnavailableError) Error() string { return "cannot verify deliveries: " + e.Err.Error() }
+
+func (e *UnavailableError) Unwrap() error { return e.Err }
+
 // Verifier checks a delivery and returns its event.
 type Verifier interface {
 	Verify(payload []byte, signature string) (stripe.Event, error)

@@ -1,5 +1,5 @@
 // Package iamcheck holds the IAM wiring test: the policies template.yaml gives each
-// function must be exactly what its wiring in shared/app implies (Needs.Grants), both
+// function must be exactly what its wiring in shared/app/core implies (Needs.Grants), both
 // ways. A missing grant is an AccessDenied (in AWS, and in the local stack, which
 // enforces IAM: enforced_test.go); an unused one is privilege a buggy or compromised
 // function can use. The test reads the template with devstack's parser and local
@@ -27,7 +27,7 @@ import (
 	"github.com/tenantflow/tenantflow/internal/localstack/samtemplate"
 	"github.com/tenantflow/tenantflow/internal/localstack/stack"
 	"github.com/tenantflow/tenantflow/internal/localstack/testenv"
-	"github.com/tenantflow/tenantflow/shared/app"
+	"github.com/tenantflow/tenantflow/shared/app/core"
 )
 
 const templateEnv = "TENANTFLOW_IAM_TEMPLATE"
@@ -56,7 +56,7 @@ func loadTemplate(t *testing.T, overrides map[string]string) *samtemplate.Templa
 }
 
 // TestEveryFunctionHasWiring: a function without Wirings cannot cold-start
-// (app.Load exits) and its policies cannot be checked; a wiring without a function
+// (core.Load exits) and its policies cannot be checked; a wiring without a function
 // is stale (renamed or removed function).
 func TestEveryFunctionHasWiring(t *testing.T) {
 	tpl := loadTemplate(t, nil)
@@ -67,13 +67,13 @@ func TestEveryFunctionHasWiring(t *testing.T) {
 	inTemplate := map[string]bool{}
 	for _, f := range fns {
 		inTemplate[f.LogicalID] = true
-		if _, ok := app.Wirings[f.LogicalID]; !ok {
-			t.Errorf("template.yaml declares %s but app.Wirings (shared/app/wiring.go) has no Needs for it", f.LogicalID)
+		if _, ok := core.Wirings[f.LogicalID]; !ok {
+			t.Errorf("template.yaml declares %s but core.Wirings (shared/app/core/wiring.go) has no Needs for it", f.LogicalID)
 		}
 	}
-	for _, id := range sortedKeys(app.Wirings) {
+	for _, id := range sortedKeys(core.Wirings) {
 		if !inTemplate[id] {
-			t.Errorf("app.Wirings has Needs for %s but template.yaml declares no AWS::Serverless::Function %s", id, id)
+			t.Errorf("core.Wirings has Needs for %s but template.yaml declares no AWS::Serverless::Function %s", id, id)
 		}
 	}
 	// A plain Lambda function's permissions live in an IAM role this test does not read.
@@ -89,8 +89,8 @@ func TestEveryFunctionHasWiring(t *testing.T) {
 // second run finds beyond the first.
 func TestPoliciesMatchWiring(t *testing.T) {
 	withStripe := loadTemplate(t, nil)
-	if !withStripe.Conditions[app.HasStripeSecret] {
-		t.Fatalf("the local parameters should make %s true", app.HasStripeSecret)
+	if !withStripe.Conditions[core.HasStripeSecret] {
+		t.Fatalf("the local parameters should make %s true", core.HasStripeSecret)
 	}
 	noStripe := loadTemplate(t, map[string]string{"StripeSecretName": ""})
 	fns, err := withStripe.Functions()
@@ -98,7 +98,7 @@ func TestPoliciesMatchWiring(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, f := range fns {
-		needs, ok := app.Wirings[f.LogicalID]
+		needs, ok := core.Wirings[f.LogicalID]
 		if !ok {
 			continue // TestEveryFunctionHasWiring reports it
 		}
@@ -113,7 +113,7 @@ func TestPoliciesMatchWiring(t *testing.T) {
 			}
 			for _, msg := range check(noStripe, g, needs) {
 				if !slices.Contains(got, msg) {
-					t.Errorf("with StripeSecretName empty (%s false): %s", app.HasStripeSecret, msg)
+					t.Errorf("with StripeSecretName empty (%s false): %s", core.HasStripeSecret, msg)
 				}
 			}
 		})
@@ -137,7 +137,7 @@ type granted struct {
 // check returns what is wrong with function f of tpl given its Needs: policies this
 // test cannot read, grants its wiring needs and the template lacks, grants the
 // template gives and the wiring never uses, and missing state machine ARN variables.
-func check(tpl *samtemplate.Template, f samtemplate.Function, needs app.Needs) []string {
+func check(tpl *samtemplate.Template, f samtemplate.Function, needs core.Needs) []string {
 	id := f.LogicalID
 	var msgs []string
 	fail := func(format string, args ...any) { msgs = append(msgs, fmt.Sprintf(format, args...)) }
@@ -213,10 +213,10 @@ func check(tpl *samtemplate.Template, f samtemplate.Function, needs app.Needs) [
 }
 
 // checkEnvironment: the function reads the ARN of each state machine it starts or
-// describes from app.StateMachineEnv(<machine>) (Deps.StateMachineARN), so the
+// describes from core.StateMachineEnv(<machine>) (Deps.StateMachineARN), so the
 // template must set it to Ref of that machine; a machine variable its wiring does
 // not use is reported too.
-func checkEnvironment(tpl *samtemplate.Template, f samtemplate.Function, needs app.Needs) []string {
+func checkEnvironment(tpl *samtemplate.Template, f samtemplate.Function, needs core.Needs) []string {
 	var msgs []string
 	used := map[string]bool{}
 	for _, sm := range append(slices.Clone(needs.Start), needs.Describe...) {
@@ -224,7 +224,7 @@ func checkEnvironment(tpl *samtemplate.Template, f samtemplate.Function, needs a
 			continue
 		}
 		used[sm] = true
-		name := app.StateMachineEnv(sm)
+		name := core.StateMachineEnv(sm)
 		arn, err := resolve(tpl, "${"+sm+"}")
 		if err != nil {
 			msgs = append(msgs, fmt.Sprintf("%s's wiring uses state machine %s, which template.yaml cannot resolve: %v", f.LogicalID, sm, err))
@@ -245,7 +245,7 @@ func checkEnvironment(tpl *samtemplate.Template, f samtemplate.Function, needs a
 	}
 	slices.Sort(machines)
 	for _, sm := range machines {
-		if name := app.StateMachineEnv(sm); !used[sm] && f.Environment[name] != "" {
+		if name := core.StateMachineEnv(sm); !used[sm] && f.Environment[name] != "" {
 			msgs = append(msgs, fmt.Sprintf("%s's Environment declares %s which its wiring never uses", f.LogicalID, name))
 		}
 	}

@@ -1,4 +1,9 @@
-package billing
+// Package stripebilling is the billing.Billing adapter on stripe-go v76 (API version
+// 2023-10-16). It calls only the stripe-go resource packages it uses (customer,
+// subscription, subscriptionschedule) on one backend, never stripe-go's client
+// package, which links every resource of the Stripe API. Only the wiring of the
+// functions that call Stripe imports it.
+package stripebilling
 
 import (
 	"context"
@@ -8,12 +13,15 @@ import (
 	"time"
 
 	"github.com/stripe/stripe-go/v76"
-	"github.com/stripe/stripe-go/v76/client"
+	"github.com/stripe/stripe-go/v76/customer"
+	"github.com/stripe/stripe-go/v76/subscription"
+	"github.com/stripe/stripe-go/v76/subscriptionschedule"
 
+	"github.com/tenantflow/tenantflow/shared/billing"
 	"github.com/tenantflow/tenantflow/shared/tenant"
 )
 
-// Suffixes of the idempotency keys of helper writes (see the package doc).
+// Suffixes of the idempotency keys of helper writes (see the billing package doc).
 const (
 	suffixCustomer        = ":customer"
 	suffixSchedule        = ":schedule"
@@ -22,22 +30,40 @@ const (
 	metadataTenantID      = "tenant_id"
 )
 
-// Stripe is the Billing adapter on stripe-go v76. It uses its own client and backend
-// (never the stripe package globals), so one process can talk to stripe-mock in tests
-// and to Stripe in production, and concurrent instances do not interfere.
+// Stripe is the Billing adapter on stripe-go v76. It uses its own resource clients on
+// its own backend (never the stripe package globals), so one process can talk to
+// stripe-mock in tests and to Stripe in production, and concurrent instances do not
+// interfere.
 type Stripe struct {
-	api    *client.API
-	prices PriceIDs
+	customers     customer.Client
+	subscriptions subscription.Client
+	schedules     subscriptionschedule.Client
+	prices        billing.PriceIDs
 }
 
-var _ Billing = (*Stripe)(nil)
+var _ billing.Billing = (*Stripe)(nil)
+
+// New returns the Stripe adapter, or billing.Disabled (and logs so) when cfg.APIKey is
+// empty. With a key, every plan must have a price id: a deployment fails at start
+// rather than on the first upgrade.
+func New(cfg billing.Config) (billing.Billing, error) {
+	if cfg.APIKey == "" {
+		logger := cfg.Logger
+		if logger == nil {
+			logger = slog.Default()
+		}
+		logger.Info("billing disabled: no Stripe API key configured")
+		return billing.NewDisabled(logger), nil
+	}
+	return NewStripe(cfg)
+}
 
 // NewStripe builds the adapter. It fails when the key is empty or a plan has no price.
-func NewStripe(cfg Config) (*Stripe, error) {
+func NewStripe(cfg billing.Config) (*Stripe, error) {
 	if cfg.APIKey == "" {
 		return nil, fmt.Errorf("billing: Stripe API key is empty")
 	}
-	if err := cfg.PriceIDs.validate(); err != nil {
+	if err := cfg.PriceIDs.Validate(); err != nil {
 		return nil, err
 	}
 	logger := cfg.Logger
@@ -60,35 +86,36 @@ func NewStripe(cfg Config) (*Stripe, error) {
 	if cfg.BaseURL != "" {
 		backendCfg.URL = stripe.String(cfg.BaseURL)
 	}
-	backends := &stripe.Backends{
-		API: stripe.GetBackendWithConfig(stripe.APIBackend, backendCfg),
-		// Unused, but client.New wants them; they must not share backendCfg, whose
-		// URL GetBackendWithConfig fills in.
-		Connect: stripe.GetBackendWithConfig(stripe.ConnectBackend, &stripe.BackendConfig{HTTPClient: httpClient, LeveledLogger: stripeLogger{logger}, MaxNetworkRetries: stripe.Int64(0)}),
-		Uploads: stripe.GetBackendWithConfig(stripe.UploadsBackend, &stripe.BackendConfig{HTTPClient: httpClient, LeveledLogger: stripeLogger{logger}, MaxNetworkRetries: stripe.Int64(0)}),
-	}
-	prices := make(PriceIDs, len(cfg.PriceIDs))
+	// Every call the adapter makes goes to the API backend (as client.New would give
+	// these resources), with the key on each call.
+	api := stripe.GetBackendWithConfig(stripe.APIBackend, backendCfg)
+	prices := make(billing.PriceIDs, len(cfg.PriceIDs))
 	for k, v := range cfg.PriceIDs {
 		prices[k] = v
 	}
-	return &Stripe{api: client.New(cfg.APIKey, backends), prices: prices}, nil
+	return &Stripe{
+		customers:     customer.Client{B: api, Key: cfg.APIKey},
+		subscriptions: subscription.Client{B: api, Key: cfg.APIKey},
+		schedules:     subscriptionschedule.Client{B: api, Key: cfg.APIKey},
+		prices:        prices,
+	}, nil
 }
 
 // CreateSubscription creates the customer (key + ":customer") unless req.CustomerID is
 // set, then the subscription on the plan's price (the caller's key). Both carry
 // metadata tenant_id. Stripe's default payment behaviour applies: a paid first invoice
 // of a customer without a payment method leaves the subscription "incomplete".
-func (s *Stripe) CreateSubscription(ctx context.Context, req CreateRequest) (Subscription, error) {
+func (s *Stripe) CreateSubscription(ctx context.Context, req billing.CreateRequest) (billing.Subscription, error) {
 	if req.TenantID == "" {
-		return Subscription{}, fmt.Errorf("billing: create subscription: tenant id is empty")
+		return billing.Subscription{}, fmt.Errorf("billing: create subscription: tenant id is empty")
 	}
 	op := "create subscription for tenant " + req.TenantID
 	if err := checkKey(op, req.IdempotencyKey, suffixCustomer); err != nil {
-		return Subscription{}, err
+		return billing.Subscription{}, err
 	}
 	price, err := s.price(op, req.Plan)
 	if err != nil {
-		return Subscription{}, err
+		return billing.Subscription{}, err
 	}
 	customerID := req.CustomerID
 	if customerID == "" {
@@ -101,9 +128,9 @@ func (s *Stripe) CreateSubscription(ctx context.Context, req CreateRequest) (Sub
 		}
 		p.Context = ctx
 		p.SetIdempotencyKey(req.IdempotencyKey + suffixCustomer)
-		c, err := s.api.Customers.New(p)
+		c, err := s.customers.New(p)
 		if err != nil {
-			return Subscription{}, classify("create customer for tenant "+req.TenantID, err)
+			return billing.Subscription{}, classify("create customer for tenant "+req.TenantID, err)
 		}
 		customerID = c.ID
 	}
@@ -114,9 +141,9 @@ func (s *Stripe) CreateSubscription(ctx context.Context, req CreateRequest) (Sub
 	}
 	p.Context = ctx
 	p.SetIdempotencyKey(req.IdempotencyKey)
-	sub, err := s.api.Subscriptions.New(p)
+	sub, err := s.subscriptions.New(p)
 	if err != nil {
-		return Subscription{}, classify(op, err)
+		return billing.Subscription{}, classify(op, err)
 	}
 	out := s.convert(sub)
 	if out.CustomerID == "" {
@@ -129,26 +156,26 @@ func (s *Stripe) CreateSubscription(ctx context.Context, req CreateRequest) (Sub
 // ":release-schedule"), and, unless the item already has the plan's price, updates
 // the item's price with proration_behavior=create_prorations (the caller's key).
 // Skipping the no-op update makes a rollback of a change that never happened free.
-func (s *Stripe) ChangePlan(ctx context.Context, req ChangeRequest) (Subscription, error) {
+func (s *Stripe) ChangePlan(ctx context.Context, req billing.ChangeRequest) (billing.Subscription, error) {
 	op := "change plan of subscription " + req.SubscriptionID
 	if err := checkKey(op, req.IdempotencyKey, suffixReleaseSchedule); err != nil {
-		return Subscription{}, err
+		return billing.Subscription{}, err
 	}
 	price, err := s.price(op, req.Plan)
 	if err != nil {
-		return Subscription{}, err
+		return billing.Subscription{}, err
 	}
 	sub, item, err := s.getWithItem(ctx, req.SubscriptionID)
 	if err != nil {
-		return Subscription{}, err
+		return billing.Subscription{}, err
 	}
 	return s.changePlan(ctx, req, price, sub, item)
 }
 
-func (s *Stripe) changePlan(ctx context.Context, req ChangeRequest, price string, sub *stripe.Subscription, item *stripe.SubscriptionItem) (Subscription, error) {
+func (s *Stripe) changePlan(ctx context.Context, req billing.ChangeRequest, price string, sub *stripe.Subscription, item *stripe.SubscriptionItem) (billing.Subscription, error) {
 	if sub.Schedule != nil && sub.Schedule.ID != "" {
 		if err := s.releaseSchedule(ctx, sub.Schedule.ID, req.IdempotencyKey+suffixReleaseSchedule); err != nil {
-			return Subscription{}, err
+			return billing.Subscription{}, err
 		}
 		sub.Schedule = nil
 	}
@@ -165,9 +192,9 @@ func (s *Stripe) changePlan(ctx context.Context, req ChangeRequest, price string
 	}
 	p.Context = ctx
 	p.SetIdempotencyKey(req.IdempotencyKey)
-	updated, err := s.api.Subscriptions.Update(req.SubscriptionID, p)
+	updated, err := s.subscriptions.Update(req.SubscriptionID, p)
 	if err != nil {
-		return Subscription{}, classify("update subscription "+req.SubscriptionID, err)
+		return billing.Subscription{}, classify("update subscription "+req.SubscriptionID, err)
 	}
 	return s.convert(updated), nil
 }
@@ -181,18 +208,18 @@ func (s *Stripe) changePlan(ctx context.Context, req ChangeRequest, price string
 // the current price until current_period_end, then the plan's price, after which the
 // schedule releases the subscription (end_behavior=release). A change to the current
 // price is ChangePlan's job: it drops the pending schedule.
-func (s *Stripe) SchedulePlanChange(ctx context.Context, req ChangeRequest) (Subscription, error) {
+func (s *Stripe) SchedulePlanChange(ctx context.Context, req billing.ChangeRequest) (billing.Subscription, error) {
 	op := "schedule plan change of subscription " + req.SubscriptionID
 	if err := checkKey(op, req.IdempotencyKey, suffixReleaseSchedule); err != nil {
-		return Subscription{}, err
+		return billing.Subscription{}, err
 	}
 	price, err := s.price(op, req.Plan)
 	if err != nil {
-		return Subscription{}, err
+		return billing.Subscription{}, err
 	}
 	sub, item, err := s.getWithItem(ctx, req.SubscriptionID)
 	if err != nil {
-		return Subscription{}, err
+		return billing.Subscription{}, err
 	}
 	if item.Price != nil && item.Price.ID == price {
 		return s.changePlan(ctx, req, price, sub, item)
@@ -201,17 +228,17 @@ func (s *Stripe) SchedulePlanChange(ctx context.Context, req ChangeRequest) (Sub
 	if sub.Schedule != nil && sub.Schedule.ID != "" {
 		p := &stripe.SubscriptionScheduleParams{}
 		p.Context = ctx
-		sched, err = s.api.SubscriptionSchedules.Get(sub.Schedule.ID, p)
+		sched, err = s.schedules.Get(sub.Schedule.ID, p)
 		if err != nil {
-			return Subscription{}, classify("get subscription schedule "+sub.Schedule.ID, err)
+			return billing.Subscription{}, classify("get subscription schedule "+sub.Schedule.ID, err)
 		}
 	} else {
 		p := &stripe.SubscriptionScheduleParams{FromSubscription: stripe.String(sub.ID)}
 		p.Context = ctx
 		p.SetIdempotencyKey(req.IdempotencyKey + suffixSchedule)
-		sched, err = s.api.SubscriptionSchedules.New(p)
+		sched, err = s.schedules.New(p)
 		if err != nil {
-			return Subscription{}, classify("create subscription schedule for "+sub.ID, err)
+			return billing.Subscription{}, classify("create subscription schedule for "+sub.ID, err)
 		}
 	}
 	// Stripe wants the current phase restated with its own start date.
@@ -248,8 +275,8 @@ func (s *Stripe) SchedulePlanChange(ctx context.Context, req ChangeRequest) (Sub
 	}
 	p.Context = ctx
 	p.SetIdempotencyKey(req.IdempotencyKey)
-	if _, err := s.api.SubscriptionSchedules.Update(sched.ID, p); err != nil {
-		return Subscription{}, classify("update subscription schedule "+sched.ID, err)
+	if _, err := s.schedules.Update(sched.ID, p); err != nil {
+		return billing.Subscription{}, classify("update subscription schedule "+sched.ID, err)
 	}
 	out := s.convert(sub)
 	out.ScheduleID = sched.ID
@@ -260,14 +287,14 @@ func (s *Stripe) SchedulePlanChange(ctx context.Context, req ChangeRequest) (Sub
 // (or already canceling at period end, when that is asked). Otherwise it sets
 // cancel_at_period_end=true (after releasing a schedule, which would otherwise keep
 // the subscription going) or deletes the subscription now, with the caller's key.
-func (s *Stripe) Cancel(ctx context.Context, req CancelRequest) (Subscription, error) {
+func (s *Stripe) Cancel(ctx context.Context, req billing.CancelRequest) (billing.Subscription, error) {
 	op := "cancel subscription " + req.SubscriptionID
 	if err := checkKey(op, req.IdempotencyKey, suffixReleaseSchedule); err != nil {
-		return Subscription{}, err
+		return billing.Subscription{}, err
 	}
 	sub, err := s.get(ctx, req.SubscriptionID)
 	if err != nil {
-		return Subscription{}, err
+		return billing.Subscription{}, err
 	}
 	if ended(sub.Status) || (req.AtPeriodEnd && sub.CancelAtPeriodEnd) {
 		return s.convert(sub), nil
@@ -276,23 +303,23 @@ func (s *Stripe) Cancel(ctx context.Context, req CancelRequest) (Subscription, e
 		p := &stripe.SubscriptionCancelParams{}
 		p.Context = ctx
 		p.SetIdempotencyKey(req.IdempotencyKey)
-		canceled, err := s.api.Subscriptions.Cancel(req.SubscriptionID, p)
+		canceled, err := s.subscriptions.Cancel(req.SubscriptionID, p)
 		if err != nil {
-			return Subscription{}, classify(op, err)
+			return billing.Subscription{}, classify(op, err)
 		}
 		return s.convert(canceled), nil
 	}
 	if sub.Schedule != nil && sub.Schedule.ID != "" {
 		if err := s.releaseSchedule(ctx, sub.Schedule.ID, req.IdempotencyKey+suffixReleaseSchedule); err != nil {
-			return Subscription{}, err
+			return billing.Subscription{}, err
 		}
 	}
 	p := &stripe.SubscriptionParams{CancelAtPeriodEnd: stripe.Bool(true)}
 	p.Context = ctx
 	p.SetIdempotencyKey(req.IdempotencyKey)
-	updated, err := s.api.Subscriptions.Update(req.SubscriptionID, p)
+	updated, err := s.subscriptions.Update(req.SubscriptionID, p)
 	if err != nil {
-		return Subscription{}, classify(op+" at period end", err)
+		return billing.Subscription{}, classify(op+" at period end", err)
 	}
 	return s.convert(updated), nil
 }
@@ -300,35 +327,35 @@ func (s *Stripe) Cancel(ctx context.Context, req CancelRequest) (Subscription, e
 // Resume reads the subscription; a paused one is resumed (POST .../resume), one that
 // cancels at period end gets cancel_at_period_end=false, both with the caller's key.
 // Anything else that has not ended is returned unchanged; an ended one gives an error
-// matching ErrNotResumable, with the Subscription (and its CustomerID) filled in.
-func (s *Stripe) Resume(ctx context.Context, subscriptionID, idempotencyKey string) (Subscription, error) {
+// matching billing.ErrNotResumable, with the billing.Subscription (and its CustomerID) filled in.
+func (s *Stripe) Resume(ctx context.Context, subscriptionID, idempotencyKey string) (billing.Subscription, error) {
 	op := "resume subscription " + subscriptionID
 	if err := checkKey(op, idempotencyKey, ""); err != nil {
-		return Subscription{}, err
+		return billing.Subscription{}, err
 	}
 	sub, err := s.get(ctx, subscriptionID)
 	if err != nil {
-		return Subscription{}, err
+		return billing.Subscription{}, err
 	}
 	switch {
 	case ended(sub.Status):
-		return s.convert(sub), fmt.Errorf("%w: %s is %s", ErrNotResumable, subscriptionID, sub.Status)
+		return s.convert(sub), fmt.Errorf("%w: %s is %s", billing.ErrNotResumable, subscriptionID, sub.Status)
 	case sub.Status == stripe.SubscriptionStatusPaused:
 		p := &stripe.SubscriptionResumeParams{}
 		p.Context = ctx
 		p.SetIdempotencyKey(idempotencyKey)
-		resumed, err := s.api.Subscriptions.Resume(subscriptionID, p)
+		resumed, err := s.subscriptions.Resume(subscriptionID, p)
 		if err != nil {
-			return Subscription{}, classify(op, err)
+			return billing.Subscription{}, classify(op, err)
 		}
 		return s.convert(resumed), nil
 	case sub.CancelAtPeriodEnd:
 		p := &stripe.SubscriptionParams{CancelAtPeriodEnd: stripe.Bool(false)}
 		p.Context = ctx
 		p.SetIdempotencyKey(idempotencyKey)
-		updated, err := s.api.Subscriptions.Update(subscriptionID, p)
+		updated, err := s.subscriptions.Update(subscriptionID, p)
 		if err != nil {
-			return Subscription{}, classify(op, err)
+			return billing.Subscription{}, classify(op, err)
 		}
 		return s.convert(updated), nil
 	}
@@ -336,10 +363,10 @@ func (s *Stripe) Resume(ctx context.Context, subscriptionID, idempotencyKey stri
 }
 
 // Get reads the subscription (GET, no idempotency key).
-func (s *Stripe) Get(ctx context.Context, subscriptionID string) (Subscription, error) {
+func (s *Stripe) Get(ctx context.Context, subscriptionID string) (billing.Subscription, error) {
 	sub, err := s.get(ctx, subscriptionID)
 	if err != nil {
-		return Subscription{}, err
+		return billing.Subscription{}, err
 	}
 	return s.convert(sub), nil
 }
@@ -350,7 +377,7 @@ func (s *Stripe) get(ctx context.Context, id string) (*stripe.Subscription, erro
 	}
 	p := &stripe.SubscriptionParams{}
 	p.Context = ctx
-	sub, err := s.api.Subscriptions.Get(id, p)
+	sub, err := s.subscriptions.Get(id, p)
 	if err != nil {
 		return nil, classify("get subscription "+id, err)
 	}
@@ -379,7 +406,7 @@ func (s *Stripe) releaseSchedule(ctx context.Context, id, key string) error {
 	p := &stripe.SubscriptionScheduleReleaseParams{}
 	p.Context = ctx
 	p.SetIdempotencyKey(key)
-	if _, err := s.api.SubscriptionSchedules.Release(id, p); err != nil {
+	if _, err := s.schedules.Release(id, p); err != nil {
 		return classify("release subscription schedule "+id, err)
 	}
 	return nil
@@ -388,13 +415,13 @@ func (s *Stripe) releaseSchedule(ctx context.Context, id, key string) error {
 func (s *Stripe) price(op string, plan tenant.Plan) (string, error) {
 	price, ok := s.prices.Price(plan)
 	if !ok {
-		return "", fmt.Errorf("%w %q (%s)", ErrNoPrice, plan, op)
+		return "", fmt.Errorf("%w %q (%s)", billing.ErrNoPrice, plan, op)
 	}
 	return price, nil
 }
 
-func (s *Stripe) convert(sub *stripe.Subscription) Subscription {
-	out := Subscription{
+func (s *Stripe) convert(sub *stripe.Subscription) billing.Subscription {
+	out := billing.Subscription{
 		ID:                sub.ID,
 		Status:            string(sub.Status),
 		CancelAtPeriodEnd: sub.CancelAtPeriodEnd,
@@ -427,7 +454,7 @@ func ended(status stripe.SubscriptionStatus) bool {
 // once suffix is added, before anything is sent.
 func checkKey(op, key, suffix string) error {
 	if key == "" {
-		return fmt.Errorf("%w (%s)", ErrNoIdempotencyKey, op)
+		return fmt.Errorf("%w (%s)", billing.ErrNoIdempotencyKey, op)
 	}
 	if len(key)+len(suffix) > maxIdempotencyKeyLen {
 		return fmt.Errorf("billing: %s: idempotency key %.40q... is longer than %d characters with suffix %q", op, key, maxIdempotencyKeyLen-len(suffix), suffix)

@@ -1,4 +1,4 @@
-package app
+package core
 
 import (
 	"slices"
@@ -78,7 +78,7 @@ func portActions(field string) []string {
 }
 
 // Grants returns the IAM permissions the Needs imply. It is the one mapping from
-// Needs to IAM: Deps builds a client only for what Needs declare, and template.yaml
+// Needs to IAM: a client is built only for what Needs declare, and template.yaml
 // must grant each function exactly Grants of its wiring, no more and no less (the
 // IAM wiring test compares both ways).
 //
@@ -115,7 +115,8 @@ func (n Needs) Grants() []Grant {
 		// DescribeExecution is authorised on the execution, not the state machine.
 		add("", "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:execution:${"+sm+".Name}:*", "states:DescribeExecution")
 	}
-	// The purge's own ports (shared/purge); purgePorts (purge.go) ties them to these.
+	// The purge's own ports (shared/purge/sources); purgePorts (purge_test.go) ties
+	// them to these.
 	if n.Data {
 		add("", dataTable, "dynamodb:Query")
 	}

@@ -1,4 +1,4 @@
-package app
+package core
 
 import (
 	"reflect"
@@ -6,22 +6,22 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/tenantflow/tenantflow/shared/purge"
+	"github.com/tenantflow/tenantflow/shared/purge/sources"
 )
 
-// purgePorts says, for each method of the purge's ports (shared/purge/sources.go),
+// purgePorts says, for each method of the purge's ports (shared/purge/sources),
 // which Needs field grants it, with which IAM action on which resource: the purge's
 // counterpart of storePort.
 var purgePorts = map[reflect.Type]map[string]Grant{
-	reflect.TypeFor[purge.DataTable](): {
+	reflect.TypeFor[sources.DataTable](): {
 		"Query":          {Action: "dynamodb:Query", Resource: dataTable},
 		"BatchWriteItem": {Action: "dynamodb:BatchWriteItem", Resource: dataTable},
 	},
-	reflect.TypeFor[purge.Objects](): {
+	reflect.TypeFor[sources.Objects](): {
 		"ListObjectsV2": {Action: "s3:ListBucket", Resource: exportsBucket},
 		"DeleteObjects": {Action: "s3:DeleteObject", Resource: exportObjects},
 	},
-	reflect.TypeFor[purge.ControlPlane](): {
+	reflect.TypeFor[sources.ControlPlane](): {
 		"Query":          {Action: "dynamodb:Query", Resource: tenantsTable},
 		"GetItem":        {Action: "dynamodb:GetItem", Resource: tenantsTable},
 		"BatchWriteItem": {Action: "dynamodb:BatchWriteItem", Resource: tenantsTable},
@@ -35,24 +35,24 @@ func TestPurgePortsAreGranted(t *testing.T) {
 	for port, methods := range purgePorts {
 		for i := range port.NumMethod() {
 			if _, ok := methods[port.Method(i).Name]; !ok {
-				t.Errorf("purge.%s has %s but purgePorts does not say which IAM action authorises it", port.Name(), port.Method(i).Name)
+				t.Errorf("sources.%s has %s but purgePorts does not say which IAM action authorises it", port.Name(), port.Method(i).Name)
 			}
 		}
 	}
-	// Which ports each purge function is built with (app.purgeSources).
+	// Which ports each purge function is built with (s3app.PurgeSources).
 	uses := map[string][]reflect.Type{}
 	for id, n := range Wirings {
 		if !strings.HasPrefix(id, "Purge") {
 			continue // the export's functions read the same sources through their own ports
 		}
 		if n.Data {
-			uses[id] = append(uses[id], reflect.TypeFor[purge.DataTable]())
+			uses[id] = append(uses[id], reflect.TypeFor[sources.DataTable]())
 		}
 		if n.Exports {
-			uses[id] = append(uses[id], reflect.TypeFor[purge.Objects]())
+			uses[id] = append(uses[id], reflect.TypeFor[sources.Objects]())
 		}
 		if (n.Data || n.Exports || n.TenantsDelete) && slices.Contains(n.Queries, QueryTable) {
-			uses[id] = append(uses[id], reflect.TypeFor[purge.ControlPlane]())
+			uses[id] = append(uses[id], reflect.TypeFor[sources.ControlPlane]())
 		}
 	}
 	calls := map[string][]string{ // the port methods each step calls

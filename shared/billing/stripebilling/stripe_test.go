@@ -1,4 +1,4 @@
-package billing_test
+package stripebilling_test
 
 import (
 	"context"
@@ -15,6 +15,7 @@ import (
 
 	"github.com/tenantflow/tenantflow/internal/localstack/testenv"
 	"github.com/tenantflow/tenantflow/shared/billing"
+	"github.com/tenantflow/tenantflow/shared/billing/stripebilling"
 	"github.com/tenantflow/tenantflow/shared/tenant"
 )
 
@@ -31,10 +32,10 @@ var testPrices = billing.PriceIDs{
 	tenant.Enterprise:   "price_ent",
 }
 
-func newStripe(t *testing.T) (*billing.Stripe, *testenv.Stripe) {
+func newStripe(t *testing.T) (*stripebilling.Stripe, *testenv.Stripe) {
 	t.Helper()
 	proxy := testenv.StartStripe(t)
-	b, err := billing.NewStripe(billing.Config{APIKey: "sk_test_123", BaseURL: proxy.URL, PriceIDs: testPrices, Logger: quiet})
+	b, err := stripebilling.NewStripe(billing.Config{APIKey: "sk_test_123", BaseURL: proxy.URL, PriceIDs: testPrices, Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -592,7 +593,7 @@ func TestNetworkFailureIsTransient(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := billing.NewStripe(billing.Config{APIKey: "sk_test_123", BaseURL: fmt.Sprintf("http://127.0.0.1:%d", port), PriceIDs: testPrices})
+	b, err := stripebilling.NewStripe(billing.Config{APIKey: "sk_test_123", BaseURL: fmt.Sprintf("http://127.0.0.1:%d", port), PriceIDs: testPrices})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,23 +1,15 @@
-package app
+package core
 
 import (
-	"context"
-	"os"
 	"regexp"
 	"strings"
-	"time"
 
-	"github.com/tenantflow/tenantflow/shared/billing"
-	"github.com/tenantflow/tenantflow/shared/flow"
-	"github.com/tenantflow/tenantflow/shared/lifecycle"
-	"github.com/tenantflow/tenantflow/shared/planchange"
-	"github.com/tenantflow/tenantflow/shared/provision"
 	"github.com/tenantflow/tenantflow/shared/store"
-	"github.com/tenantflow/tenantflow/shared/tenant"
 )
 
-// Needs is what one function may use. Deps builds only these clients, and template.yaml
-// grants exactly these (the IAM wiring test checks both ways).
+// Needs is what one function may use. Only these clients are built (Deps and the
+// adapters refuse the others), and template.yaml grants exactly these (the IAM wiring
+// test checks both ways).
 type Needs struct {
 	// Tenants reads and writes items of the control-plane table (GetItem, PutItem,
 	// UpdateItem, and TransactWriteItems, which IAM governs by the same actions).
@@ -151,109 +143,13 @@ func StateMachineEnv(logicalID string) string {
 	return strings.ToUpper(camel.ReplaceAllString(logicalID, "${1}_${2}")) + "_ARN"
 }
 
-// StateMachineARN returns the ARN of a state machine the function declared.
-func (d *Deps) StateMachineARN(logicalID string) string { return os.Getenv(StateMachineEnv(logicalID)) }
+// StepFunctions reports whether the function starts or describes executions (the
+// Step Functions client, sfnapp).
+func (n Needs) StepFunctions() bool { return len(n.Start) > 0 || len(n.Describe) > 0 }
 
-// priceChanger adapts billing.Billing to what the plan-change steps need.
-type priceChanger struct{ b billing.Billing }
+// S3 reports whether the function touches the exports bucket (the S3 client).
+func (n Needs) S3() bool { return n.Exports || n.ExportsDelete || n.ExportsWrite || n.ExportsRead }
 
-func (p priceChanger) ChangePrice(ctx context.Context, subscriptionID string, plan tenant.Plan, key string, prorate bool) error {
-	_, err := p.b.ChangePlan(ctx, billing.ChangeRequest{SubscriptionID: subscriptionID, Plan: plan, IdempotencyKey: key, NoProration: !prorate})
-	return err
-}
-
-// periods adapts billing.Billing to the billing period reads of plan changes.
-type periods struct{ b billing.Billing }
-
-func (p periods) CurrentPeriod(ctx context.Context, subscriptionID string) (time.Time, time.Time, bool, error) {
-	sub, err := p.b.Get(ctx, subscriptionID)
-	if err != nil || sub.Status == billing.StatusDisabled || sub.CurrentPeriodEnd.IsZero() {
-		return time.Time{}, time.Time{}, false, err
-	}
-	return sub.CurrentPeriodStart, sub.CurrentPeriodEnd, true, nil
-}
-
-// PlanFlows returns the flow-kit definitions of upgrade and downgrade.
-func (d *Deps) PlanFlows() (upgrade, downgrade *flow.Definition) {
-	return planchange.Definitions(d.Store(), d.StateMachineARN(UpgradeStateMachine), d.StateMachineARN(DowngradeStateMachine))
-}
-
-// PlanSteps builds the plan-change step handlers of one step function: only the
-// clients its Needs declare (the others stay nil and are never called by that step).
-func PlanSteps(logicalID string) (*Deps, *planchange.Steps) {
-	d := Load(logicalID)
-	var prov planchange.Provisioner
-	if d.needs.Events {
-		prov = d.Provisioner()
-	}
-	var price planchange.PriceChanger
-	if d.needs.Stripe {
-		price = priceChanger{d.Billing(context.Background())}
-	}
-	return d, planchange.NewSteps(d.Kit(), d.Store(), prov, price, d.Catalog)
-}
-
-// Sweeper builds the scheduled period-end downgrade sweep.
-func Sweeper(logicalID string) *planchange.Sweeper {
-	d := Load(logicalID)
-	return planchange.NewSweeper(d.Store(), d.SFN(), periods{d.Billing(context.Background())}, d.StateMachineARN(DowngradeStateMachine), d.Log)
-}
-
-// LifecycleFlows returns the flow-kit definitions of deletion, reactivation and
-// suspension.
-func (d *Deps) LifecycleFlows() (deletion, reactivation, suspension *flow.Definition) {
-	return lifecycle.Definitions(d.Store(), d.StateMachineARN(DeletionStateMachine), d.StateMachineARN(ReactivationStateMachine),
-		d.StateMachineARN(SuspensionStateMachine))
-}
-
-// flows are every flow the API and the reconciler follow.
-func (d *Deps) flows() []*flow.Definition {
-	up, down := d.PlanFlows()
-	del, re, sus := d.LifecycleFlows()
-	return []*flow.Definition{up, down, del, re, sus}
-}
-
-// LifecycleSteps builds the lifecycle step handlers of one step function, with only
-// the clients its Needs declare.
-func LifecycleSteps(logicalID string) (*Deps, *lifecycle.Steps) {
-	d := Load(logicalID)
-	var access lifecycle.Access
-	if d.needs.Events {
-		access = d.Provisioner()
-	}
-	var b lifecycle.Billing
-	if d.needs.Stripe {
-		b = d.Billing(context.Background())
-	}
-	return d, lifecycle.NewSteps(d.Kit(), d.Store(), access, b, d.Catalog)
-}
-
-// Reconciler builds the scheduled reconciler for every flow.
-func Reconciler(logicalID string) *flow.Reconciler {
-	d := Load(logicalID)
-	return flow.NewReconciler(d.Store(), d.SFN(), d.Log, d.flows()...).WithMetrics(d.Metrics())
-}
-
-// API holds what the HTTP API function is built from.
-type API struct {
-	Deps         *Deps
-	Operations   *flow.Operations
-	PlanChanges  *planchange.Starter
-	Lifecycle    *lifecycle.Starter
-	Entitlements *provision.Provisioner
-	Billing      billing.Billing
-}
-
-// NewAPI builds the HTTP API's dependencies.
-func NewAPI(logicalID string) *API {
-	d := Load(logicalID)
-	b := d.Billing(context.Background())
-	ops := flow.NewOperations(d.Store(), d.SFN(), d.flows()...)
-	return &API{
-		Deps: d, Operations: ops, Billing: b,
-		PlanChanges: planchange.NewStarter(d.Store(), ops, periods{b}, d.Catalog),
-		Lifecycle:   lifecycle.NewStarter(d.Store(), ops, d.Catalog, d.Config.DefaultRetentionDays),
-		// Creating a tenant writes its first entitlements and publishes nothing.
-		Entitlements: provision.New(d.Store(), nil, d.Catalog),
-	}
-}
+// SecretsManager reports whether the function reads a secret: the Stripe key (read on
+// the first Stripe call) or the webhook signing secret.
+func (n Needs) SecretsManager() bool { return n.Stripe || n.WebhookSecret }

@@ -1,4 +1,4 @@
-package app
+package core
 
 import (
 	"fmt"
@@ -57,7 +57,7 @@ func TestGrantsMapEveryNeedsField(t *testing.T) {
 			var n Needs
 			reflect.ValueOf(&n).Elem().Field(i).Set(v)
 			if len(n.Grants()) == 0 {
-				t.Errorf("Needs.%s = %v yields no grant: map it in Needs.Grants (shared/app/grants.go)", f.Name, v)
+				t.Errorf("Needs.%s = %v yields no grant: map it in Needs.Grants (shared/app/core/grants.go)", f.Name, v)
 				break
 			}
 		}
@@ -101,7 +101,7 @@ func TestStorePortIsMapped(t *testing.T) {
 		methods[name] = true
 		m, ok := storePort[name]
 		if !ok {
-			t.Errorf("store.DynamoDB has %s but storePort (shared/app/grants.go) does not say which IAM actions authorise it", name)
+			t.Errorf("store.DynamoDB has %s but storePort (shared/app/core/grants.go) does not say which IAM actions authorise it", name)
 			continue
 		}
 		if len(m.actions) == 0 {
@@ -124,12 +124,12 @@ func TestStorePortIsMapped(t *testing.T) {
 // shared/store would be denied in AWS (DeleteItem/ConditionCheckItem are not
 // granted), so it fails here.
 func TestStoreTransactionsHoldOnlyPutAndUpdate(t *testing.T) {
-	found, err := deleteOrConditionCheck(filepath.Join("..", "store"))
+	found, err := deleteOrConditionCheck(filepath.Join("..", "..", "store"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, at := range found {
-		t.Errorf("%s in a transaction needs an IAM action storePort does not grant for TransactWriteItems (shared/app/grants.go)", at)
+		t.Errorf("%s in a transaction needs an IAM action storePort does not grant for TransactWriteItems (shared/app/core/grants.go)", at)
 	}
 }
 

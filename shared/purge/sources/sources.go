@@ -1,4 +1,8 @@
-package purge
+// Package sources reaches every source of a tenant's data for the purge
+// (shared/purge): the application data table and the control-plane table on DynamoDB,
+// the exports on S3. Only the wiring of the purge steps that count, delete or verify
+// imports it, so the other purge functions do not link S3.
+package sources
 
 import (
 	"context"
@@ -13,6 +17,7 @@ import (
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/tenantflow/tenantflow/shared/flow"
+	"github.com/tenantflow/tenantflow/shared/purge"
 	"github.com/tenantflow/tenantflow/shared/store"
 	"github.com/tenantflow/tenantflow/shared/tenant"
 )
@@ -42,9 +47,10 @@ type ControlPlane interface {
 }
 
 var (
-	_ DataTable    = (*dynamodb.Client)(nil)
-	_ ControlPlane = (*dynamodb.Client)(nil)
-	_ Objects      = (*s3.Client)(nil)
+	_ DataTable     = (*dynamodb.Client)(nil)
+	_ ControlPlane  = (*dynamodb.Client)(nil)
+	_ Objects       = (*s3.Client)(nil)
+	_ purge.Sources = (*Sources)(nil)
 )
 
 // Sources reaches every source of a tenant's data. A field may be nil in a function
@@ -57,9 +63,6 @@ type Sources struct {
 	ControlPlane ControlPlane
 	Table        string
 }
-
-// ExportPrefix is where a tenant's exports live in the exports bucket.
-func ExportPrefix(tenantID string) string { return "exports/" + tenantID + "/" }
 
 // Bounds of the calls: DynamoDB takes 25 writes per BatchWriteItem, S3 1,000 keys per
 // DeleteObjects; unprocessed writes are retried with backoff a bounded number of times.
@@ -113,7 +116,7 @@ func (s *Sources) countObjects(ctx context.Context, tenantID string) (int64, err
 	var n int64
 	var token *string
 	for {
-		out, err := s.Objects.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: &s.Bucket, Prefix: aws.String(ExportPrefix(tenantID)), ContinuationToken: token})
+		out, err := s.Objects.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: &s.Bucket, Prefix: aws.String(purge.ExportPrefix(tenantID)), ContinuationToken: token})
 		if err != nil {
 			return 0, fmt.Errorf("count %s of %s: %w", tenant.SourceExports, tenantID, err)
 		}
@@ -197,8 +200,8 @@ func (c *chunk) spent() bool { return c.budget <= 0 || time.Now().After(c.deadli
 // early at deadline. It reports what it deleted and whether anything may remain; the
 // control-plane items go last, once the large sources are empty. Deleting an item that
 // is already gone is a no-op, so a chunk repeated after a lost answer is harmless.
-func (s *Sources) DeleteChunk(ctx context.Context, tenantID, currentOp string, maxItems int64, deadline time.Time) (Progress, error) {
-	p := Progress{Deleted: map[string]int64{}}
+func (s *Sources) DeleteChunk(ctx context.Context, tenantID, currentOp string, maxItems int64, deadline time.Time) (purge.Progress, error) {
+	p := purge.Progress{Deleted: map[string]int64{}}
 	c := &chunk{deadline: deadline, budget: maxItems}
 	done, err := s.deleteData(ctx, tenantID, c, p.Deleted)
 	if err != nil || !done {
@@ -256,7 +259,7 @@ func (s *Sources) deleteData(ctx context.Context, tenantID string, c *chunk, del
 // prefix was listed empty.
 func (s *Sources) deleteObjects(ctx context.Context, tenantID string, c *chunk, deleted map[string]int64) (bool, error) {
 	for !c.spent() {
-		out, err := s.Objects.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: &s.Bucket, Prefix: aws.String(ExportPrefix(tenantID)),
+		out, err := s.Objects.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: &s.Bucket, Prefix: aws.String(purge.ExportPrefix(tenantID)),
 			MaxKeys: aws.Int32(int32(min(c.budget, deleteObjectsMax)))})
 		if err != nil {
 			return false, fmt.Errorf("list %s of %s: %w", tenant.SourceExports, tenantID, err)
@@ -329,7 +332,7 @@ func batchDelete(ctx context.Context, db batchWriter, table string, keys []map[s
 }
 
 // Verify reads every source back and returns when each was found empty, or a
-// *NotEmptyError naming the first source that still holds items.
+// *purge.NotEmptyError naming the first source that still holds items.
 func (s *Sources) Verify(ctx context.Context, tenantID, currentOp string) (map[string]time.Time, error) {
 	at := map[string]time.Time{}
 	data, err := s.Data.Query(ctx, &dynamodb.QueryInput{
@@ -342,15 +345,15 @@ func (s *Sources) Verify(ctx context.Context, tenantID, currentOp string) (map[s
 		return nil, fmt.Errorf("verify %s of %s: %w", tenant.SourceTenantData, tenantID, err)
 	}
 	if len(data.Items) > 0 {
-		return nil, &NotEmptyError{TenantID: tenantID, Source: tenant.SourceTenantData, Found: len(data.Items)}
+		return nil, &purge.NotEmptyError{TenantID: tenantID, Source: tenant.SourceTenantData, Found: len(data.Items)}
 	}
 	at[tenant.SourceTenantData] = time.Now()
-	objs, err := s.Objects.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: &s.Bucket, Prefix: aws.String(ExportPrefix(tenantID)), MaxKeys: aws.Int32(1)})
+	objs, err := s.Objects.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: &s.Bucket, Prefix: aws.String(purge.ExportPrefix(tenantID)), MaxKeys: aws.Int32(1)})
 	if err != nil {
 		return nil, fmt.Errorf("verify %s of %s: %w", tenant.SourceExports, tenantID, err)
 	}
 	if len(objs.Contents) > 0 {
-		return nil, &NotEmptyError{TenantID: tenantID, Source: tenant.SourceExports, Found: len(objs.Contents)}
+		return nil, &purge.NotEmptyError{TenantID: tenantID, Source: tenant.SourceExports, Found: len(objs.Contents)}
 	}
 	at[tenant.SourceExports] = time.Now()
 	keys, err := s.controlPlaneKeys(ctx, tenantID, currentOp)
@@ -358,7 +361,7 @@ func (s *Sources) Verify(ctx context.Context, tenantID, currentOp string) (map[s
 		return nil, fmt.Errorf("verify: %w", err)
 	}
 	if len(keys) > 0 {
-		return nil, &NotEmptyError{TenantID: tenantID, Source: tenant.SourceControlPlane, Found: len(keys)}
+		return nil, &purge.NotEmptyError{TenantID: tenantID, Source: tenant.SourceControlPlane, Found: len(keys)}
 	}
 	at[tenant.SourceControlPlane] = time.Now()
 	return at, nil

@@ -1,4 +1,4 @@
-package events_test
+package bus_test
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 
 	"github.com/tenantflow/tenantflow/internal/localstack/testenv"
 	"github.com/tenantflow/tenantflow/shared/events"
+	"github.com/tenantflow/tenantflow/shared/events/bus"
 )
 
 func TestMain(m *testing.M) { os.Exit(testenv.Run(m)) }
@@ -25,8 +26,8 @@ func TestPublishReachesTheBus(t *testing.T) {
 	cfg := testenv.AWSConfig(testenv.MotoEndpoint(t))
 	eb, q := eventbridge.NewFromConfig(cfg), sqs.NewFromConfig(cfg)
 	prefix := testenv.UniquePrefix(t)
-	bus, queue := prefix+"bus", prefix+"q"
-	if _, err := eb.CreateEventBus(ctx, &eventbridge.CreateEventBusInput{Name: aws.String(bus)}); err != nil {
+	busName, queue := prefix+"bus", prefix+"q"
+	if _, err := eb.CreateEventBus(ctx, &eventbridge.CreateEventBusInput{Name: aws.String(busName)}); err != nil {
 		t.Fatal(err)
 	}
 	qo, err := q.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(queue)})
@@ -34,14 +35,14 @@ func TestPublishReachesTheBus(t *testing.T) {
 		t.Fatal(err)
 	}
 	pattern := `{"source":["` + events.Source + `"]}`
-	if _, err := eb.PutRule(ctx, &eventbridge.PutRuleInput{Name: aws.String("all"), EventBusName: aws.String(bus), EventPattern: aws.String(pattern)}); err != nil {
+	if _, err := eb.PutRule(ctx, &eventbridge.PutRuleInput{Name: aws.String("all"), EventBusName: aws.String(busName), EventPattern: aws.String(pattern)}); err != nil {
 		t.Fatal(err)
 	}
 	arn := fmt.Sprintf("arn:aws:sqs:%s:%s:%s", testenv.Region, testenv.AccountID, queue)
-	if _, err := eb.PutTargets(ctx, &eventbridge.PutTargetsInput{Rule: aws.String("all"), EventBusName: aws.String(bus), Targets: []ebtypes.Target{{Id: aws.String("q"), Arn: aws.String(arn)}}}); err != nil {
+	if _, err := eb.PutTargets(ctx, &eventbridge.PutTargetsInput{Rule: aws.String("all"), EventBusName: aws.String(busName), Targets: []ebtypes.Target{{Id: aws.String("q"), Arn: aws.String(arn)}}}); err != nil {
 		t.Fatal(err)
 	}
-	p := events.NewPublisher(eb, bus)
+	p := bus.NewPublisher(eb, busName)
 	if err := p.Publish(ctx, events.TenantPlanChanged, map[string]string{"tenant_id": "t1", "to_plan": "starter"}); err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +65,7 @@ func TestPublishReachesTheBus(t *testing.T) {
 		t.Fatalf("event %+v", got)
 	}
 	// A bus that does not exist is an error, not a silent drop.
-	if err := events.NewPublisher(eb, prefix+"missing").Publish(ctx, events.TenantPlanChanged, map[string]string{}); err == nil {
+	if err := bus.NewPublisher(eb, prefix+"missing").Publish(ctx, events.TenantPlanChanged, map[string]string{}); err == nil {
 		t.Fatal("publish to a missing bus succeeded")
 	}
 }
