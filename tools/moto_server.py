@@ -15,10 +15,14 @@ With TENANTFLOW_MOTO_ADMIN set (and INITIAL_NO_AUTH_ACTION_COUNT=0), every reque
 be signed by an IAM user and is checked against that user's policies, with the actions
 and resources AWS checks (see "IAM enforcement" below). The admin user and the users
 listed in TENANTFLOW_MOTO_USERS are created before the first request.
+
+/_tenantflow/usage meters every request per IAM principal once a DELETE of it has
+started the meter, with DynamoDB's request units (see "Usage metering" below).
 """
 import base64
 import bisect
 import copy
+import io
 import json
 import operator
 import os
@@ -668,10 +672,502 @@ def bulk_put(app):
     return run
 
 
+# ---------------------------------------------------------------------------------------
+# Usage metering.
+#
+# USAGE_PATH reports what each caller asked of the emulator, counted from outside the
+# functions: per principal (the IAM user an access key belongs to, so one function
+# each in the local stack), per service and per action, the requests, and for
+# DynamoDB the items and bytes read and written and the request units they cost under
+# DynamoDB's on-demand rules (docs/cost.md). It is off until the first DELETE of
+# USAGE_PATH (which zeroes and starts it) or with TENANTFLOW_MOTO_METER set, so a stack
+# that does not meter pays nothing for it. Like BULK_PUT_PATH it is test tooling:
+# nothing deployed calls it.
+#
+#   GET    USAGE_PATH            {"enabled", "principals": {name: {service: {action: {...}}}}}
+#   GET    USAGE_PATH?storage=1  the same plus "tables": items and bytes per table and index
+#   DELETE USAGE_PATH            zero every counter and start metering
+
+USAGE_PATH = "/_tenantflow/usage"
+METER_ENV = "TENANTFLOW_MOTO_METER"
+
+# DynamoDB's units: a write unit per KB written, a read unit per 4 KB read (strongly
+# consistent; half for eventually consistent, twice for transactional), and the
+# overhead an index entry carries for storage and index writes.
+_WRITE_UNIT, _READ_UNIT, _INDEX_OVERHEAD = 1024, 4096, 100
+
+
+class _Meter:
+    enabled = bool(os.environ.get(METER_ENV))
+    principals: dict = {}  # name -> service -> action -> counters
+    key_names: dict = {}  # access key id -> IAM user name (looked up once per key)
+
+
+_meter_lock = threading.Lock()
+
+
+class _Current(threading.local):
+    # While a metered Query is served: [items read, bytes read] of the items it read.
+    query = None
+
+
+_current = _Current()
+
+
+def _number_bytes(text):
+    """Size of a number: 1 byte per two significant digits, plus 1 (leading and
+    trailing zeroes trimmed)."""
+    digits = str(text).lstrip("+-").lower().split("e")[0].replace(".", "").strip("0")
+    return (max(len(digits), 1) + 1) // 2 + 1
+
+
+def _binary_len(x):
+    if isinstance(x, (bytes, bytearray)):
+        return len(x)
+    try:
+        return len(base64.b64decode(x))
+    except Exception:  # noqa: BLE001 - not base64: count the text
+        return len(str(x).encode())
+
+
+def _value_bytes(v):
+    """Size of one attribute value, wire form ({"S": ...}) or moto's DynamoType, as
+    DynamoDB counts it: strings as UTF-8, numbers as above, binaries raw, booleans and
+    nulls 1 byte, sets the sum of their elements, lists and maps 3 bytes plus 1 byte
+    and the size (with the name, for maps) of each element."""
+    if isinstance(v, DynamoType):
+        t, x = v.type, v.value
+    else:
+        (t, x), = v.items()
+    if t == "S":
+        return len(x.encode())
+    if t == "N":
+        return _number_bytes(x)
+    if t == "B":
+        return _binary_len(x)
+    if t in ("BOOL", "NULL"):
+        return 1
+    if t == "SS":
+        return sum(len(e.encode()) for e in x)
+    if t == "NS":
+        return sum(_number_bytes(e) for e in x)
+    if t == "BS":
+        return sum(_binary_len(e) for e in x)
+    if t == "L":
+        return 3 + sum(1 + _value_bytes(e) for e in x)
+    if t == "M":
+        return 3 + sum(1 + len(k.encode()) + _value_bytes(e) for k, e in x.items())
+    return len(json.dumps(x, default=str).encode())
+
+
+def _attrs_bytes(attrs):
+    return sum(len(name.encode()) + _value_bytes(v) for name, v in attrs.items())
+
+
+def _plain_value(v):
+    """A value as comparable plain data (to tell whether an index entry changed)."""
+    if isinstance(v, DynamoType):
+        t, x = v.type, v.value
+    else:
+        (t, x), = v.items()
+    if t == "L":
+        return ("L", tuple(_plain_value(e) for e in x))
+    if t == "M":
+        return ("M", tuple(sorted((k, _plain_value(e)) for k, e in x.items())))
+    if t in ("SS", "NS", "BS"):
+        return (t, tuple(sorted(str(e) for e in x)))
+    return (t, x if isinstance(x, (str, bool, int, float)) or x is None else str(x))
+
+
+def _units(size, unit):
+    return -(-max(size, 1) // unit)  # ceil; every request costs at least one unit
+
+
+def _table(region, name):
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.dynamodb.models import dynamodb_backends
+
+    return dynamodb_backends[DEFAULT_ACCOUNT_ID][region].get_table(name)
+
+
+def _key_of(table, item):
+    key = {table.hash_key_attr: item[table.hash_key_attr]}
+    if table.range_key_attr is not None:
+        key[table.range_key_attr] = item[table.range_key_attr]
+    return key
+
+
+def _snapshot(table, key):
+    """(size, {index: (key, entry size, entry)}) of the item at key now; size 0 and no
+    entries when there is none. Summaries, not references: moto updates in place."""
+    try:
+        hash_value = DynamoType(key[table.hash_key_attr])
+        range_value = DynamoType(key[table.range_key_attr]) if table.range_key_attr else None
+        item = table.get_item(hash_value, range_value)
+    except Exception:  # noqa: BLE001 - a malformed key: moto answers the error itself
+        item = None
+    if item is None:
+        return 0, {}
+    attrs = item.attrs
+    entries = {}
+    for index in list(table.global_indexes or []) + list(table.indexes or []):
+        names = [k["AttributeName"] for k in index.schema]
+        if any(n not in attrs for n in names):
+            continue  # sparse: the item is not in this index
+        kind = (index.projection or {}).get("ProjectionType", "ALL")
+        if kind == "ALL":
+            projected = attrs
+        else:
+            keep = set(table.table_key_attrs) | set(names)
+            if kind == "INCLUDE":
+                keep |= set(index.projection.get("NonKeyAttributes", []))
+            projected = {n: v for n, v in attrs.items() if n in keep}
+        entries[index.name] = (tuple(_plain_value(attrs[n]) for n in names), _attrs_bytes(projected) + _INDEX_OVERHEAD,
+                               tuple(sorted((n, _plain_value(v)) for n, v in projected.items())))
+    return _attrs_bytes(attrs), entries
+
+
+def _index_units(before, after):
+    """Write units the indexes take for one item going from before to after: a new
+    entry is a put, a removed one a delete, a changed key a delete and a put, a changed
+    entry under the same key an update; an unchanged entry costs nothing."""
+    units = 0
+    for name in set(before) | set(after):
+        b, a = before.get(name), after.get(name)
+        if b and a:
+            if b[0] != a[0]:
+                units += _units(b[1], _WRITE_UNIT) + _units(a[1], _WRITE_UNIT)
+            elif b[2] != a[2]:
+                units += _units(max(a[1], b[1]), _WRITE_UNIT)
+        elif b or a:
+            units += _units((b or a)[1], _WRITE_UNIT)
+    return units
+
+
+def _dynamodb_targets(action, params):
+    """The items one DynamoDB request reads or writes: (table, key, kind, consistent)
+    with kind read, tread (transactional read), write or twrite (transactional)."""
+    out = []
+    if action in ("GetItem", "DeleteItem", "UpdateItem"):
+        out.append((params.get("TableName"), params.get("Key"), "read" if action == "GetItem" else "write", params.get("ConsistentRead")))
+    elif action == "PutItem":
+        out.append((params.get("TableName"), ("item", params.get("Item")), "write", None))
+    elif action == "BatchGetItem":
+        for name, spec in (params.get("RequestItems") or {}).items():
+            for key in spec.get("Keys", []):
+                out.append((name, key, "read", spec.get("ConsistentRead")))
+    elif action == "BatchWriteItem":
+        for name, reqs in (params.get("RequestItems") or {}).items():
+            for r in reqs:
+                if "PutRequest" in r:
+                    out.append((name, ("item", r["PutRequest"].get("Item")), "write", None))
+                elif "DeleteRequest" in r:
+                    out.append((name, r["DeleteRequest"].get("Key"), "write", None))
+    elif action in ("TransactWriteItems", "TransactGetItems"):
+        for entry in params.get("TransactItems") or []:
+            for op, spec in entry.items():
+                key = ("item", spec.get("Item")) if op == "Put" else spec.get("Key")
+                out.append((spec.get("TableName"), key, "tread" if op == "Get" else "twrite", None))
+    return out
+
+
+def _resolve(region, targets):
+    """Targets with their moto table and key (the key of a put's item)."""
+    out = []
+    for name, key, kind, consistent in targets:
+        try:
+            table = _table(region, name)
+            if isinstance(key, tuple):
+                key = _key_of(table, key[1])
+        except Exception:  # noqa: BLE001 - unknown table or keyless item: moto refuses it
+            continue
+        out.append((table, key, kind, consistent))
+    return out
+
+
+def _principal(key_id):
+    if not key_id:
+        return "anonymous"
+    name = _Meter.key_names.get(key_id)
+    if name is None:
+        name = key_id
+        try:
+            from moto.core import DEFAULT_ACCOUNT_ID
+            from moto.iam.models import iam_backends
+
+            for user in iam_backends[DEFAULT_ACCOUNT_ID]["aws"].users.values():
+                if any(k.access_key_id == key_id for k in user.access_keys):
+                    name = user.name
+                    break
+        except Exception:  # noqa: BLE001 - without IAM users the key id is the name
+            pass
+        _Meter.key_names[key_id] = name
+    return name
+
+
+def _scope(environ):
+    """(access key id, region, service) from the SigV4 credential scope of a request,
+    signed in its header or (presigned) in its query."""
+    from urllib.parse import parse_qs
+
+    auth = environ.get("HTTP_AUTHORIZATION", "")
+    cred = ""
+    if "Credential=" in auth:
+        cred = auth.split("Credential=", 1)[1].split(",", 1)[0].strip()
+    elif "X-Amz-Credential=" in environ.get("QUERY_STRING", ""):
+        cred = parse_qs(environ["QUERY_STRING"]).get("X-Amz-Credential", [""])[0]
+    parts = cred.split("/")
+    if len(parts) < 4:
+        return "", "us-east-1", ""
+    return parts[0], parts[2], parts[3]
+
+
+# S3 request classes as S3 Standard prices them: PUT, COPY, POST and LIST requests
+# (tier1), GET, HEAD and all other requests (tier2), DELETE and CANCEL requests (free).
+_S3_CLASS = {
+    "PutObject": "tier1", "CopyObject": "tier1", "UploadPart": "tier1", "CreateMultipartUpload": "tier1",
+    "CompleteMultipartUpload": "tier1", "ListObjects": "tier1", "ListObjectsV2": "tier1", "ListParts": "tier1",
+    "ListMultipartUploads": "tier1", "PostObject": "tier1", "PutBucket": "tier1",
+    "DeleteObject": "free", "DeleteObjects": "free", "AbortMultipartUpload": "free", "DeleteBucket": "free",
+}
+
+
+def _s3_action(environ):
+    from urllib.parse import parse_qs
+
+    method = environ.get("REQUEST_METHOD", "GET")
+    q = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
+    parts = environ.get("PATH_INFO", "/").lstrip("/").split("/", 1)
+    has_key = len(parts) == 2 and parts[1] != ""
+    if method in ("GET", "HEAD"):
+        if method == "HEAD":
+            return "HeadObject" if has_key else "HeadBucket"
+        if has_key:
+            return "ListParts" if "uploadId" in q else "GetObject"
+        if "uploads" in q:
+            return "ListMultipartUploads"
+        return "ListObjectsV2" if "list-type" in q else ("ListObjects" if not q or "prefix" in q or "marker" in q else "GetBucket")
+    if method == "PUT":
+        if not has_key:
+            return "PutBucket"
+        if "partNumber" in q:
+            return "UploadPart"
+        return "CopyObject" if environ.get("HTTP_X_AMZ_COPY_SOURCE") else "PutObject"
+    if method == "POST":
+        if "delete" in q:
+            return "DeleteObjects"
+        if "uploads" in q:
+            return "CreateMultipartUpload"
+        return "CompleteMultipartUpload" if "uploadId" in q else "PostObject"
+    if method == "DELETE":
+        if "uploadId" in q:
+            return "AbortMultipartUpload"
+        return "DeleteObject" if has_key else "DeleteBucket"
+    return method
+
+
+def _counter(principal, service, action):
+    svc = _Meter.principals.setdefault(principal, {}).setdefault(service, {})
+    return svc.setdefault(action, {"requests": 0, "errors": 0})
+
+
+def _add(c, **fields):
+    for k, v in fields.items():
+        c[k] = c.get(k, 0) + v
+
+
+def _error_type(body):
+    try:
+        return str(json.loads(body).get("__type", "")).split("#")[-1]
+    except Exception:  # noqa: BLE001 - not JSON
+        return ""
+
+
+def _record_dynamodb(c, action, params, targets, before, ok, error, query):
+    """Units of one DynamoDB request. A write whose condition failed (alone or in a
+    cancelled transaction) still costs its write units, as in DynamoDB; other errors
+    cost nothing. Transactional writes cost twice; index writes (asynchronous, outside
+    the transaction) once."""
+    conditional = error in ("ConditionalCheckFailedException", "TransactionCanceledException")
+    if not ok:
+        _add(c, errors=1)
+        if conditional:
+            _add(c, conditional_failures=1)
+        else:
+            return
+    if action in ("Query", "Scan"):
+        items, size = query or (0, 0)
+        factor = 1.0 if params.get("ConsistentRead") else 0.5
+        _add(c, items_read=items, bytes_read=size, rru=factor * _units(size, _READ_UNIT))
+        return
+    for (table, key, kind, consistent), (b_size, b_idx) in zip(targets, before):
+        if kind in ("read", "tread"):
+            factor = 2.0 if kind == "tread" else (1.0 if consistent else 0.5)
+            _add(c, items_read=1 if b_size else 0, bytes_read=b_size, rru=factor * _units(b_size, _READ_UNIT))
+            continue
+        a_size, a_idx = _snapshot(table, key)
+        factor = 2 if kind == "twrite" else 1
+        _add(c, wru=factor * _units(max(b_size, a_size), _WRITE_UNIT))
+        if ok:
+            index = _index_units(b_idx, a_idx)
+            _add(c, items_written=1, bytes_written=max(b_size, a_size), index_wru=index, wru=index)
+
+
+def _metered(environ, app, start_response):
+    key_id, region, service = _scope(environ)
+    target = environ.get("HTTP_X_AMZ_TARGET", "")
+    params, targets, before = {}, [], []
+    if target:
+        action = target.rsplit(".", 1)[-1]
+        service = {"DynamoDB_20120810": "dynamodb", "AWSEvents": "events", "secretsmanager": "secretsmanager",
+                   "AmazonSQS": "sqs"}.get(target.split(".", 1)[0], service or "unknown")
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length) if length else b""
+        environ["wsgi.input"] = io.BytesIO(body)
+        try:
+            params = json.loads(body or b"{}")
+        except ValueError:
+            params = {}
+    elif service == "s3":
+        action = _s3_action(environ)
+    elif service:
+        from urllib.parse import parse_qs
+
+        action = parse_qs(environ.get("QUERY_STRING", "")).get("Action", [environ.get("REQUEST_METHOD", "?")])[0]
+    else:
+        return app(environ, start_response)
+    if service == "dynamodb":
+        targets = _resolve(region, _dynamodb_targets(action, params))
+        before = [_snapshot(t, k) for t, k, _, _ in targets]
+        if action in ("Query", "Scan"):
+            _current.query = [0, 0]
+    answer = {}
+
+    def capture(status, headers, exc_info=None):
+        answer["status"], answer["headers"] = int(status.split(" ", 1)[0]), headers
+        return start_response(status, headers, exc_info) if exc_info else start_response(status, headers)
+
+    try:
+        chunks = app(environ, capture)
+        try:
+            out = b"".join(chunks)
+        finally:
+            if hasattr(chunks, "close"):
+                chunks.close()
+    finally:
+        query, _current.query = _current.query, None
+    try:
+        with _meter_lock:
+            c = _counter(_principal(key_id), service, action)
+            ok = answer.get("status") == 200 or (service == "s3" and 200 <= answer.get("status", 0) < 300)
+            _add(c, requests=1)
+            if service == "dynamodb":
+                _record_dynamodb(c, action, params, targets, before, ok, "" if ok else _error_type(out), query)
+            elif not ok:
+                _add(c, errors=1)
+            elif service == "events" and action == "PutEvents":
+                entries = params.get("Entries") or []
+                # EventBridge bills each entry per 64 KB chunk of its payload.
+                size = [sum(len(str(e.get(f) or "").encode()) for f in ("Source", "DetailType", "Detail", "Time"))
+                        + sum(len(r.encode()) for r in e.get("Resources") or []) for e in entries]
+                _add(c, entries=len(entries), chunks=sum(_units(s, 65536) for s in size))
+            elif service == "s3":
+                sent = environ.get("HTTP_X_AMZ_DECODED_CONTENT_LENGTH") or environ.get("CONTENT_LENGTH") or 0
+                _add(c, bytes_in=int(sent), bytes_out=len(out))
+                c["class"] = _S3_CLASS.get(action, "tier2")
+    except Exception as err:  # noqa: BLE001 - metering must never break an answer
+        print(f"moto_server: usage meter: {type(err).__name__}: {err}", file=sys.stderr)
+    return [out]
+
+
+def _storage():
+    """Items and bytes (with DynamoDB's 100 bytes of overhead per item) of every table
+    and index, as DynamoDB bills storage."""
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.dynamodb.models import dynamodb_backends
+
+    out = {}
+    for region, backend in dynamodb_backends[DEFAULT_ACCOUNT_ID].items():
+        for name, table in backend.tables.items():
+            t = out[name] = {"region": region, "items": 0, "bytes": 0, "indexes": {}}
+            for item in table.all_items():
+                t["items"] += 1
+                t["bytes"] += _attrs_bytes(item.attrs) + _INDEX_OVERHEAD
+            for index in list(table.global_indexes or []) + list(table.indexes or []):
+                n = size = 0
+                for item in table.all_items():
+                    names = [k["AttributeName"] for k in index.schema]
+                    if all(k in item.attrs for k in names):
+                        n += 1
+                        size += _attrs_bytes(index.project(item).attrs) + _INDEX_OVERHEAD
+                t["indexes"][index.name] = {"items": n, "bytes": size}
+    return out
+
+
+def usage_meter(app):
+    """WSGI middleware metering every request (see "Usage metering" above) and serving
+    USAGE_PATH."""
+
+    def run(environ, start_response):
+        if environ.get("PATH_INFO") == USAGE_PATH:
+            method = environ.get("REQUEST_METHOD")
+            with _meter_lock:
+                if method == "DELETE":
+                    _Meter.principals, _Meter.key_names, _Meter.enabled = {}, {}, True
+                    doc = {"enabled": True}
+                elif method == "GET":
+                    doc = {"enabled": _Meter.enabled, "principals": copy.deepcopy(_Meter.principals)}
+                    if "storage=1" in environ.get("QUERY_STRING", ""):
+                        doc["tables"] = _storage()
+                else:
+                    start_response("405 Method Not Allowed", [("Content-Length", "0")])
+                    return [b""]
+            body = json.dumps(doc).encode()
+            start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+            return [body]
+        if not _Meter.enabled or environ.get("PATH_INFO") == BULK_PUT_PATH:
+            return app(environ, start_response)
+        return _metered(environ, app, start_response)
+
+    return run
+
+
+def metered_query(table_query):
+    """Wrap Table.query so a metered request learns the items the query read: the ones
+    DynamoDB bills, before any filter and whatever the projection. Without a filter or
+    projection those are the items the query returns; otherwise the same page is read
+    again without them (only while metering). Nothing changes in the answer."""
+
+    def run(self, hash_key, range_comparison, range_objs, limit, exclusive_start_key, scan_index_forward,
+            projection_expressions, index_name=None, *args, **kwargs):
+        out = table_query(self, hash_key, range_comparison, range_objs, limit, exclusive_start_key, scan_index_forward,
+                          projection_expressions, index_name, *args, **kwargs)
+        acc = _current.query
+        if acc is None:
+            return out
+        results, scanned, _ = out
+        filter_expression = args[1] if len(args) > 1 else kwargs.get("filter_expression")
+        legacy = any(k not in _QUERY_KEYWORDS | {"filter_expression"} for k in kwargs)
+        filtered = filter_expression is not None and not isinstance(filter_expression, OpDefault)
+        items = results
+        if (filtered or projection_expressions or legacy) and scanned:
+            rest = list(args)
+            if len(rest) > 1:
+                rest[1] = None
+            plain = {k: v for k, v in kwargs.items() if k in _QUERY_KEYWORDS}
+            items, _, _ = table_query(self, hash_key, range_comparison, range_objs, scanned, exclusive_start_key,
+                                      scan_index_forward, None, index_name, *rest, **plain)
+        acc[0] += len(items)
+        acc[1] += sum(_attrs_bytes(i.attrs) for i in items)
+        return out
+
+    return run
+
+
 def main() -> None:
     host, port = sys.argv[1], int(sys.argv[2])
     DynamoDBBackend.transact_write_items = transact_write_items
-    Table.query = query
+    Table.query = metered_query(query)
     Table.put_item = _bump(Table.put_item)
     Table.delete_item = _bump(Table.delete_item)
     DynamoHandler.query = count_aware(DynamoHandler.query)
@@ -680,7 +1176,7 @@ def main() -> None:
         enforce_iam()
         create_users(os.environ[ADMIN_ENV], os.environ.get(USERS_ENV))
     app = DomainDispatcherApplication(create_backend_app)
-    run_simple(host, port, bulk_put(app), threaded=False, use_reloader=False)
+    run_simple(host, port, usage_meter(bulk_put(app)), threaded=False, use_reloader=False)
 
 
 if __name__ == "__main__":
