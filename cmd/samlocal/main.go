@@ -5,6 +5,10 @@
 //
 // The Docker daemon and the base image are tools/sam-local-docker.sh's business; this
 // command expects DOCKER_HOST and SAM_LOCAL_IMAGE to name them.
+//
+// Each test binary's sam runs in a preloaded SAM CLI fork server
+// (tools/sam_forkserver.py) unless TENANTFLOW_SAM_FORKSERVER=0, which execs sam per
+// invocation (samlocal.ForkServerEnv); the last line says which it was.
 package main
 
 import (
@@ -93,8 +97,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintln(stdout)
 	invoked, matching := samlocal.WriteTable(stdout, rows)
 	fmt.Fprintln(stdout)
-	fmt.Fprintf(stdout, "%d fixtures invoked by sam local invoke, %d matching (image %s) in %s\n",
-		invoked, matching, image, time.Since(start).Round(time.Second))
+	fmt.Fprintf(stdout, "%d fixtures invoked by sam local invoke, %d matching (image %s) in %s (%s)\n",
+		invoked, matching, image, time.Since(start).Round(time.Second), samlocal.HowSAMRan(rows))
 	ok := testErr == nil && invoked == matching && invoked == len(rows)
 	if !ok {
 		if testErr != nil {

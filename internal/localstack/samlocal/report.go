@@ -16,7 +16,9 @@ type Row struct {
 	Fixture  string `json:"fixture"` // path below events/
 	Function string `json:"function"`
 	// Invoker is "sam local invoke" or "lambdasvc".
-	Invoker  string  `json:"invoker"`
+	Invoker string `json:"invoker"`
+	// Via is how sam ran for a "sam local invoke" row: ViaForkServer or ViaExec.
+	Via      string  `json:"via,omitempty"`
 	Expected string  `json:"expected"`
 	Got      string  `json:"got"`
 	Match    bool    `json:"match"`
@@ -95,6 +97,48 @@ func WriteTable(w io.Writer, rows []Row) (invoked, matching int) {
 	}
 	tw.Flush()
 	return invoked, matching
+}
+
+// HowSAMRan says how sam ran for the "sam local invoke" rows, for the report's last
+// line: "sam local invoke via a preloaded SAM CLI fork server", "... as its own sam
+// process per invocation", or the count of each when the run mixed them (a fork
+// server that did not start, or stopped answering, in one of the test binaries).
+func HowSAMRan(rows []Row) string {
+	n := map[string]int{}
+	var order []string
+	for _, r := range rows {
+		if r.Invoker != InvokerSAM {
+			continue
+		}
+		if n[r.Via] == 0 {
+			order = append(order, r.Via)
+		}
+		n[r.Via]++
+	}
+	switch len(order) {
+	case 0:
+		return "no sam local invoke"
+	case 1:
+		return "sam local invoke " + describeVia(order[0])
+	}
+	sort.Strings(order) // "" < "exec" < "fork server": a stable order
+	parts := make([]string, len(order))
+	for i, via := range order {
+		parts[i] = fmt.Sprintf("%d %s", n[via], describeVia(via))
+	}
+	return "sam local invoke: " + strings.Join(parts, ", ")
+}
+
+func describeVia(via string) string {
+	switch via {
+	case ViaForkServer:
+		return "via a preloaded SAM CLI fork server"
+	case ViaExec:
+		return "as its own sam process per invocation"
+	case "":
+		return "run in a way the row does not say"
+	}
+	return "via " + via
 }
 
 // Invoker names of Row.Invoker.

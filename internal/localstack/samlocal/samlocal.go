@@ -4,6 +4,11 @@
 // emulator. The fixture tests use it instead of the local Lambda service when
 // TENANTFLOW_FIXTURE_INVOKER=sam-local (see stacktest.Fixture), so the very same
 // expectations judge what SAM's container returns; `make sam-local` runs them so.
+//
+// A fresh sam spends about 2 s of CPU importing SAM CLI before it does anything, so
+// by default an Invoker hands its invocations to tools/sam_forkserver.py, which
+// imports SAM CLI once and forks a child per invocation that runs sam's own entry
+// point with the same arguments and environment (ForkServerEnv turns it off).
 package samlocal
 
 import (
@@ -20,6 +25,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/tenantflow/tenantflow/internal/localstack/lambdasvc"
@@ -87,11 +93,17 @@ type Invoker struct {
 	gateway    string
 	forwarders []*forwarder
 	log        *slog.Logger
+	// server runs the invocations while useServer holds (see ForkServerEnv); a
+	// server that stops answering turns useServer off for good, and each
+	// invocation execs sam again.
+	server    *forkServer
+	useServer atomic.Bool
 }
 
 // New prepares an Invoker: it checks the daemon and the image, writes the host-arch
-// copy of the template and the env-vars file, and starts the bridge relays. Close
-// stops the relays and removes what it wrote.
+// copy of the template and the env-vars file, starts the bridge relays and, unless
+// TENANTFLOW_SAM_FORKSERVER=0, the SAM CLI fork server. Close stops the relays and
+// the server and removes what it wrote.
 func New(ctx context.Context, cfg Config) (_ *Invoker, err error) {
 	if cfg.DockerHost == "" {
 		cfg.DockerHost = os.Getenv("DOCKER_HOST")
@@ -146,8 +158,44 @@ func New(ctx context.Context, cfg Config) (_ *Invoker, err error) {
 	if err := inv.writeEnvVars(env); err != nil {
 		return nil, err
 	}
-	inv.log.Info("sam local invoke ready", "image", cfg.Image, "bridge", inv.gateway, "template", inv.template)
+	if os.Getenv(ForkServerEnv) == "0" {
+		inv.log.Info("sam fork server off; every invocation execs sam", "env", ForkServerEnv+"=0")
+	} else if err := inv.startForkServer(); err != nil {
+		inv.log.Warn("sam fork server did not start; every invocation execs sam", "err", err)
+	}
+	inv.log.Info("sam local invoke ready", "image", cfg.Image, "bridge", inv.gateway, "template", inv.template, "via", inv.Via())
 	return inv, nil
+}
+
+// startForkServer starts tools/sam_forkserver.py with the venv's python, in the
+// environment sam gets (samEnv) but with the dummy credentials: SAM CLI reads
+// environment at import time (HOME, LANG, SAM_CLI_CONTAINER_CONNECTION_TIMEOUT, ...),
+// and those reads happen once, in the server, so they must see what an exec'd sam
+// would. Only perInvocationEnv differs per function, and SAM reads it per invocation.
+func (inv *Invoker) startForkServer() error {
+	python, err := testenv.Tool("venv/bin/python")
+	if err != nil {
+		return err
+	}
+	script := filepath.Join(inv.cfg.Root, "tools", "sam_forkserver.py")
+	// The empty logical ID has no credentials of its own: the dummy pair.
+	s, err := startForkServer(python, script, inv.sam, inv.dir, inv.samEnv(""), perInvocationEnv, inv.cfg.Log)
+	if err != nil {
+		return fmt.Errorf("samlocal: fork server: %w", err)
+	}
+	inv.server = s
+	inv.useServer.Store(true)
+	return nil
+}
+
+// Via says how this Invoker runs sam: ViaForkServer, or ViaExec when the fork server
+// is off, did not start or stopped answering. Read after an invocation, ViaForkServer
+// means that invocation ran in the fork server (it never comes back on).
+func (inv *Invoker) Via() string {
+	if inv.useServer.Load() {
+		return ViaForkServer
+	}
+	return ViaExec
 }
 
 // Image is the base image the containers are built from.
@@ -201,13 +249,7 @@ func (inv *Invoker) Invoke(ctx context.Context, fn, event string) (lambdasvc.Res
 	for attempt := 1; ; attempt++ {
 		stdout.Reset()
 		stderr.Reset()
-		cmd := exec.CommandContext(ctx, inv.sam, args...)
-		cmd.Dir = inv.dir
-		cmd.Env = inv.samEnv(fn)
-		cmd.WaitDelay = 5 * time.Second
-		cmd.Stdout = &stdout
-		cmd.Stderr = io.MultiWriter(&stderr, inv.cfg.Log)
-		runErr = cmd.Run()
+		runErr = inv.runSam(ctx, fn, args, &stdout, &stderr)
 		// Concurrent sam processes pick the emulator's host port by probing, so two
 		// can pick the same one and the second container fails to start; on a busy
 		// machine a container can also miss SAM's deadline before it is ready. Either
@@ -224,13 +266,37 @@ func (inv *Invoker) Invoke(ctx context.Context, fn, event string) (lambdasvc.Res
 	res := lambdasvc.Result{Duration: time.Since(start)}
 	payload := lastJSON(stdout.Bytes())
 	if runErr != nil || payload == nil {
-		return res, fmt.Errorf("sam local invoke %s -e %s: %v\nstdout: %s\nstderr (tail): %s", fn, event, runErr, stdout.String(), tail(stderr.String(), 4000))
+		return res, fmt.Errorf("sam local invoke %s -e %s (%s): %v\nstdout: %s\nstderr (tail): %s", fn, event, inv.Via(), runErr, stdout.String(), tail(stderr.String(), 4000))
 	}
 	res.Payload = payload
 	if isErrorDocument(payload) {
 		res.FunctionError = "Unhandled"
 	}
 	return res, nil
+}
+
+// runSam runs `sam args` once, in the fork server if it is in use, else as its own
+// process, with fn's environment; stderr is copied to the log as well.
+func (inv *Invoker) runSam(ctx context.Context, fn string, args []string, stdout, stderr *bytes.Buffer) error {
+	if inv.useServer.Load() {
+		out, errOut, err := inv.server.run(ctx, args, inv.samEnv(fn), inv.dir)
+		if !errors.Is(err, errForkServerDown) {
+			stdout.Write(out)
+			stderr.Write(errOut)
+			_, _ = inv.cfg.Log.Write(errOut)
+			return err
+		}
+		if inv.useServer.CompareAndSwap(true, false) {
+			inv.log.Warn("sam fork server stopped answering; every invocation execs sam from now on", "err", err)
+		}
+	}
+	cmd := exec.CommandContext(ctx, inv.sam, args...)
+	cmd.Dir = inv.dir
+	cmd.Env = inv.samEnv(fn)
+	cmd.WaitDelay = 5 * time.Second
+	cmd.Stdout = stdout
+	cmd.Stderr = io.MultiWriter(stderr, inv.cfg.Log)
+	return cmd.Run()
 }
 
 // InvokePayload writes payload to a file of the invoker and invokes fn with it, for
@@ -251,8 +317,16 @@ func (inv *Invoker) InvokePayload(ctx context.Context, fn string, payload []byte
 	return inv.Invoke(ctx, fn, f.Name())
 }
 
+// perInvocationEnv are the variables of samEnv that differ between functions: their
+// credentials. SAM reads them when it invokes, not when it is imported: the local
+// Lambda runner asks a new boto3 Session for credentials per invocation
+// (samcli/commands/local/lib/local_lambda.py, _get_session_creds) and passes them to
+// the container. The fork server refuses a request that differs in anything else.
+var perInvocationEnv = []string{"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
+
 // samEnv is sam's environment for invoking fn: no developer profile, no telemetry,
-// fn's credentials (SAM hands them to the container), the daemon to use.
+// fn's credentials (SAM hands them to the container), the daemon to use. The fork
+// server runs with samEnv("") (see startForkServer).
 func (inv *Invoker) samEnv(fn string) []string {
 	creds, ok := inv.cfg.Credentials[fn]
 	if !ok {
@@ -272,8 +346,12 @@ func (inv *Invoker) samEnv(fn string) []string {
 	return env
 }
 
-// Close stops the relays and removes the invoker's files.
+// Close stops the fork server and the relays and removes the invoker's files.
 func (inv *Invoker) Close() {
+	inv.useServer.Store(false)
+	if inv.server != nil {
+		inv.server.stop()
+	}
 	for _, f := range inv.forwarders {
 		_ = f.Close()
 	}

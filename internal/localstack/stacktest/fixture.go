@@ -44,6 +44,7 @@ func Fixture(t *testing.T, s *stack.Stack, fn, fixture string, payload []byte, e
 			} else {
 				res, err = inv.InvokePayload(ctx, fn, payload)
 			}
+			row.Via = inv.Via()
 		}
 	} else {
 		res, err = s.Lambda.Invoke(ctx, fn, payload)
