@@ -3,6 +3,7 @@
 //
 //	go run ./cmd/bench                      # every section
 //	go run ./cmd/bench -only cold-start,purge-sweep   # a subset, by name
+//	go run ./cmd/bench -only lifecycle-load,chaos
 //
 // It exits non-zero only when a section could not measure; a missed goal is reported
 // in the table (met: MISSED), not as a failure, so a slow day does not break a build.
@@ -31,6 +32,8 @@ var sections = []bench.Bench{
 	bench.HandlerOverhead,
 	bench.PurgeSweep,
 	bench.Export,
+	bench.LifecycleLoad,
+	bench.Chaos,
 }
 
 func main() {

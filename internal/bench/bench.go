@@ -67,6 +67,15 @@ func (r Row) RatioAtMost(max float64) Row {
 	return r
 }
 
+// RatioAtLeast sets the goal "ratio >= min" (a throughput: higher is better) and
+// whether the row meets it. Without a baseline the goal counts as missed.
+func (r Row) RatioAtLeast(min float64) Row {
+	r.Goal = "ratio >= " + formatNumber(min)
+	met := r.Baseline > 0 && r.Ratio >= min
+	r.Met = &met
+	return r
+}
+
 // AtMost sets an absolute goal, described by goal (e.g. "<= 15 MB"), met when the
 // value is at most max.
 func (r Row) AtMost(max float64, goal string) Row {

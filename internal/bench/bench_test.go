@@ -22,6 +22,15 @@ func TestRatioAndGoals(t *testing.T) {
 	if r := NewRow("x", 1, "ms").Vs(0).RatioAtMost(1.1); r.Ratio != 0 || *r.Met {
 		t.Errorf("no baseline: %+v", r)
 	}
+	if r := NewRow("ops", 30, "ops/s").Vs(10).RatioAtLeast(2); r.Ratio != 3 || r.Goal != "ratio >= 2" || !*r.Met {
+		t.Errorf("30 vs 10 at least 2: %+v", r)
+	}
+	if r := NewRow("ops", 15, "ops/s").Vs(10).RatioAtLeast(2); *r.Met {
+		t.Errorf("15 vs 10 meets ratio >= 2: %+v", r)
+	}
+	if r := NewRow("ops", 15, "ops/s").Vs(0).RatioAtLeast(2); *r.Met {
+		t.Errorf("no baseline meets ratio >= 2: %+v", r)
+	}
 	if r := NewRow("size", 15, "MB").AtMost(15, "<= 15 MB"); !*r.Met || r.Goal != "<= 15 MB" {
 		t.Errorf("15 <= 15: %+v", r)
 	}

@@ -31,6 +31,28 @@ type Env struct {
 	shared     *stack.Stack
 	sharedErr  error
 	closers    []func()
+
+	valuesMu sync.Mutex
+	values   map[string]any
+}
+
+// Value returns what a section of this run stored under key (SetValue), so sections
+// can share a baseline measured once, or compare with another's figures when both run.
+func (e *Env) Value(key string) (any, bool) {
+	e.valuesMu.Lock()
+	defer e.valuesMu.Unlock()
+	v, ok := e.values[key]
+	return v, ok
+}
+
+// SetValue stores v under key for the sections after this one.
+func (e *Env) SetValue(key string, v any) {
+	e.valuesMu.Lock()
+	defer e.valuesMu.Unlock()
+	if e.values == nil {
+		e.values = map[string]any{}
+	}
+	e.values[key] = v
 }
 
 // NewEnv returns an Env for the repository at root; log and progress may be nil

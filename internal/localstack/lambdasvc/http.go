@@ -20,6 +20,9 @@ const (
 //	POST   /_devstack/faults    {"function","count","errorType","errorMessage","after","skip"}
 //	GET    /_devstack/faults    active faults (with "remaining", "skip", "after")
 //	DELETE /_devstack/faults    clear all faults
+//	POST   /_devstack/chaos     Chaos: {"rate","afterShare","seed","functions","except",...}
+//	GET    /_devstack/chaos     {"functions": [...], "total": ChaosStats, "byFunction": {...}}
+//	DELETE /_devstack/chaos     turn Chaos off
 //	GET    /_devstack/invocations   counters per function (Stats)
 //	DELETE /_devstack/invocations   reset counters
 //	GET    /_devstack/functions     served functions (name, ARN)
@@ -41,6 +44,19 @@ func (s *Service) Handler() http.Handler {
 	})
 	mux.HandleFunc("DELETE /_devstack/faults", func(w http.ResponseWriter, r *http.Request) {
 		s.ClearFaults()
+		w.WriteHeader(http.StatusNoContent)
+	})
+	mux.HandleFunc("POST /_devstack/chaos", s.servePostChaos)
+	mux.HandleFunc("GET /_devstack/chaos", func(w http.ResponseWriter, r *http.Request) {
+		total, by := s.ChaosStats()
+		fns := s.ChaosFunctions()
+		if fns == nil {
+			fns = []string{}
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"functions": fns, "total": total, "byFunction": by})
+	})
+	mux.HandleFunc("DELETE /_devstack/chaos", func(w http.ResponseWriter, r *http.Request) {
+		s.ClearChaos()
 		w.WriteHeader(http.StatusNoContent)
 	})
 	mux.HandleFunc("GET /_devstack/invocations", func(w http.ResponseWriter, r *http.Request) {
@@ -147,6 +163,25 @@ func (s *Service) servePostFault(w http.ResponseWriter, r *http.Request) {
 	}
 	spec := FaultSpec{Function: req.Function, After: req.After, Skip: req.Skip, Count: req.Count, ErrorType: req.ErrorType, Message: req.ErrorMessage}
 	if err := s.Inject(spec); err != nil {
+		if errors.Is(err, ErrUnknownFunction) {
+			awsError(w, http.StatusNotFound, "ResourceNotFoundException", err.Error())
+		} else {
+			awsError(w, http.StatusBadRequest, "InvalidParameterValueException", err.Error())
+		}
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Service) servePostChaos(w http.ResponseWriter, r *http.Request) {
+	var c Chaos
+	dec := json.NewDecoder(io.LimitReader(r.Body, 1<<20))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&c); err != nil {
+		awsError(w, http.StatusBadRequest, "InvalidRequestContentException", "chaos body: "+err.Error())
+		return
+	}
+	if err := s.SetChaos(c); err != nil {
 		if errors.Is(err, ErrUnknownFunction) {
 			awsError(w, http.StatusNotFound, "ResourceNotFoundException", err.Error())
 		} else {

@@ -12,7 +12,9 @@
 //
 // Faults are injected from outside (Inject, InjectFault or POST /_devstack/faults)
 // so functions carry no test code: before the function runs (it never sees the
-// event), or after it ran (its side effects happened, its answer is lost).
+// event), or after it ran (its side effects happened, its answer is lost). SetChaos
+// (POST /_devstack/chaos) faults a random, seeded share of invocations the same two
+// ways, for load tests under failures.
 package lambdasvc
 
 import (
@@ -136,6 +138,10 @@ type function struct {
 	waiters []chan *instance
 	stats   Stats
 	fault   *fault
+	// chaos is the function's part of an active Chaos (nil: off); chaosLast is the
+	// last one set, kept after ClearChaos for its counts.
+	chaos     *chaosState
+	chaosLast *chaosState
 }
 
 // fault is a function's active fault. skip and remaining change under
@@ -148,6 +154,7 @@ type fault struct {
 	remaining int // faults still to serve; -1: always
 	errorType string
 	message   string
+	chaos     *chaosState // the Chaos that drew it (nil: armed by Inject)
 }
 
 // take decides, under function.mu, whether the invocation taking its turn now is
@@ -213,10 +220,68 @@ type Service struct {
 	ctx     context.Context // cancelled by Close
 	cancel  context.CancelFunc
 
-	mu     sync.Mutex
-	closed bool
-	live   map[*instance]struct{}
-	bg     sync.WaitGroup // Event invocations and process reapers
+	mu        sync.Mutex
+	closed    bool
+	live      map[*instance]struct{}
+	bg        sync.WaitGroup // Event invocations and process reapers
+	observers map[int]func(Invocation)
+	nextObs   int
+}
+
+// Invocation is what an observer (Observe) learns of one invocation that ended.
+type Invocation struct {
+	// Function is the function's logical ID.
+	Function string
+	// Payload is the event it was invoked with.
+	Payload []byte
+	// Result is what the caller gets.
+	Result Result
+	// Fault is FaultBefore or FaultAfter when an injected fault (armed or Chaos)
+	// decided the answer, else "".
+	Fault string
+}
+
+// Invocation.Fault values.
+const (
+	FaultBefore = "before"
+	FaultAfter  = "after"
+)
+
+// Observe calls f with every invocation that ends from now on, synchronously, just
+// before its caller gets the answer (so f sees it first), until stop is called. f
+// must be quick and must not invoke the service; it may be called concurrently.
+// Tests use it to learn when a step of a flow has run instead of polling for it.
+func (s *Service) Observe(f func(Invocation)) (stop func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.observers == nil {
+		s.observers = map[int]func(Invocation){}
+	}
+	id := s.nextObs
+	s.nextObs++
+	s.observers[id] = f
+	return func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		delete(s.observers, id)
+	}
+}
+
+func (s *Service) observe(f *function, payload []byte, res Result, fault string) {
+	s.mu.Lock()
+	if len(s.observers) == 0 {
+		s.mu.Unlock()
+		return
+	}
+	obs := make([]func(Invocation), 0, len(s.observers))
+	for _, o := range s.observers {
+		obs = append(obs, o)
+	}
+	s.mu.Unlock()
+	inv := Invocation{Function: f.cfg.LogicalID, Payload: payload, Result: res, Fault: fault}
+	for _, o := range obs {
+		o(inv)
+	}
 }
 
 // Start builds (unless cfg.BuildDir is set), checks every bootstrap exists, and
@@ -470,20 +535,31 @@ func (s *Service) execute(f *function, payload []byte) (Result, error) {
 	f.mu.Lock()
 	f.stats.Invocations++
 	var hit *fault // this invocation's fault, decided now and only now
-	if ft := f.fault; ft != nil && ft.take() {
-		cp := *ft
-		hit = &cp
-		if ft.remaining == 0 {
-			f.fault = nil
+	switch ft := f.fault; {
+	case ft != nil:
+		// An armed fault decides this invocation (skipped or faulted); Chaos draws
+		// nothing for it.
+		if ft.take() {
+			cp := *ft
+			hit = &cp
+			if ft.remaining == 0 {
+				f.fault = nil
+			}
 		}
+	case f.chaos != nil:
+		hit = f.chaos.draw()
 	}
 	if hit != nil && !hit.after {
 		f.stats.Faults++
 		f.stats.Errors++
+		if hit.chaos != nil {
+			hit.chaos.stats.Before++
+		}
 		f.mu.Unlock()
 		res.Payload, res.FunctionError = errorJSON(hit.errorType, hit.message), "Unhandled"
 		res.Duration = time.Since(start)
 		s.report(f, res, "fault injected")
+		s.observe(f, payload, res, FaultBefore)
 		return res, nil
 	}
 	f.mu.Unlock()
@@ -543,11 +619,17 @@ func (s *Service) execute(f *function, payload []byte) (Result, error) {
 	if res.FunctionError != "" {
 		f.stats.Errors++
 	}
+	kind := ""
 	if hit != nil {
 		f.stats.Faults++
+		kind = FaultAfter
+		if hit.chaos != nil { // counted on the Chaos that drew it
+			hit.chaos.stats.After++
+		}
 	}
 	f.mu.Unlock()
 	s.report(f, res, note)
+	s.observe(f, payload, res, kind)
 	return res, nil
 }
 
@@ -878,11 +960,12 @@ func (s *Service) Inject(spec FaultSpec) error {
 	return nil
 }
 
-// ClearFaults removes every injected fault.
+// ClearFaults removes every injected fault, and turns Chaos off.
 func (s *Service) ClearFaults() {
 	for _, f := range s.ordered {
 		f.mu.Lock()
 		f.fault = nil
+		f.chaos = nil
 		f.mu.Unlock()
 	}
 }
