@@ -20,7 +20,7 @@ import (
 	"github.com/tenantflow/tenantflow/internal/localstack/gateway"
 	"github.com/tenantflow/tenantflow/internal/localstack/jwtauth"
 	"github.com/tenantflow/tenantflow/internal/localstack/stack"
-	"github.com/tenantflow/tenantflow/shared/app"
+	"github.com/tenantflow/tenantflow/shared/app/apiapp"
 	"github.com/tenantflow/tenantflow/shared/httpapi"
 )
 
@@ -110,7 +110,7 @@ func runHandlerOverhead(ctx context.Context, env *Env) (Section, error) {
 	sec.Notes = []string{
 		fmt.Sprintf("baseline = a bare SDK GetItem (consistent) of the same tenant item on the same moto: p50 %.2f ms, p99 %.2f ms; %d requests per path, alternating batches of %d",
 			bareP50, bareP99, handlerRequests, handlerBatch),
-		"in process = httpapi.Handler.Handle built by app.NewAPI as functions/api does, with ApiFunction's environment and credentials; its log line goes to a discarded JSON handler",
+		"in process = httpapi.Handler.Handle built by apiapp.NewAPI as functions/api does, with ApiFunction's environment and credentials; its log line goes to a discarded JSON handler",
 		"gateway = HTTP to the local API Gateway (JWT check, payload 2.0 event) → Lambda service → api bootstrap, warm; for reference, no goal",
 	}
 	return sec, nil
@@ -118,11 +118,11 @@ func runHandlerOverhead(ctx context.Context, env *Env) (Section, error) {
 
 // buildAPI builds the API handler with the function's own wiring (as functions/api
 // does) and a bare DynamoDB client from the same environment, so both sign with the
-// same credentials over the same kind of SDK client. Like a cold start, app.NewAPI
+// same credentials over the same kind of SDK client. Like a cold start, apiapp.NewAPI
 // exits the process on a configuration error; the environment is the one the stack's
 // ApiFunction starts with, so that means the template and the stack disagree.
 func buildAPI(ctx context.Context) (*httpapi.Handler, *dynamodb.Client, error) {
-	a := app.NewAPI("ApiFunction")
+	a := apiapp.NewAPI("ApiFunction")
 	h, err := httpapi.New(httpapi.Config{
 		Store: a.Deps.Store(), Provisioner: a.Entitlements, Catalog: a.Deps.Catalog,
 		// The function logs one JSON line per request to stdout; here the same line is

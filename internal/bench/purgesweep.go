@@ -21,6 +21,7 @@ import (
 	"github.com/tenantflow/tenantflow/internal/localstack/meter"
 	"github.com/tenantflow/tenantflow/internal/localstack/stack"
 	"github.com/tenantflow/tenantflow/internal/localstack/testenv"
+	"github.com/tenantflow/tenantflow/shared/flow/sfnexec"
 	"github.com/tenantflow/tenantflow/shared/purge"
 	"github.com/tenantflow/tenantflow/shared/store"
 	"github.com/tenantflow/tenantflow/shared/tenant"
@@ -104,7 +105,7 @@ func runPurgeSweep(ctx context.Context, env *Env) (Section, error) {
 	}
 	queryTook := time.Since(queryStart)
 	// The sweep as PurgeSweepFunction wires it (app.PurgeSweeper), on a counting client.
-	sw := purge.NewSweeper(store.New(counted, s.TenantsTable, nil), s.SFNClient(), s.StateMachines["PurgeStateMachine"],
+	sw := purge.NewSweeper(store.New(counted, s.TenantsTable, nil), sfnexec.New(s.SFNClient()), s.StateMachines["PurgeStateMachine"],
 		slog.New(slog.NewJSONHandler(io.Discard, nil)))
 	// The emulator's meter prices the sweep's reads as DynamoDB would (RRU); it runs
 	// from here on, for the sweep and the purges it starts.

@@ -38,23 +38,10 @@ func suspend(t *testing.T, s *stack.Stack, id, reason string) events.APIGatewayV
 	return st.Call(t, s, st.Event(t, "POST", "/tenants/"+id+"/suspend", "/tenants/{id}/suspend", map[string]string{"id": id}, map[string]any{"reason": reason}, st.Admin))
 }
 
-// billingState replays the recorded Stripe subscription updates (each idempotency key
-// once, as Stripe applies them) into the effective price and cancel_at_period_end.
+// billingState replays the recorded Stripe subscription updates into the effective
+// price and cancel_at_period_end (testenv.ReplaySubscription).
 func billingState(s *stack.Stack, subID string, price string, canceling bool) (string, bool) {
-	seen := map[string]bool{}
-	for _, r := range s.Stripe.RequestsTo("POST /v1/subscriptions/" + subID) {
-		if seen[r.IdempotencyKey] {
-			continue
-		}
-		seen[r.IdempotencyKey] = true
-		if p := r.Form.Get("items[0][price]"); p != "" {
-			price = p
-		}
-		if c := r.Form.Get("cancel_at_period_end"); c != "" {
-			canceling = c == "true"
-		}
-	}
-	return price, canceling
+	return testenv.ReplaySubscription(s.Stripe.RequestsTo("POST /v1/subscriptions/"+subID), price, canceling)
 }
 
 // deletedClone is a copy of an example tenant that was soft-deleted at deletedAt with

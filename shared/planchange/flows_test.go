@@ -27,6 +27,7 @@ import (
 	st "github.com/tenantflow/tenantflow/internal/localstack/stacktest"
 	"github.com/tenantflow/tenantflow/internal/localstack/testenv"
 	"github.com/tenantflow/tenantflow/shared/flow"
+	"github.com/tenantflow/tenantflow/shared/flow/sfnexec"
 	"github.com/tenantflow/tenantflow/shared/planchange"
 	"github.com/tenantflow/tenantflow/shared/tenant"
 )
@@ -437,7 +438,7 @@ func TestSameExecutionTwiceRunsOnce(t *testing.T) {
 	}
 	// Once finished, the same start is ExecutionAlreadyExists, which the starter treats
 	// as "already started" and which runs nothing.
-	if err := flow.StartExecution(ctx, client, arn, opID, in); err != nil {
+	if err := flow.StartExecution(ctx, sfnexec.New(client), arn, opID, in); err != nil {
 		t.Fatalf("restart of a finished operation: %v", err)
 	}
 	list, err := client.ListExecutions(ctx, &sfn.ListExecutionsInput{StateMachineArn: aws.String(arn)})

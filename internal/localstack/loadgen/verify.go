@@ -120,7 +120,7 @@ func (g *gen) verifyTenant(ctx context.Context, tr *tenantRun, bySub map[string]
 		g.violate(CheckPrice, tr.id, "", "subscription replaced by %q: its price cannot be followed", sub)
 		return nil
 	}
-	price, canceling := billingState(bySub[sub], g.prices[tr.initial.Plan])
+	price, canceling := testenv.ReplaySubscription(bySub[sub], g.prices[tr.initial.Plan], false)
 	wantPrice := g.prices[t.Plan]
 	if price != wantPrice || canceling != (t.State == tenant.Deleted) {
 		g.violate(CheckPrice, tr.id, "", "subscription on %s (cancel at period end %v), tenant %s on %s wants %s (%v)",
@@ -189,32 +189,6 @@ func (g *gen) verifyAudit(ctx context.Context, tr *tenantRun) error {
 		}
 	}
 	return nil
-}
-
-// billingState folds the recorded subscription updates into the effective price and
-// cancel_at_period_end: a request that failed changed nothing, and a repeated
-// idempotency key is Stripe's replay of the first answer, not a second change.
-func billingState(reqs []testenv.StripeRequest, price string) (string, bool) {
-	seen := map[string]bool{}
-	canceling := false
-	for _, r := range reqs {
-		if r.Status < 200 || r.Status > 299 {
-			continue
-		}
-		if r.IdempotencyKey != "" {
-			if seen[r.IdempotencyKey] {
-				continue
-			}
-			seen[r.IdempotencyKey] = true
-		}
-		if p := r.Form.Get("items[0][price]"); p != "" {
-			price = p
-		}
-		if c := r.Form.Get("cancel_at_period_end"); c != "" {
-			canceling = c == "true"
-		}
-	}
-	return price, canceling
 }
 
 // describe renders a tenant's operations for a violation ("upgrade starter

@@ -189,7 +189,7 @@ func stripeResource(path string) string {
 }
 
 // executions lists the executions started since Start, once none of them runs.
-func (m *Meter) executions(ctx context.Context, client *stack.StepFunctions) ([]sfntypes.ExecutionListItem, error) {
+func (m *Meter) executions(ctx context.Context, client *sfn.Client) ([]sfntypes.ExecutionListItem, error) {
 	arns := slices.Sorted(maps.Values(m.s.StateMachines))
 	for {
 		var out []sfntypes.ExecutionListItem
@@ -227,7 +227,7 @@ func (m *Meter) executions(ctx context.Context, client *stack.StepFunctions) ([]
 
 // history reads one execution's history: the states it entered, its task retries and
 // each task's duration (from the function's start to its answer) by function.
-func history(ctx context.Context, client *stack.StepFunctions, e sfntypes.ExecutionListItem, byARN map[string]string) (Execution, map[string][]time.Duration, error) {
+func history(ctx context.Context, client *sfn.Client, e sfntypes.ExecutionListItem, byARN map[string]string) (Execution, map[string][]time.Duration, error) {
 	x := Execution{ARN: aws.ToString(e.ExecutionArn), StateMachine: stateMachineName(aws.ToString(e.StateMachineArn)), Status: string(e.Status)}
 	durations := map[string][]time.Duration{}
 	in := &sfn.GetExecutionHistoryInput{ExecutionArn: e.ExecutionArn}

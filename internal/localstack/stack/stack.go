@@ -28,7 +28,6 @@ import (
 	"github.com/tenantflow/tenantflow/internal/localstack/samtemplate"
 	"github.com/tenantflow/tenantflow/internal/localstack/sfnsvc"
 	"github.com/tenantflow/tenantflow/internal/localstack/testenv"
-	"github.com/tenantflow/tenantflow/shared/flow/sfnexec"
 )
 
 // LocalParams are the template parameters of the local stack: billing on (against
@@ -294,20 +293,12 @@ func (s *Stack) S3() *s3.Client {
 	return s3.NewFromConfig(s.AWS, func(o *s3.Options) { o.UsePathStyle = true })
 }
 
-// StepFunctions is a client of the local Step Functions service: the SDK's client, and
-// the flow kit's port on it (flow.Executions, through sfnexec), so a test or a benchmark
-// hands it to the flows' constructors as the functions' wiring does.
-type StepFunctions struct {
-	*sfn.Client
-	sfnexec.Executions
-}
-
-// SFNClient returns a Step Functions client for the local service.
-func (s *Stack) SFNClient() *StepFunctions {
+// SFNClient returns a Step Functions client for the local service. A flow's
+// constructor takes it as the functions' wiring hands it over: sfnexec.New(client).
+func (s *Stack) SFNClient() *sfn.Client {
 	cfg := s.AWS.Copy()
 	cfg.BaseEndpoint = aws.String(s.SFN.Endpoint())
-	c := sfn.NewFromConfig(cfg)
-	return &StepFunctions{Client: c, Executions: sfnexec.New(c)}
+	return sfn.NewFromConfig(cfg)
 }
 
 // createResources creates in moto what template.yaml declares: tables, buckets, the

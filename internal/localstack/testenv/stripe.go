@@ -481,3 +481,29 @@ var _ http.Handler = (*Stripe)(nil)
 
 // PID is stripe-mock's process id.
 func (m *StripeMock) PID() int { return m.proc.PID() }
+
+// ReplaySubscription folds recorded requests to one subscription, in order, into its
+// effective price and cancel_at_period_end, starting from price and canceling: a
+// request Stripe refused changed nothing, and a repeated idempotency key is Stripe's
+// replay of the first answer, not a second change.
+func ReplaySubscription(reqs []StripeRequest, price string, canceling bool) (string, bool) {
+	seen := map[string]bool{}
+	for _, r := range reqs {
+		if r.Status < 200 || r.Status > 299 {
+			continue
+		}
+		if r.IdempotencyKey != "" {
+			if seen[r.IdempotencyKey] {
+				continue
+			}
+			seen[r.IdempotencyKey] = true
+		}
+		if p := r.Form.Get("items[0][price]"); p != "" {
+			price = p
+		}
+		if c := r.Form.Get("cancel_at_period_end"); c != "" {
+			canceling = c == "true"
+		}
+	}
+	return price, canceling
+}
