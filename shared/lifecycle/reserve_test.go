@@ -110,6 +110,7 @@ func checkEnded(t *testing.T, s *stack.Stack, id, opID string, state tenant.Stat
 		t.Fatal(err)
 	}
 	tn := st.Tenant(t, s, id)
+	t.Logf("%s: operation %s %s (%s: %s)", id, opID, op.Status, op.Error, op.Cause)
 	if op.Status != tenant.OpFailed || op.Error == "" {
 		t.Errorf("%s: operation %s is %s (%s: %s) after one reconcile run, want FAILED with the reason", id, opID, op.Status, op.Error, op.Cause)
 	}
