@@ -37,6 +37,9 @@ type operationRecord struct {
 	Attention     bool     `dynamodbav:"needs_attention"`
 	Resolution    string   `dynamodbav:"resolution,omitempty"`
 	Marks         []string `dynamodbav:"marks,omitempty,stringset"`
+	// OpTenant is the tenant again, as the hash key of OpsByTenantIndex (tenant_id
+	// itself is on tenant and audit items too, so it cannot key a sparse index).
+	OpTenant string `dynamodbav:"op_tenant,omitempty"`
 }
 
 func opKey(id string) map[string]types.AttributeValue {
@@ -64,7 +67,7 @@ func (s *Store) operationItem(op *tenant.Operation) (*tenant.Operation, map[stri
 	o := *op
 	o.CreatedAt, o.UpdatedAt = now, now
 	r := operationRecord{
-		PK: opPrefix + o.ID, SK: skOp, OperationID: o.ID, TenantID: o.TenantID, Kind: o.Kind, Status: string(o.Status),
+		PK: opPrefix + o.ID, SK: skOp, OperationID: o.ID, TenantID: o.TenantID, OpTenant: o.TenantID, Kind: o.Kind, Status: string(o.Status),
 		FromPlan: string(o.FromPlan), ToPlan: string(o.ToPlan), AtPeriodEnd: o.AtPeriodEnd, RequestedBy: o.RequestedBy,
 		PreviousState: string(o.PreviousState), RetentionDays: o.RetentionDays, Reason: o.Reason,
 		CreatedAt: ts(now), UpdatedAt: ts(now),
@@ -88,9 +91,15 @@ func (s *Store) GetOperation(ctx context.Context, id string) (*tenant.Operation,
 	if out.Item == nil {
 		return nil, &tenant.NotFoundError{Kind: "operation", ID: id}
 	}
+	return DecodeOperation(out.Item)
+}
+
+// DecodeOperation reads an operation item as the store writes it (GetOperation, and
+// readers of OpsByTenantIndex such as the tenant's export).
+func DecodeOperation(item map[string]types.AttributeValue) (*tenant.Operation, error) {
 	var r operationRecord
-	if err := attributevalue.UnmarshalMap(out.Item, &r); err != nil {
-		return nil, fmt.Errorf("unmarshal operation %s: %w", id, err)
+	if err := attributevalue.UnmarshalMap(item, &r); err != nil {
+		return nil, fmt.Errorf("unmarshal operation item: %w", err)
 	}
 	return &tenant.Operation{
 		ID: r.OperationID, TenantID: r.TenantID, Kind: r.Kind, Status: tenant.OperationStatus(r.Status),

@@ -35,6 +35,11 @@ const (
 	// DueIndex is sparse: only tenants with something due carry due_kind/due_at, so a
 	// sweep reads O(due) items (HASH due_kind, RANGE due_at).
 	DueIndex = "Due"
+	// OpsByTenantIndex lists a tenant's operations, oldest first (HASH op_tenant,
+	// RANGE created_at). It is sparse: only operation items carry op_tenant, so a
+	// tenant's export and its purge find every operation of the tenant, including one
+	// no audit line names (a request refused before any transition), without a Scan.
+	OpsByTenantIndex = "ByTenantOps"
 )
 
 // Due kinds stored in due_kind.
