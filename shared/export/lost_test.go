@@ -1,6 +1,7 @@
 package export_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -101,5 +102,43 @@ func TestStartKeepsItsUploadWhenOnlyTheAnswerWasLost(t *testing.T) {
 	}
 	if job := fixtureJobOf(t, s, id); job.Status != export.Completed || len(job.SHA256) != 64 {
 		t.Errorf("export %s %q, want completed", job.Status, job.SHA256)
+	}
+}
+
+// TestFinalizeRefusesAPartOverwrittenAfterItsCommit: the job keeps no ETags, only a
+// count and a digest of its parts, and Finalize must still refuse an upload whose part
+// is not the committed one (a zombie chunk invocation writing other bytes after the
+// commit): the file would not match its checksum.
+func TestFinalizeRefusesAPartOverwrittenAfterItsCommit(t *testing.T) {
+	s := stackFor(t)
+	ctx := context.Background()
+	steps := stepsOn(s, s.DynamoDB())
+	id := neverStarted(t, s, "tenant_acme", 0)
+	in := export.Input{Ref: flow.Ref{OperationID: id, TenantID: "tenant_acme", Kind: export.Kind}}
+	pr, err := steps.Start(ctx, in)
+	for in.Chunk = &pr; err == nil && pr.More; in.Chunk = &pr {
+		pr, err = steps.Chunk(ctx, in)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	job := fixtureJobOf(t, s, id)
+	if job.PartCount != 1 {
+		t.Fatalf("acme's export took %d parts, want 1", job.PartCount)
+	}
+	// Other bytes of the same size: only the ETag tells them apart.
+	body := bytes.Repeat([]byte("x"), int(job.Bytes))
+	if _, err := s.S3().UploadPart(ctx, &s3.UploadPartInput{Bucket: aws.String(steps.Reader.Bucket), Key: aws.String(job.Key), UploadId: aws.String(job.UploadID),
+		PartNumber: aws.Int32(int32(job.PartCount)), Body: bytes.NewReader(body), ContentLength: aws.Int64(int64(len(body)))}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = steps.Finalize(ctx, in)
+	var mismatch *export.PartsMismatchError
+	if !errors.As(err, &mismatch) {
+		t.Fatalf("finalize over an overwritten part: %v, want a PartsMismatchError", err)
+	}
+	t.Logf("finalize refused: %v", err)
+	if job := fixtureJobOf(t, s, id); job.Status != export.Running || job.SHA256 != "" {
+		t.Errorf("the job is %s with sha256 %q after the refusal", job.Status, job.SHA256)
 	}
 }

@@ -129,8 +129,11 @@ func (s *Service) Request(ctx context.Context, tenantID, by string) (*View, bool
 			switch {
 			case err == nil && j.Open():
 				ended, err := s.endIfDead(ctx, j, s.now())
-				if errors.Is(err, errLost) && try < 8 {
-					continue // the job moved on meanwhile: decide again
+				if errors.Is(err, errLost) {
+					if try < 8 {
+						continue // the job moved on meanwhile: decide again
+					}
+					err = fmt.Errorf("export %s of %s kept changing: %w", j.ID, tenantID, store.ErrContended)
 				}
 				if err != nil {
 					return nil, false, err
