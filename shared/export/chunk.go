@@ -109,7 +109,7 @@ func (r *Reader) fill(ctx context.Context, tenantID string, cur Cursor, p *part,
 // or marks. Export jobs and the export marker are records about exports, not the
 // tenant's data, and are left out.
 //
-// Operations are found by tenant (the OpsByTenantIndex), so one no audit line names
+// Operations are found by tenant (the ByTenant index), so one no audit line names
 // (a request refused before any transition) is exported too; those the audit names
 // are added when the index does not list them (records written before operations
 // carried the index key).
@@ -182,17 +182,22 @@ func (r *Reader) control(ctx context.Context, tenantID string, p *part) error {
 	return nil
 }
 
-// operationsOf lists the ids of the tenant's operations through OpsByTenantIndex,
-// oldest first. The index is eventually consistent, so control reads each record
-// itself.
+// operationsOf lists the ids of the tenant's operations through the ByTenant index
+// (its operation items: partition keys OP#...), oldest first (operation ids start with
+// their creation time). The index is eventually consistent, so control reads each
+// record itself.
 func (r *Reader) operationsOf(ctx context.Context, tenantID string) ([]string, error) {
+	opPrefix := str(store.OperationKey("")["pk"])
 	var ids []string
 	var start map[string]dbtypes.AttributeValue
 	for {
 		out, err := r.ControlPlane.Query(ctx, &dynamodb.QueryInput{
-			TableName: &r.Table, IndexName: aws.String(store.OpsByTenantIndex), ExclusiveStartKey: start,
-			KeyConditionExpression:    aws.String("op_tenant = :t"),
-			ExpressionAttributeValues: map[string]dbtypes.AttributeValue{":t": &dbtypes.AttributeValueMemberS{Value: tenantID}},
+			TableName: &r.Table, IndexName: aws.String(store.ByTenantIndex), ExclusiveStartKey: start,
+			KeyConditionExpression:   aws.String("#t = :t AND begins_with(pk, :op)"),
+			ExpressionAttributeNames: map[string]string{"#t": store.TenantRefAttribute},
+			ExpressionAttributeValues: map[string]dbtypes.AttributeValue{
+				":t": &dbtypes.AttributeValueMemberS{Value: tenantID}, ":op": &dbtypes.AttributeValueMemberS{Value: opPrefix},
+			},
 		})
 		if err != nil {
 			return nil, fmt.Errorf("list operations of %s: %w", tenantID, err)

@@ -37,9 +37,9 @@ type operationRecord struct {
 	Attention     bool     `dynamodbav:"needs_attention"`
 	Resolution    string   `dynamodbav:"resolution,omitempty"`
 	Marks         []string `dynamodbav:"marks,omitempty,stringset"`
-	// OpTenant is the tenant again, as the hash key of OpsByTenantIndex (tenant_id
-	// itself is on tenant and audit items too, so it cannot key a sparse index).
-	OpTenant string `dynamodbav:"op_tenant,omitempty"`
+	// TenantRef is the tenant's id again, as the key of the ByTenant index: every
+	// operation of a tenant is found by tenant, audited or not.
+	TenantRef string `dynamodbav:"tenant_ref,omitempty"`
 }
 
 func opKey(id string) map[string]types.AttributeValue {
@@ -67,10 +67,10 @@ func (s *Store) operationItem(op *tenant.Operation) (*tenant.Operation, map[stri
 	o := *op
 	o.CreatedAt, o.UpdatedAt = now, now
 	r := operationRecord{
-		PK: opPrefix + o.ID, SK: skOp, OperationID: o.ID, TenantID: o.TenantID, OpTenant: o.TenantID, Kind: o.Kind, Status: string(o.Status),
+		PK: opPrefix + o.ID, SK: skOp, OperationID: o.ID, TenantID: o.TenantID, Kind: o.Kind, Status: string(o.Status),
 		FromPlan: string(o.FromPlan), ToPlan: string(o.ToPlan), AtPeriodEnd: o.AtPeriodEnd, RequestedBy: o.RequestedBy,
 		PreviousState: string(o.PreviousState), RetentionDays: o.RetentionDays, Reason: o.Reason,
-		CreatedAt: ts(now), UpdatedAt: ts(now),
+		CreatedAt: ts(now), UpdatedAt: ts(now), TenantRef: o.TenantID,
 	}
 	if o.EffectiveAt != nil {
 		r.EffectiveAt = ts(*o.EffectiveAt)
@@ -91,16 +91,14 @@ func (s *Store) GetOperation(ctx context.Context, id string) (*tenant.Operation,
 	if out.Item == nil {
 		return nil, &tenant.NotFoundError{Kind: "operation", ID: id}
 	}
-	return DecodeOperation(out.Item)
+	var r operationRecord
+	if err := attributevalue.UnmarshalMap(out.Item, &r); err != nil {
+		return nil, fmt.Errorf("unmarshal operation %s: %w", id, err)
+	}
+	return r.toOperation(), nil
 }
 
-// DecodeOperation reads an operation item as the store writes it (GetOperation, and
-// readers of OpsByTenantIndex such as the tenant's export).
-func DecodeOperation(item map[string]types.AttributeValue) (*tenant.Operation, error) {
-	var r operationRecord
-	if err := attributevalue.UnmarshalMap(item, &r); err != nil {
-		return nil, fmt.Errorf("unmarshal operation item: %w", err)
-	}
+func (r operationRecord) toOperation() *tenant.Operation {
 	return &tenant.Operation{
 		ID: r.OperationID, TenantID: r.TenantID, Kind: r.Kind, Status: tenant.OperationStatus(r.Status),
 		FromPlan: tenant.Plan(r.FromPlan), ToPlan: tenant.Plan(r.ToPlan), AtPeriodEnd: r.AtPeriodEnd,
@@ -108,7 +106,17 @@ func DecodeOperation(item map[string]types.AttributeValue) (*tenant.Operation, e
 		CreatedAt: parseTS(r.CreatedAt), UpdatedAt: parseTS(r.UpdatedAt),
 		PreviousState: tenant.State(r.PreviousState), RetentionDays: r.RetentionDays, Reason: r.Reason, Attempt: r.Attempt,
 		CompensationIncomplete: r.Incomplete, NeedsAttention: r.Attention, Resolution: r.Resolution, Marks: r.Marks,
-	}, nil
+	}
+}
+
+// DecodeOperation reads an operation item as the store writes it, for readers of the
+// raw items (the tenant's export, through the ByTenant index).
+func DecodeOperation(item map[string]types.AttributeValue) (*tenant.Operation, error) {
+	var r operationRecord
+	if err := attributevalue.UnmarshalMap(item, &r); err != nil {
+		return nil, fmt.Errorf("unmarshal operation item: %w", err)
+	}
+	return r.toOperation(), nil
 }
 
 // OpUpdate is a change of an operation's status written in the same transaction as a

@@ -35,11 +35,14 @@ const (
 	// DueIndex is sparse: only tenants with something due carry due_kind/due_at, so a
 	// sweep reads O(due) items (HASH due_kind, RANGE due_at).
 	DueIndex = "Due"
-	// OpsByTenantIndex lists a tenant's operations, oldest first (HASH op_tenant,
-	// RANGE created_at). It is sparse: only operation items carry op_tenant, so a
-	// tenant's export and its purge find every operation of the tenant, including one
-	// no audit line names (a request refused before any transition), without a Scan.
-	OpsByTenantIndex = "ByTenantOps"
+	// ByTenantIndex is sparse: the items about a tenant that live outside its
+	// partition carry its id in TenantRefAttribute (HASH tenant_ref, RANGE pk), so one
+	// Query per tenant finds them, never a Scan: the export reads the tenant's
+	// operations with it (begins_with(pk, "OP#")), also one no audit line names.
+	ByTenantIndex = "ByTenant"
+	// TenantRefAttribute is ByTenantIndex's hash key: the id of the tenant an item is
+	// about.
+	TenantRefAttribute = "tenant_ref"
 )
 
 // Due kinds stored in due_kind.

@@ -104,7 +104,7 @@ var Wirings = map[string]Needs{
 	// The data export (shared/export): the job record lives in the tenants table; each
 	// step touches only the sources it reads and the upload it writes.
 	"ExportStartFunction": {Tenants: true, Queries: []string{QueryTable}, Data: true, ExportsWrite: true},
-	"ExportChunkFunction": {Tenants: true, Queries: []string{QueryTable, store.OpsByTenantIndex}, Data: true, Exports: true,
+	"ExportChunkFunction": {Tenants: true, Queries: []string{QueryTable, store.ByTenantIndex}, Data: true, Exports: true,
 		ExportsWrite: true},
 	"ExportFinalizeFunction": {Tenants: true, ExportsWrite: true, ExportsRead: true, ExportsListParts: true},
 	"ExportReleaseFunction":  {Tenants: true, ExportsWrite: true},
