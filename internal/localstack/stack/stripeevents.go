@@ -44,7 +44,8 @@ func StripeEventTypes(root string) []string {
 
 // StripeEvent builds the payload of one event from its fixture, for spec's tenant:
 // id, created, the subscription's id and metadata.tenant_id (or the invoice's
-// subscription and subscription_details.metadata.tenant_id).
+// subscription and subscription_details.metadata.tenant_id, under parent in the shape
+// of Stripe's 2025 API versions).
 func StripeEvent(root string, spec StripeEventSpec) ([]byte, error) {
 	name := spec.Type
 	if name == "customer.subscription.updated" {
@@ -87,7 +88,14 @@ func StripeEvent(root string, spec StripeEventSpec) ([]byte, error) {
 			obj["status"] = spec.Status
 		}
 	case "invoice":
-		obj["subscription"], obj["subscription_details"], obj["customer"] = spec.SubscriptionID, map[string]any{"metadata": meta}, "cus_"+spec.TenantID
+		obj["customer"] = "cus_" + spec.TenantID
+		if parent, ok := obj["parent"].(map[string]any); ok {
+			// API versions since 2025-03-31.basil: the subscription and its metadata
+			// snapshot live under parent.subscription_details.
+			parent["subscription_details"] = map[string]any{"subscription": spec.SubscriptionID, "metadata": meta}
+		} else {
+			obj["subscription"], obj["subscription_details"] = spec.SubscriptionID, map[string]any{"metadata": meta}
+		}
 	default:
 		obj["customer"] = "cus_" + spec.TenantID
 	}
