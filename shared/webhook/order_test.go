@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 	sfntypes "github.com/aws/aws-sdk-go-v2/service/sfn/types"
 
@@ -19,6 +21,7 @@ import (
 	"github.com/tenantflow/tenantflow/internal/localstack/testenv"
 	"github.com/tenantflow/tenantflow/shared/flow"
 	"github.com/tenantflow/tenantflow/shared/tenant"
+	"github.com/tenantflow/tenantflow/shared/webhook"
 )
 
 // event builds one signed-later payload of fixture typ for tenant id.
@@ -90,7 +93,7 @@ func TestWebhookConcurrentDeliveriesKeepOrder(t *testing.T) {
 		t.Error(err)
 	}
 	settle(t, s, ids)
-	bad := 0
+	bad, via := 0, 0
 	for r, id := range ids {
 		tn := st.Tenant(t, s, id)
 		first := "unpaid"
@@ -104,11 +107,15 @@ func TestWebhookConcurrentDeliveriesKeepOrder(t *testing.T) {
 				r, first, tn.State, tn.SuspendReason, tr)
 			continue
 		}
-		if len(tr) != 0 && !slices.Equal(tr, []string{"ACTIVE->SUSPENDED", "SUSPENDED->REACTIVATING", "REACTIVATING->ACTIVE"}) {
+		switch {
+		case slices.Equal(tr, []string{"ACTIVE->SUSPENDED", "SUSPENDED->REACTIVATING", "REACTIVATING->ACTIVE"}):
+			via++ // the unpaid was applied first, then the paid lifted it
+		case len(tr) != 0:
 			t.Errorf("round %d: transitions %v", r, tr)
 		}
 	}
-	t.Logf("%d rounds, %d ended suspended after the paid event", rounds, bad)
+	t.Logf("%d rounds, %d ended suspended after the paid event; %d went through a suspension lifted by the paid event, %d had the unpaid found stale",
+		rounds, bad, via, rounds-bad-via)
 }
 
 // TestWebhookCurrentAPIVersion: a webhook endpoint on Stripe's 2025 API versions
@@ -208,4 +215,97 @@ func runningExecutions(t *testing.T, s *stack.Stack) int {
 		n += len(out.Executions)
 	}
 	return n
+}
+
+// putMark writes the order record a delivery of event evtID left when it died after
+// accepting the event with operation id opID reserved: its lease has run out.
+func putMark(t *testing.T, s *stack.Stack, sub, tenantID, evtID string, created time.Time, opID string) {
+	t.Helper()
+	item := map[string]ddbtypes.AttributeValue{
+		"pk": &ddbtypes.AttributeValueMemberS{Value: "WEBHOOKSUB#" + sub}, "sk": &ddbtypes.AttributeValueMemberS{Value: "ORDER"},
+		"last_created": &ddbtypes.AttributeValueMemberN{Value: fmt.Sprint(created.Unix())}, "last_event": &ddbtypes.AttributeValueMemberS{Value: evtID},
+		"canceled": &ddbtypes.AttributeValueMemberBOOL{Value: false}, "tenant_id": &ddbtypes.AttributeValueMemberS{Value: tenantID},
+		"pending_event": &ddbtypes.AttributeValueMemberS{Value: evtID}, "pending_op": &ddbtypes.AttributeValueMemberS{Value: opID},
+		"lease_until": &ddbtypes.AttributeValueMemberN{Value: fmt.Sprint(time.Now().Add(-time.Second).Unix())},
+		"version":     &ddbtypes.AttributeValueMemberN{Value: "1"},
+	}
+	if _, err := s.DynamoDB().PutItem(context.Background(), &dynamodb.PutItemInput{TableName: aws.String(s.TenantsTable), Item: item}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestWebhookAfterADeadDelivery: a delivery accepted its event, reserved the id of
+// the flow it may start, then died (its lease ran out) — before starting the flow,
+// or after. Stripe's retry of the event starts the flow under the reserved id, or
+// finds the flow already started and starts no second one; a newer event of the
+// subscription waits (503) while the dead delivery's flow may still claim the tenant.
+func TestWebhookAfterADeadDelivery(t *testing.T) {
+	s := st.Shared(t)
+	ctx := context.Background()
+	created := time.Now().Add(-time.Minute).Truncate(time.Second)
+
+	t.Run("died before starting its flow", func(t *testing.T) {
+		id := "wh-dead-before"
+		st.Clone(t, s, "tenant_acme", id)
+		reserved := flow.NewOperationID()
+		putMark(t, s, "sub_"+id, id, "evt_dead_before", created, reserved)
+		code, body := deliverOnce(t, s, event(t, "customer.subscription.updated-unpaid", id, "evt_dead_before", created))
+		if code != 200 || !strings.Contains(body, "suspension_started") {
+			t.Fatalf("retry: %d %s", code, body)
+		}
+		settle(t, s, []string{id})
+		op, err := s.Store().GetOperation(ctx, reserved)
+		if err != nil || op.Kind != tenant.KindSuspension || op.Status != tenant.OpSucceeded {
+			t.Fatalf("the flow did not run under the reserved id %s: %+v %v", reserved, op, err)
+		}
+	})
+
+	t.Run("died after starting its flow", func(t *testing.T) {
+		id := "wh-dead-after"
+		st.Clone(t, s, "tenant_acme", id)
+		// The flow the dead delivery started (through the API here: same flow).
+		resp := st.Call(t, s, st.Event(t, "POST", "/tenants/"+id+"/suspend", "/tenants/{id}/suspend", map[string]string{"id": id},
+			map[string]any{"reason": "nonpayment"}, st.Admin))
+		reserved := st.OperationID(t, resp)
+		putMark(t, s, "sub_"+id, id, "evt_dead_after", created, reserved)
+		code, body := deliverOnce(t, s, event(t, "customer.subscription.updated-unpaid", id, "evt_dead_after", created))
+		if code != 200 || !strings.Contains(body, "suspension_started") {
+			t.Fatalf("retry: %d %s", code, body)
+		}
+		settle(t, s, []string{id})
+		if tr := st.Transitions(t, s, id); !slices.Equal(tr, []string{"ACTIVE->SUSPENDED"}) {
+			t.Fatalf("transitions %v: a second flow was started", tr)
+		}
+	})
+
+	t.Run("a newer event waits for the dead delivery's flow", func(t *testing.T) {
+		id := "wh-dead-newer"
+		st.Clone(t, s, "tenant_acme", id)
+		reserved := flow.NewOperationID()
+		// The dead delivery recorded its flow, whose execution has not claimed the
+		// tenant yet.
+		if _, err := s.Store().CreateOperation(ctx, &tenant.Operation{ID: reserved, TenantID: id, Kind: tenant.KindSuspension,
+			Status: tenant.OpRunning, FromPlan: tenant.Starter, Reason: "nonpayment"}); err != nil {
+			t.Fatal(err)
+		}
+		putMark(t, s, "sub_"+id, id, "evt_dead_unpaid", created, reserved)
+		paid := event(t, "invoice.paid", id, "evt_dead_paid", created.Add(time.Second))
+		code, body := deliverOnce(t, s, paid)
+		t.Logf("newer event while the dead delivery's flow is unclaimed: %d %s", code, body)
+		if code != 503 {
+			t.Fatalf("newer event: %d %s, want 503", code, body)
+		}
+		if err := s.Store().SetOperationStatus(ctx, reserved, tenant.OpFailed, "ExecutionEnded", "test: the execution never started"); err != nil {
+			t.Fatal(err)
+		}
+		code, body = deliverOnce(t, s, paid)
+		if code != 200 || !strings.Contains(body, "no_change") {
+			t.Fatalf("newer event after the flow ended: %d %s", code, body)
+		}
+		// The older unpaid is now stale.
+		code, body = deliverOnce(t, s, event(t, "customer.subscription.updated-unpaid", id, "evt_dead_unpaid", created))
+		if code != 200 || !strings.Contains(body, webhook.OutcomeStale) {
+			t.Fatalf("older event after the newer one: %d %s", code, body)
+		}
+	})
 }
