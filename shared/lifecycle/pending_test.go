@@ -27,7 +27,8 @@ func scheduleDowngrade(t *testing.T, s *stack.Stack, id string) string {
 // TestPendingDowngradeDroppedOnlyWhenALifecycleFlowCommits: a deletion that rolls
 // back hands the tenant back with its scheduled period-end downgrade (the change
 // still pending, its operation still SCHEDULED); a deletion or a suspension that
-// commits drops it, and the scheduled operation ends FAILED (PendingChangeDropped).
+// commits drops it, and the scheduled operation ends FAILED (PendingChangeDropped),
+// also when the finish step's answer was lost and the step ran again.
 func TestPendingDowngradeDroppedOnlyWhenALifecycleFlowCommits(t *testing.T) {
 	s := st.Shared(t)
 	ctx := context.Background()
@@ -61,6 +62,21 @@ func TestPendingDowngradeDroppedOnlyWhenALifecycleFlowCommits(t *testing.T) {
 	if op := st.WaitDone(t, s, del); op["status"] != "SUCCEEDED" {
 		t.Fatalf("deletion %v", op)
 	}
+	checkDropped(t, s, id, sched, del)
+
+	// A deletion whose finish step's answer is lost after the commit: the repeated
+	// step finds the commit and ends the dropped change's operation all the same.
+	id = "pending-lost-answer"
+	st.Clone(t, s, "tenant_acme", id)
+	sched = scheduleDowngrade(t, s, id)
+	if err := s.Lambda.Inject(lambdasvc.FaultSpec{Function: "LifecycleFinishFunction", After: true, Count: 1, ErrorType: "Sandbox.Timedout"}); err != nil {
+		t.Fatal(err)
+	}
+	del = st.OperationID(t, deleteTenant(t, s, id, nil, st.Admin))
+	if op := st.WaitDone(t, s, del); op["status"] != "SUCCEEDED" {
+		t.Fatalf("deletion %v", op)
+	}
+	s.Lambda.ClearFaults()
 	checkDropped(t, s, id, sched, del)
 
 	// So does a suspension.

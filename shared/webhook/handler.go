@@ -164,15 +164,16 @@ func (h *Handler) Handle(ctx context.Context, req events.APIGatewayV2HTTPRequest
 //
 // The order of a subscription's events is decided by one conditional write before
 // any flow starts: the delivery reads the subscription's order record, decides
-// whether its event is stale, already applied, or must wait, and accepts it by
-// writing the record on the version it read. The accepted event holds the
-// subscription (a lease) until the delivery settles it (the flow started, or nothing
-// to do) or releases it (5xx): a concurrent delivery of another event of the
-// subscription answers 503 meanwhile, so no decision is taken on a tenant an earlier
-// event is about to move. The accept also reserves the id of the flow the event may
-// start, so a delivery that dies after starting it leaves a trace: Stripe's retry of
-// the event finds that flow instead of starting a second one, and a newer event that
-// supersedes the dead delivery waits for it.
+// whether its event is stale, already applied, or must wait, decides what the event
+// does to the tenant, and accepts the event by writing the record on the version it
+// read (a concurrent delivery that wrote first makes it read and decide again). An
+// event that starts a flow is accepted as pending, with a lease and the id reserved
+// for its flow, and holds the subscription until the delivery settles it (the flow
+// started) or releases it (5xx): a delivery of another event of the subscription
+// answers 503 meanwhile, so no decision is taken on a tenant an earlier event is about
+// to move. A delivery that dies after starting its flow leaves the reserved id in the
+// record: Stripe's retry of the event finds that flow instead of starting a second
+// one, and a newer event that supersedes the dead delivery waits for it.
 func (h *Handler) apply(ctx context.Context, log *slog.Logger, f Fact, in Intent) (string, error) {
 	if f.SubscriptionID == "" || f.TenantID == "" {
 		log.Warn("stripe event without subscription or metadata.tenant_id: cannot find the tenant")
@@ -184,13 +185,13 @@ func (h *Handler) apply(ctx context.Context, log *slog.Logger, f Fact, in Intent
 			return "", err
 		}
 		now := time.Now()
-		outcome, busy := admit(m, f, in.Terminal(), now)
+		final, busy := admit(m, f, in.Terminal(), now)
 		switch {
-		case outcome == OutcomeStale:
+		case final == OutcomeStale:
 			log.Info("stripe event older than the last one accepted for its subscription", "last_created", m.Created, "last_event_id", m.EventID)
-			return outcome, nil
-		case outcome != "":
-			return outcome, nil
+			return final, nil
+		case final != "":
+			return final, nil
 		case busy != "":
 			return "", &BusyError{TenantID: f.TenantID, Reason: busy}
 		}
@@ -221,12 +222,29 @@ func (h *Handler) apply(ctx context.Context, log *slog.Logger, f Fact, in Intent
 				return "", &BusyError{TenantID: t.ID, Reason: "operation " + op.ID + " started by an earlier event has not finished"}
 			}
 		}
+		// Decide on the tenant as read: the accept below is conditioned on the record
+		// this delivery read, so no other event of the subscription moved meanwhile.
+		act, outcome := NoChange, ""
+		if started != nil {
+			outcome, prev = outcomeOf(started), started.ID
+			log.Info("stripe event re-applied: an earlier delivery started its flow", "operation_id", started.ID)
+		} else {
+			act = Decide(in, t)
+			outcome = act.String()
+		}
+		if act == Busy {
+			return "", &BusyError{TenantID: t.ID, Reason: holder(t)}
+		}
 		next := m
 		if !m.Before(f.Created, f.EventID) {
 			next.Created, next.EventID = f.Created, f.EventID
 		}
 		next.Canceled = m.Canceled || in.Terminal()
-		next.OperationID, next.Pending, next.PendingOp, next.LeaseUntil = prev, f.EventID, reserved, now.Add(Lease).Unix()
+		next.OperationID, next.Pending, next.PendingOp, next.LeaseUntil = prev, "", "", 0
+		if act != NoChange {
+			// A flow will start: the event holds the subscription until it is settled.
+			next.Pending, next.PendingOp, next.LeaseUntil = f.EventID, reserved, now.Add(Lease).Unix()
+		}
 		ok, err := h.Ledger.AcceptWebhookMark(ctx, f.SubscriptionID, t.ID, m.Version, next)
 		if err != nil {
 			return "", err
@@ -234,16 +252,23 @@ func (h *Handler) apply(ctx context.Context, log *slog.Logger, f Fact, in Intent
 		if !ok {
 			continue // another delivery wrote the record meanwhile: decide again
 		}
-		outcome, opID, err := h.act(ctx, log, f, in, t, reserved, started)
+		if act == NoChange {
+			if started == nil {
+				log.Info("stripe event changes nothing", "intent", in.String(), "state", t.State, "suspend_reason", t.SuspendReason)
+			}
+			return outcome, nil
+		}
+		opID, err := h.start(ctx, f, in, act, t, reserved)
 		if err != nil {
 			if rerr := h.Ledger.ReleaseWebhookMark(ctx, f.SubscriptionID, f.EventID); rerr != nil {
 				log.Error("subscription order not released (the next event waits for the lease to expire)", "error", rerr.Error())
 			}
 			return "", err
 		}
+		log.Info("stripe event started a flow", "operation_id", opID)
 		if ok, err := h.Ledger.SettleWebhookMark(ctx, f.SubscriptionID, f.EventID, opID); err != nil || !ok {
-			// The effect happened; the lease runs out and the reserved operation id in
-			// the record lets the next delivery find the flow.
+			// The flow started; the lease runs out and the operation id reserved in
+			// the record lets the next delivery find it.
 			log.Error("subscription order not settled", "error", fmt.Sprint(err), "superseded", !ok && err == nil)
 		}
 		return outcome, nil
@@ -310,39 +335,32 @@ func (h *Handler) previous(ctx context.Context, m store.WebhookMark, f Fact) (pr
 	return prev, reserved, started, nil
 }
 
-// act applies an accepted event to its tenant t: it starts the flow the mapping asks
-// for under the reserved operation id, and returns the outcome and that flow's id.
-func (h *Handler) act(ctx context.Context, log *slog.Logger, f Fact, in Intent, t *tenant.Tenant, reserved string, started *tenant.Operation) (string, string, error) {
-	if started != nil {
-		log.Info("stripe event re-applied: an earlier delivery started its flow", "operation_id", started.ID)
-		if started.Kind == tenant.KindReactivation {
-			return StartReactivation.String(), started.ID, nil
-		}
-		return StartSuspension.String(), started.ID, nil
+// outcomeOf is the outcome of an event whose flow op an earlier delivery started.
+func outcomeOf(op *tenant.Operation) string {
+	if op.Kind == tenant.KindReactivation {
+		return StartReactivation.String()
 	}
-	act := Decide(in, t)
+	return StartSuspension.String()
+}
+
+// start starts the flow act asks for on tenant t under the reserved operation id.
+func (h *Handler) start(ctx context.Context, f Fact, in Intent, act Action, t *tenant.Tenant, reserved string) (string, error) {
 	var op *tenant.Operation
 	var err error
 	switch act {
-	case Busy:
-		return "", "", &BusyError{TenantID: t.ID, Reason: holder(t)}
-	case StartSuspension:
+	case StartReactivation:
+		op, err = h.Lifecycle.ReactivateAs(ctx, reserved, t.ID, t.Plan, h.actor(f))
+	default:
 		reason := ReasonNonpayment
 		if in == SuspendCanceled {
 			reason = ReasonCanceled
 		}
 		op, err = h.Lifecycle.SuspendAs(ctx, reserved, t.ID, reason, h.actor(f))
-	case StartReactivation:
-		op, err = h.Lifecycle.ReactivateAs(ctx, reserved, t.ID, t.Plan, h.actor(f))
-	default:
-		log.Info("stripe event changes nothing", "intent", in.String(), "state", t.State, "suspend_reason", t.SuspendReason)
-		return act.String(), "", nil
 	}
 	if err := startErr(t, err); err != nil {
-		return "", "", err
+		return "", err
 	}
-	log.Info("stripe event started a flow", "operation_id", op.ID)
-	return act.String(), op.ID, nil
+	return op.ID, nil
 }
 
 // startErr maps a refused start: another operation got the tenant between the read
