@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -43,7 +44,7 @@ func TestSweepLeavesAChangeOfAHeldTenant(t *testing.T) {
 
 // TestSweepDecidesOnAFreshRead: 100 due changes of tenants that wait for an operator
 // (attention set). Once the sweep has read its page and cleared the first of them,
-// the operator resolves the others, the last first. A change may only be cleared
+// operators resolve the others, the last first. A change may only be cleared
 // while its tenant still waits: no tenant's audit trail may show the clear after the
 // resolve (the sweep decided on the index copy it had read before).
 func TestSweepDecidesOnAFreshRead(t *testing.T) {
@@ -81,20 +82,43 @@ func TestSweepDecidesOnAFreshRead(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+	// Four operators at once, so they overtake the sweep's eight workers.
 	by := store.Actor{Who: "operator", Reason: "resolved by operator: fixed by hand"}
+	next := make(chan string)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var errs []error
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for id := range next {
+				for {
+					cur, err := ts.GetTenant(ctx, id)
+					if err == nil {
+						_, err = ts.Update(ctx, id, cur.Version, func(x *tenant.Tenant) { x.Attention = "" }, by)
+					}
+					var ce *tenant.ConflictError
+					if errors.As(err, &ce) {
+						continue // the sweep wrote it meanwhile: read again
+					}
+					if err != nil {
+						mu.Lock()
+						errs = append(errs, err)
+						mu.Unlock()
+					}
+					break
+				}
+			}
+		}()
+	}
 	for i := n - 1; i > 0; i-- {
-		for {
-			cur := st.Tenant(t, s, ids[i])
-			_, err := ts.Update(ctx, ids[i], cur.Version, func(x *tenant.Tenant) { x.Attention = "" }, by)
-			var ce *tenant.ConflictError
-			if errors.As(err, &ce) {
-				continue // the sweep wrote it meanwhile: read again
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			break
-		}
+		next <- ids[i]
+	}
+	close(next)
+	wg.Wait()
+	for _, err := range errs {
+		t.Fatal(err)
 	}
 	<-done
 	violations, kept := 0, 0
