@@ -161,7 +161,9 @@ func (g *generator) candidates(i int, v view) []candidate {
 		}
 	}
 	stripe := func(k Kind) func() []Action { return func() []Action { return []Action{g.stripeEvent(i, k)} } }
-	usage := func() []Action { return []Action{{Actor: Metering, Kind: ReportUsage, Tenant: i, Usage: g.usage(v.Plan)}} }
+	usage := func() []Action {
+		return []Action{{Actor: Metering, Kind: ReportUsage, Tenant: i, Usage: g.usage(v.Plan)}}
+	}
 	if v.Attention {
 		add(ClassAttention, 4, one(Action{Actor: Operator, Kind: Retry, Tenant: i}))
 		add(ClassAttention, 1, one(Action{Actor: Operator, Kind: Resolve, Tenant: i}))

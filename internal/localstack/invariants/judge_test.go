@@ -111,7 +111,7 @@ func TestJudgement(t *testing.T) {
 	unpaid := &sentEvent{Kind: SubUnpaid, ID: "evt_u", Answers: []answer{{Status: 200, Body: []byte(`{"outcome":"suspension_started"}`)}}}
 	cases := []judgeCase{
 		{name: "an operator lifts an operator's suspension", state: tenant.Active,
-			ops: with(opSuspend, &apiOp{ID: "op_r", Actor: Operator, Kind: Reactivate}),
+			ops:   with(opSuspend, &apiOp{ID: "op_r", Actor: Operator, Kind: Reactivate}),
 			trail: [][3]string{created, {"ACTIVE", "SUSPENDED", "op_s"}, {"SUSPENDED", "REACTIVATING", "op_r"}, {"REACTIVATING", "ACTIVE", "op_r"}}},
 		{name: "the tenant lifts an operator's suspension through its deletion", state: tenant.Active, want: []string{I1},
 			ops: with(opSuspend, &apiOp{ID: "op_d", Actor: Own, Kind: Delete}, &apiOp{ID: "op_w", Actor: Own, Kind: Reactivate}),
@@ -143,7 +143,7 @@ func TestJudgement(t *testing.T) {
 		{name: "a deletion by Stripe", state: tenant.Deleted, want: []string{I4},
 			trail: [][3]string{created, {"ACTIVE", "DELETING", "op_x"}, {"DELETING", "DELETED", "op_x"}}},
 		{name: "two operations inside one busy state", state: tenant.Active, want: []string{I5},
-			ops: map[string]*apiOp{"op_a": {ID: "op_a", Actor: Operator, Kind: Upgrade}, "op_b": {ID: "op_b", Actor: Operator, Kind: Upgrade}},
+			ops:   map[string]*apiOp{"op_a": {ID: "op_a", Actor: Operator, Kind: Upgrade}, "op_b": {ID: "op_b", Actor: Operator, Kind: Upgrade}},
 			trail: [][3]string{created, {"ACTIVE", "UPGRADING", "op_a"}, {"UPGRADING", "ACTIVE", "op_b"}}},
 	}
 	for _, c := range cases {
