@@ -235,8 +235,10 @@ bench: runtime-tools ## run the benchmarks on the local stack: go run ./cmd/benc
 # failing sequence shrunk and printed with its seed, then the line
 # "N sequences, M steps, K violations". ARGS="-count 200 -seed 42", "-count 0
 # -duration 30m", "-focus race"; `go run ./cmd/soak -h` lists the flags.
+# Built, then run (not go run), so that its last line is its own.
 soak: runtime-tools ## check the lifecycle invariants over many sequences: go run ./cmd/soak $(ARGS)
-	@$(GO) run ./cmd/soak $(ARGS)
+	@$(GO) build -o .soak/soak ./cmd/soak
+	@.soak/soak $(ARGS)
 
 clean: ## remove .aws-sam, .devstack and .soak (the tool cache stays)
 	rm -rf .aws-sam .devstack .soak

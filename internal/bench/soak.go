@@ -66,8 +66,8 @@ func runSoak(ctx context.Context, env *Env) (Section, error) {
 		NewRow("violations", float64(rep.Violations), "count").AtMost(0, "0"),
 		NewRow("duration", rep.Duration.Seconds(), "s"),
 	}
-	sec.Notes = append(sec.Notes, fmt.Sprintf("seeds %d..%d, %d tenants x %d steps each (`make soak ARGS=\"-seed %d -count %d\"` runs them again); %s",
-		seed, seed+int64(n)-1, soakTenants, soakSteps, seed, n, rep.Summary()))
+	sec.Notes = append(sec.Notes, fmt.Sprintf("seeds %d..%d, %d tenants x %d steps each (`make soak ARGS=\"-seed %d -count %d -tenants %d -steps %d\"` runs them again); %s",
+		seed, seed+int64(n)-1, soakTenants, soakSteps, seed, n, soakTenants, soakSteps, rep.Summary()))
 	for _, f := range rep.Failures {
 		sec.Notes = append(sec.Notes, fmt.Sprintf("seed %d broke %s: %s (shrunk to %d actions)", f.Seed, f.Invariant, f.ShrunkViolation, f.Shrunk.Actions()))
 	}

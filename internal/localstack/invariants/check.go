@@ -281,6 +281,9 @@ func (q *seqRun) checkBilling(t *tstate) {
 	}
 	switch t.view.State {
 	case tenant.Active:
+		if q.pendingFor(t) {
+			return // Stripe has not yet told the system what it knows
+		}
 		want := q.r.prices[t.view.Plan]
 		switch {
 		case len(live) == 0:

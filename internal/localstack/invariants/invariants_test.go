@@ -17,7 +17,7 @@ func TestMain(m *testing.M) { os.Exit(testenv.Run(m)) }
 // The environment of TestLifecycleInvariants:
 //
 //	TENANTFLOW_INVARIANTS_SEED=<seed>     run that seed (default: drawn, and logged)
-//	TENANTFLOW_INVARIANTS_SEQUENCES=<n>   run n sequences (seeds seed..seed+n-1; default 2)
+//	TENANTFLOW_INVARIANTS_SEQUENCES=<n>   run n sequences (seeds seed..seed+n-1; default 3)
 //	TENANTFLOW_INVARIANTS_STEPS=<n>       steps per sequence (default 16)
 //	TENANTFLOW_INVARIANTS_FOCUS=<name>    a focus mix: suspension, winback, canceled, race
 //	TENANTFLOW_INVARIANTS_SHRINK=<runs>   runs spent shrinking a failure (default 12; 0: none)
@@ -41,8 +41,8 @@ func envInt(t *testing.T, name string, def int64) int64 {
 	return n
 }
 
-// TestLifecycleInvariants runs two seeded sequences of interleaved actions by every
-// actor on two tenants against the local stack, checking the lifecycle's invariants
+// TestLifecycleInvariants runs three seeded sequences of interleaved actions by every
+// actor on three tenants against the local stack, checking the lifecycle's invariants
 // after every step (docs/invariants.md), and fails with the shrunk sequence and its
 // seed when one breaks. `make soak` runs many more.
 func TestLifecycleInvariants(t *testing.T) {
@@ -54,7 +54,7 @@ func TestLifecycleInvariants(t *testing.T) {
 		shrink = -1
 	}
 	cfg := invariants.Config{
-		Sequences: int(envInt(t, SequencesEnv, 2)), Seed: seed, Tenants: 2, Steps: int(envInt(t, StepsEnv, 16)),
+		Sequences: int(envInt(t, SequencesEnv, 3)), Seed: seed, Tenants: 3, Steps: int(envInt(t, StepsEnv, 16)),
 		Focus: os.Getenv(FocusEnv), ShrinkRuns: shrink, ShrinkTime: 3 * time.Minute, Logf: t.Logf,
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)

@@ -107,7 +107,11 @@ func (f Failure) String() string {
 	for _, v := range f.Violations[min(1, len(f.Violations)):] {
 		fmt.Fprintf(&b, "  also:  %s\n", v)
 	}
-	fmt.Fprintf(&b, "  shrunk from %d to %d actions in %d runs; the shrunk sequence:\n", f.Original.Actions(), f.Shrunk.Actions(), f.ShrinkRuns)
+	if f.ShrinkRuns > 0 {
+		fmt.Fprintf(&b, "  shrunk from %d to %d actions in %d runs; the shrunk sequence:\n", f.Original.Actions(), f.Shrunk.Actions(), f.ShrinkRuns)
+	} else {
+		b.WriteString("  not shrunk; the sequence:\n")
+	}
 	for _, l := range f.Shrunk.Lines() {
 		fmt.Fprintf(&b, "    %s\n", l)
 	}
@@ -172,7 +176,7 @@ func Run(ctx context.Context, s *stack.Stack, cfg Config) (*Report, error) {
 		}
 		rep.Violations += len(res.violations)
 		first := res.violations[0]
-		cfg.Logf("seed %d: %s; shrinking", seed, first)
+		cfg.Logf("seed %d: %s", seed, first)
 		f := Failure{Seed: seed, Invariant: first.Invariant, First: first, Violations: res.violations, Original: res.seq,
 			Shrunk: res.seq, ShrunkViolation: first, Transcript: res.transcript}
 		if cfg.ShrinkRuns > 0 {
