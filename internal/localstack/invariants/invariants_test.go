@@ -55,7 +55,7 @@ func TestLifecycleInvariants(t *testing.T) {
 	}
 	cfg := invariants.Config{
 		Sequences: int(envInt(t, SequencesEnv, 3)), Seed: seed, Tenants: 3, Steps: int(envInt(t, StepsEnv, 16)),
-		Focus: os.Getenv(FocusEnv), ShrinkRuns: shrink, ShrinkTime: 3 * time.Minute, Logf: t.Logf,
+		Focus: os.Getenv(FocusEnv), ShrinkRuns: shrink, ShrinkTime: 45 * time.Second, Logf: t.Logf,
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
