@@ -83,6 +83,10 @@ type StripeRequest struct {
 	Status int `json:"status"`
 	// Injected is true when FailNext or StubNext answered instead of stripe-mock.
 	Injected bool `json:"injected,omitempty"`
+	// ObjectID is the top-level "id" of a successful JSON answer (a created
+	// subscription's id, say): stripe-mock makes up ids, so this is how a test
+	// follows what a create made.
+	ObjectID string `json:"object_id,omitempty"`
 }
 
 // Stripe is a recording, fault-injecting reverse proxy in front of a stripe-mock.
@@ -259,17 +263,19 @@ func (s *Stripe) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.requests = append(s.requests, rec)
 	s.mu.Unlock()
 
-	status := 0
+	status, objectID := 0, ""
 	if rule != nil {
 		status = s.answer(w, rule, idx)
 	} else {
 		sw := &statusWriter{ResponseWriter: w}
 		s.proxy.ServeHTTP(sw, r)
 		status = sw.status
+		objectID = sw.objectID()
 	}
 	s.mu.Lock()
 	if idx < len(s.requests) { // Reset may have run meanwhile
 		s.requests[idx].Status = status
+		s.requests[idx].ObjectID = objectID
 	}
 	if id := subscriptionID(r.URL.Path); id != "" && r.Method == http.MethodPost && status == http.StatusOK {
 		if v := rec.Form.Get("cancel_at_period_end"); v != "" {
@@ -380,6 +386,25 @@ func (s *Stripe) control(w http.ResponseWriter, r *http.Request) {
 type statusWriter struct {
 	http.ResponseWriter
 	status int
+	// head keeps the first maxHead bytes of the answer, enough for a Stripe
+	// object's top-level id.
+	head []byte
+}
+
+const maxHead = 256 << 10
+
+// objectID returns the top-level "id" of a 2xx JSON answer ("" otherwise).
+func (w *statusWriter) objectID() string {
+	if w.status/100 != 2 || len(w.head) == 0 {
+		return ""
+	}
+	var v struct {
+		ID string `json:"id"`
+	}
+	if json.Unmarshal(w.head, &v) != nil {
+		return ""
+	}
+	return v.ID
 }
 
 func (w *statusWriter) WriteHeader(code int) {
@@ -392,6 +417,9 @@ func (w *statusWriter) WriteHeader(code int) {
 func (w *statusWriter) Write(b []byte) (int, error) {
 	if w.status == 0 {
 		w.status = http.StatusOK
+	}
+	if room := maxHead - len(w.head); room > 0 {
+		w.head = append(w.head, b[:min(room, len(b))]...)
 	}
 	return w.ResponseWriter.Write(b)
 }
