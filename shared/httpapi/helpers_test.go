@@ -35,7 +35,7 @@ var seeds = []tenant.Tenant{
 		Usage: tenant.Usage{Users: 1, StorageGB: 0.2, APICallsPerMonth: 800}},
 	{ID: "tenant_enterprise", Name: "Enterprise Solutions", Plan: tenant.Professional, State: tenant.Active,
 		Usage: tenant.Usage{Users: 45, StorageGB: 80, APICallsPerMonth: 600_000}},
-	{ID: "tenant_suspended", Name: "Suspended Co", Plan: tenant.Starter, State: tenant.Suspended, SuspendReason: "nonpayment",
+	{ID: "tenant_suspended", Name: "Suspended Co", Plan: tenant.Starter, State: tenant.Suspended, SuspendCause: tenant.CauseNonpayment, SuspendReason: "nonpayment",
 		Usage: tenant.Usage{Users: 5, StorageGB: 3, APICallsPerMonth: 20_000}},
 }
 

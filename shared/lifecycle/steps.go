@@ -60,8 +60,11 @@ func (s *Steps) flow(kind string) (*flow.Definition, error) {
 const dropPrefix = "drops:"
 
 // Claim records the operation and claims the tenant: ACTIVE/SUSPENDED → DELETING,
-// ACTIVE → SUSPENDED, SUSPENDED/DELETED (inside retention) → REACTIVATING. A pending
-// plan change is dropped, and its operation FAILED with the reason.
+// ACTIVE → SUSPENDED (writing the cause and reason), SUSPENDED/DELETED (inside
+// retention) → REACTIVATING, when the lifecycle policy still allows it (Claim.Check):
+// usage that grew over the plan since the request, or a suspension the actor may not
+// lift, refuses the claim like it refused the request. A pending plan change is
+// dropped, and its operation FAILED with the reason.
 func (s *Steps) Claim(ctx context.Context, in Input) (Input, error) {
 	def, err := s.flow(in.Kind)
 	if err != nil {
@@ -72,29 +75,34 @@ func (s *Steps) Claim(ctx context.Context, in Input) (Input, error) {
 		return in, err
 	}
 	op, err := s.kit.Ensure(ctx, &tenant.Operation{ID: in.OperationID, TenantID: in.TenantID, Kind: in.Kind, Status: tenant.OpRunning,
-		FromPlan: cur.Plan, ToPlan: in.Plan, RetentionDays: in.RetentionDays, Reason: in.Reason, RequestedBy: in.RequestedBy})
+		FromPlan: cur.Plan, ToPlan: in.Plan, RetentionDays: in.RetentionDays, Reason: in.Reason, RequestedBy: in.RequestedBy,
+		Action: in.Action, Actor: in.Actor, ToState: in.ToState, SuspendCause: in.Cause})
 	if err != nil {
 		return in, err
 	}
 	c := flow.Claim{Busy: def.Busy, Reason: claimReason(in)}
-	var dropped string
+	var dropped, cause string
 	c.Check = func(t *tenant.Tenant) error {
 		dropped = ""
 		if t.PendingChange != nil {
 			dropped = t.PendingChange.OperationID
 		}
-		if in.Kind == tenant.KindReactivation {
-			if _, err := s.catalog.Parse(string(in.Plan)); err != nil {
-				return err
-			}
-			return t.CanReactivate(s.now())
+		// The policy again, on the tenant as it is now: a usage report or another
+		// change between the request and this claim is judged here.
+		v, err := tenant.Decide(s.policyQuery(in, t))
+		if err != nil {
+			return err
 		}
+		if in.Kind == tenant.KindReactivation && v.Ends != in.target() {
+			return &tenant.ConflictError{TenantID: t.ID, Reason: fmt.Sprintf("the reactivation was asked to end %s, the policy now ends it %s", in.target(), v.Ends)}
+		}
+		cause = v.Cause
 		return nil
 	}
 	c.Mutate = func(x *tenant.Tenant) {
 		x.PendingChange = nil
 		if in.Kind == tenant.KindSuspension {
-			x.SuspendReason = in.Reason
+			x.SuspendCause, x.SuspendReason = cause, in.Reason
 		}
 	}
 	switch in.Kind {
@@ -128,6 +136,27 @@ func (s *Steps) Claim(ctx context.Context, in Input) (Input, error) {
 	return in, nil
 }
 
+// policyQuery is what the claim asks the policy: the rule and actor the request was
+// allowed by, or for an execution started by hand without them, an operator and the
+// kind's natural action.
+func (s *Steps) policyQuery(in Input, t *tenant.Tenant) tenant.Query {
+	actor, action := in.Actor, in.Action
+	if actor == "" {
+		actor = tenant.ActorOperator
+	}
+	if action == "" {
+		switch in.Kind {
+		case tenant.KindDeletion:
+			action = tenant.ActDelete
+		case tenant.KindSuspension:
+			action = tenant.ActSuspend
+		default:
+			action = reactivation(t.State, actor)
+		}
+	}
+	return tenant.Query{Action: action, Actor: actor, Tenant: t, Plan: in.Plan, Catalog: s.catalog, Now: s.now(), OperationID: in.OperationID}
+}
+
 func claimReason(in Input) string {
 	switch in.Kind {
 	case tenant.KindDeletion:
@@ -135,13 +164,17 @@ func claimReason(in Input) string {
 	case tenant.KindSuspension:
 		return "suspension requested: " + in.Reason
 	}
+	if in.target() == tenant.Suspended {
+		return "win-back requested onto " + string(in.Plan) + "; the suspension is kept"
+	}
 	return "reactivation requested onto " + string(in.Plan)
 }
 
 // Access restricts or restores what the tenant's users may do and announces it:
 // deletion revokes access (TenantDeleted), suspension leaves read and export
 // (TenantSuspended), reactivation restores the plan's entitlements
-// (TenantReactivated). Repeating it changes nothing more.
+// (TenantReactivated) — or, for a win-back that keeps a suspension, read and export
+// only (TenantSuspended). Repeating it changes nothing more.
 func (s *Steps) Access(ctx context.Context, in Input) (Input, error) {
 	def, err := s.flow(in.Kind)
 	if err != nil {
@@ -154,6 +187,9 @@ func (s *Steps) Access(ctx context.Context, in Input) (Input, error) {
 	case tenant.KindDeletion:
 		return in, s.access.Restrict(ctx, in.TenantID, in.OperationID, tenant.AccessRevoked, events.TenantDeleted)
 	case tenant.KindSuspension:
+		return in, s.access.Restrict(ctx, in.TenantID, in.OperationID, tenant.AccessSuspended, events.TenantSuspended)
+	}
+	if in.target() == tenant.Suspended {
 		return in, s.access.Restrict(ctx, in.TenantID, in.OperationID, tenant.AccessSuspended, events.TenantSuspended)
 	}
 	return in, s.access.ApplyAs(ctx, in.TenantID, in.OperationID, in.Plan, events.TenantReactivated)
@@ -186,6 +222,9 @@ func (s *Steps) Billing(ctx context.Context, in Input) (Input, error) {
 		_, err := s.billing.Cancel(ctx, billing.CancelRequest{SubscriptionID: sub, AtPeriodEnd: true, IdempotencyKey: key})
 		return in, err
 	}
+	if in.target() == tenant.Suspended {
+		return in, s.keepSuspended(ctx, in, sub, key)
+	}
 	if t.PreviousState == tenant.Deleted {
 		_, err := s.billing.Resume(ctx, sub, key+"-resume")
 		if errors.Is(err, billing.ErrNotResumable) {
@@ -197,6 +236,19 @@ func (s *Steps) Billing(ctx context.Context, in Input) (Input, error) {
 	}
 	_, err = s.billing.ChangePlan(ctx, billing.ChangeRequest{SubscriptionID: sub, Plan: in.Plan, IdempotencyKey: key})
 	return in, err
+}
+
+// keepSuspended is the billing of a win-back into SUSPENDED: it undoes the deletion's
+// cancellation at period end, so the subscription is where it was before the tenant
+// deleted itself, and nothing more. A subscription that has ended stays ended: a
+// suspended tenant gets no new subscription; whoever lifts the suspension gives it one.
+func (s *Steps) keepSuspended(ctx context.Context, in Input, sub, key string) error {
+	_, err := s.billing.Resume(ctx, sub, key+"-resume")
+	if errors.Is(err, billing.ErrNotResumable) {
+		s.kit.Logger(in.Ref, "billing").Info("subscription ended; a tenant won back into SUSPENDED gets no new one", "subscription_id", sub)
+		return nil
+	}
+	return err
 }
 
 // newSubscription replaces a subscription that ended while the tenant was deleted.
@@ -232,9 +284,11 @@ func (s *Steps) newSubscription(ctx context.Context, in Input, t *tenant.Tenant,
 	return err
 }
 
-// Finish ends the flow: DELETING → DELETED with deleted_at and purge_after,
-// REACTIVATING → ACTIVE on the chosen plan with the deletion dates cleared, or the
-// suspension's claim released — and the operation SUCCEEDED, in one transaction.
+// Finish ends the flow: DELETING → DELETED with deleted_at and purge_after (a
+// suspension's cause and reason stay), REACTIVATING → ACTIVE on the chosen plan with
+// the deletion dates and the suspension cleared — or → SUSPENDED, cause and reason
+// kept, for a win-back that keeps the suspension — or the suspension's claim released;
+// and the operation SUCCEEDED, in one transaction.
 func (s *Steps) Finish(ctx context.Context, in Input) (Input, error) {
 	def, err := s.flow(in.Kind)
 	if err != nil {
@@ -250,8 +304,13 @@ func (s *Steps) Finish(ctx context.Context, in Input) (Input, error) {
 	case tenant.KindSuspension:
 		return in, s.kit.Finish(ctx, in.Ref, def.Busy, tenant.Suspended, nil, "suspended: "+in.Reason)
 	}
+	if in.target() == tenant.Suspended {
+		return in, s.kit.Finish(ctx, in.Ref, def.Busy, tenant.Suspended, func(x *tenant.Tenant) {
+			x.Plan, x.DeletedAt, x.PurgeAfter, x.RetentionDays = in.Plan, nil, nil, 0
+		}, "won back into SUSPENDED on "+string(in.Plan)+"; suspension kept")
+	}
 	return in, s.kit.Finish(ctx, in.Ref, def.Busy, tenant.Active, func(x *tenant.Tenant) {
-		x.Plan, x.DeletedAt, x.PurgeAfter, x.RetentionDays, x.SuspendReason = in.Plan, nil, nil, 0, ""
+		x.Plan, x.DeletedAt, x.PurgeAfter, x.RetentionDays, x.SuspendCause, x.SuspendReason = in.Plan, nil, nil, 0, "", ""
 	}, "reactivated onto "+string(in.Plan))
 }
 

@@ -3,7 +3,6 @@ package planchange
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -59,8 +58,9 @@ const (
 	reserve   = 5 * time.Second
 )
 
-// Handle starts every due change. A tenant that cannot start (not ACTIVE, held by
-// another operation, waiting for attention, operation gone) has its pending change
+// Handle starts every due change. A tenant that cannot start (the lifecycle policy's
+// run_scheduled_downgrade refuses it: not ACTIVE, held by another operation, waiting
+// for attention; or its operation is gone) has its pending change
 // cleared with the reason, so it leaves the index and is not read again; a failure
 // to start one execution is logged and counted and the sweep goes on (the entry stays
 // and the next sweep tries again). Starting is idempotent (the execution name is the
@@ -150,12 +150,9 @@ func (s *Sweeper) one(ctx context.Context, t *tenant.Tenant, now time.Time, res 
 		s.clear(ctx, t, nil, "its operation already ended "+string(op.Status), res)
 		return
 	}
-	if err := flow.Available(t); err != nil || t.State != tenant.Active {
-		reason := fmt.Sprintf("the tenant is %s", t.State)
-		if err != nil {
-			reason = err.Error()
-		}
-		s.clear(ctx, t, op, reason, res)
+	if _, err := tenant.Decide(tenant.Query{Action: tenant.ActRunScheduledDowngrade, Actor: tenant.ActorSchedule, Tenant: t, Now: now,
+		OperationID: pc.OperationID}); err != nil {
+		s.clear(ctx, t, op, err.Error(), res)
 		return
 	}
 	if later, ok := s.periodMoved(ctx, t, pc, now); ok {

@@ -44,7 +44,7 @@ type Lifecycle interface {
 const Lease = 60 * time.Second
 
 // Actor is the audit identity of the flows the webhook starts.
-var Actor = store.Actor{Who: "system:stripe-webhook"}
+var Actor = store.Actor{Who: "system:stripe-webhook", As: tenant.ActorStripe}
 
 // Handler serves POST /webhooks/stripe.
 type Handler struct {
