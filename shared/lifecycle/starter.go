@@ -145,7 +145,3 @@ func (s *Starter) decideOn(t *tenant.Tenant, action tenant.Action, plan tenant.P
 	}
 	return t, v, nil
 }
-
-func ref(op *tenant.Operation) flow.Ref {
-	return flow.Ref{OperationID: op.ID, TenantID: op.TenantID, Kind: op.Kind}
-}
