@@ -283,7 +283,7 @@ func init() {
 			return nil
 		}
 		return &ForbiddenError{Action: r.Action, Actor: q.Actor,
-			Reason: fmt.Sprintf("the tenant is suspended for cause %q, which %s", cause, liftersOf(cause))}
+			Reason: fmt.Sprintf("the tenant is suspended (cause %q); %s", cause, liftersOf(cause))}
 	}
 	PreSuspensionKept.check = func(q *Query, r *Rule, v *Verdict) error {
 		cause := q.Tenant.Cause()
@@ -502,7 +502,7 @@ func Lifters(cause string) []Actor {
 }
 
 func liftersOf(cause string) string {
-	return "only " + joinActors(Lifters(cause)) + " lifts it"
+	return "that cause is lifted only by: " + joinActors(Lifters(cause))
 }
 
 // Free refuses a tenant another operation holds, or one that waits for an operator

@@ -292,7 +292,7 @@ func TestForbiddenMessageNamesWhoMay(t *testing.T) {
 		t.Fatalf("%v", err)
 	}
 	_, err = Decide(q(ActStripeLiftNonpayment, ActorStripe, tn(Suspended, cause(CauseCanceled)), Professional))
-	if err == nil || !strings.Contains(err.Error(), `cause "canceled"`) || !strings.Contains(err.Error(), "only operator lifts it") {
+	if err == nil || !strings.Contains(err.Error(), `cause "canceled"`) || !strings.Contains(err.Error(), "lifted only by: operator") {
 		t.Fatalf("%v", err)
 	}
 }
