@@ -62,6 +62,8 @@ func Classify(step string, err error) error {
 		ce  *tenant.ConflictError
 		nfe *tenant.NotFoundError
 		ve  *tenant.ValidationError
+		fe  *tenant.ForbiddenError
+		rno *tenant.RetentionNotOverError
 	)
 	switch {
 	case errors.As(err, &te):
@@ -80,6 +82,10 @@ func Classify(step string, err error) error {
 		return nfe
 	case errors.As(err, &ve):
 		return ve
+	case errors.As(err, &fe):
+		return fe
+	case errors.As(err, &rno):
+		return rno
 	}
 	return err
 }

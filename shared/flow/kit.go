@@ -147,13 +147,7 @@ func (k *Kit) Claim(ctx context.Context, ref Ref, c Claim) (*tenant.Tenant, erro
 // waits for an operator, naming that operation: the API's pre-checks, its reservation
 // and Claim use the same rule.
 func Available(t *tenant.Tenant) error {
-	switch {
-	case t.Operation != "":
-		return &tenant.ConflictError{TenantID: t.ID, Reason: "operation " + t.Operation + " is already in progress for this tenant"}
-	case t.Attention != "":
-		return &tenant.ConflictError{TenantID: t.ID, Reason: "operation " + t.Attention + " needs attention (compensation incomplete); an operator must retry or resolve it first"}
-	}
-	return nil
+	return t.Free("") // the policy's "free" precondition
 }
 
 // Owned returns the tenant when this operation holds it in busy, else a

@@ -240,8 +240,8 @@ func (o *Operations) Retry(ctx context.Context, id string, by store.Actor) (*ten
 	if err != nil {
 		return nil, err
 	}
-	if !op.NeedsAttention {
-		return nil, &tenant.ConflictError{TenantID: op.TenantID, Reason: "operation " + id + " does not need attention (status " + string(op.Status) + ")"}
+	if _, err := tenant.Decide(tenant.Query{Action: tenant.ActRetry, Actor: by.As, Operation: op}); err != nil {
+		return nil, err // not an operator, or the operation does not need attention
 	}
 	next := op.Attempt + 1
 	by.OperationID = op.ID
@@ -269,6 +269,9 @@ func (o *Operations) Retry(ctx context.Context, id string, by store.Actor) (*ten
 func (o *Operations) Resolve(ctx context.Context, id, note string, by store.Actor) (*tenant.Operation, error) {
 	op, err := o.store.GetOperation(ctx, id)
 	if err != nil {
+		return nil, err
+	}
+	if _, err := tenant.Decide(tenant.Query{Action: tenant.ActResolve, Actor: by.As, Operation: op}); err != nil {
 		return nil, err
 	}
 	if err := o.store.ResolveOperation(ctx, op, note, by); err != nil {

@@ -1,12 +1,14 @@
 package httpapi
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/tenantflow/tenantflow/shared/store"
+	"github.com/tenantflow/tenantflow/shared/tenant"
 )
 
 // AdminScope lets a token act on every tenant, list tenants and create them.
@@ -62,6 +64,110 @@ func (p principal) actor(reason string) store.Actor {
 	return store.Actor{Who: who, Reason: reason}
 }
 
+// actorAs is the caller's audit identity with the class the policy decides for.
+func (p principal) actorAs(as tenant.Actor, reason string) store.Actor {
+	a := p.actor(reason)
+	a.As = as
+	return a
+}
+
+// classes are the lifecycle policy's actor classes the caller holds toward tenant id
+// (id "" for routes on no tenant), strongest first: an admin token is an operator, a
+// token whose tenant_id claim is id is the tenant's own, a usage-scope token is the
+// metering service. The token decides the class, never the body.
+func (p principal) classes(id string) []tenant.Actor {
+	var out []tenant.Actor
+	if p.admin {
+		out = append(out, tenant.ActorOperator)
+	}
+	if p.tenantID != "" && p.tenantID == id {
+		out = append(out, tenant.ActorTenant)
+	}
+	if p.usage {
+		out = append(out, tenant.ActorMetering)
+	}
+	return out
+}
+
+// permit asks the policy's actor column before the body is read (so a refused caller
+// is a 403 whatever it sent): the first of the caller's classes the policy allows one
+// of actions for. Several actions are passed when the tenant's state picks the rule
+// later (a reactivation is a lift of a suspension or a win-back); the starter then asks
+// the whole rule (tenant.Decide) with the class returned here.
+func (p principal) permit(id string, actions ...tenant.Action) (tenant.Actor, error) {
+	if !p.authenticated {
+		return "", errUnauthenticated
+	}
+	for _, c := range p.classes(id) {
+		for _, a := range actions {
+			if tenant.Permit(a, c) == nil {
+				return c, nil
+			}
+		}
+	}
+	return "", &authError{status: 403, detail: refusal(id, actions)}
+}
+
+// phrases name an action in a 403: what the token may not do, and the activity.
+var phrases = map[tenant.Action][2]string{
+	tenant.ActCreate:               {"create tenants", "creating tenants"},
+	tenant.ActUpgrade:              {"upgrade tenant %s", "upgrading a tenant"},
+	tenant.ActDowngrade:            {"downgrade tenant %s", "downgrading a tenant"},
+	tenant.ActDowngradeAtPeriodEnd: {"downgrade tenant %s", "downgrading a tenant"},
+	tenant.ActDelete:               {"delete tenant %s", "deleting a tenant"},
+	tenant.ActSuspend:              {"suspend tenant %s", "suspending a tenant"},
+	tenant.ActReactivate:           {"reactivate tenant %s", "reactivating a tenant"},
+	tenant.ActWinBack:              {"reactivate tenant %s", "reactivating a tenant"},
+	tenant.ActUsageReport:          {"report usage for tenant %s", "reporting usage"},
+	tenant.ActExport:               {"export the data of tenant %s", "exporting a tenant's data"},
+	tenant.ActRetry:                {"retry operations", "retrying or resolving operations"},
+	tenant.ActResolve:              {"resolve operations", "retrying or resolving operations"},
+}
+
+// refusal is the detail of a 403 from permit: what the token may not do and which
+// tokens may (from the policy's actor column).
+func refusal(id string, actions []tenant.Action) string {
+	ph := phrases[actions[0]]
+	doing := ph[0]
+	if strings.Contains(doing, "%s") {
+		doing = fmt.Sprintf(doing, id)
+	}
+	var allowed []tenant.Actor
+	for _, a := range actions {
+		if r := tenant.RuleFor(a); r != nil {
+			for _, c := range r.Actors {
+				if !slices.Contains(allowed, c) {
+					allowed = append(allowed, c)
+				}
+			}
+		}
+	}
+	return "this token may not " + doing + ": " + ph[1] + " requires " + grants(allowed, id)
+}
+
+// grants says which tokens hold the given actor classes.
+func grants(actors []tenant.Actor, id string) string {
+	var out []string
+	for _, a := range actors {
+		switch a {
+		case tenant.ActorOperator:
+			out = append(out, "the "+AdminScope+" scope")
+		case tenant.ActorMetering:
+			out = append(out, "the "+UsageScope+" scope")
+		case tenant.ActorTenant:
+			if id == "" {
+				out = append(out, "a token of the tenant itself ("+TenantClaim+" claim)")
+			} else {
+				out = append(out, "a token of tenant "+id+" ("+TenantClaim+" claim)")
+			}
+		}
+	}
+	if len(out) == 0 {
+		return "a caller other than the API (Stripe or a schedule)"
+	}
+	return strings.Join(out, " or ")
+}
+
 // requireTenant refuses callers that may not act on tenant id.
 func (p principal) requireTenant(id string) error {
 	if !p.authenticated {
@@ -69,20 +175,6 @@ func (p principal) requireTenant(id string) error {
 	}
 	if !p.canActOn(id) {
 		return &authError{status: 403, detail: "this token may not act on tenant " + id}
-	}
-	return nil
-}
-
-// requireUsageReporter refuses callers that may not report the usage of tenant id: only
-// the metering service (UsageScope) and admins may, never a tenant's own token (see
-// UsageScope for why).
-func (p principal) requireUsageReporter(id string) error {
-	if !p.authenticated {
-		return errUnauthenticated
-	}
-	if !p.admin && !p.usage {
-		return &authError{status: 403, detail: "this token may not report usage for tenant " + id +
-			": usage is reported by the metering service and requires the " + UsageScope + " or " + AdminScope + " scope"}
 	}
 	return nil
 }

@@ -25,11 +25,19 @@ func (h *Handler) requestExport(ctx context.Context, r *request) (response, erro
 	if err := r.targetTenant(); err != nil {
 		return response{}, err
 	}
-	if err := r.who.requireTenant(r.tenantID); err != nil {
+	as, err := r.who.permit(r.tenantID, tenant.ActExport)
+	if err != nil {
 		return response{}, err
 	}
 	if h.exports == nil {
 		return response{}, errNoExports
+	}
+	t, err := h.store.GetTenant(ctx, r.tenantID)
+	if err != nil {
+		return response{}, err
+	}
+	if _, err := tenant.Decide(tenant.Query{Action: tenant.ActExport, Actor: as, Tenant: t}); err != nil {
+		return response{}, err
 	}
 	v, _, err := h.exports.Request(ctx, r.tenantID, r.who.actor("export").Who)
 	if err != nil {

@@ -58,7 +58,7 @@ func tenantBody(id string, state tenant.State, plan tenant.Plan, u tenant.Usage,
 		}
 		m := bodyMap(t, resp)
 		for _, k := range []string{"id", "name", "email", "plan", "state", "usage", "version", "created_at", "updated_at",
-			"pending_change", "deleted_at", "purge_after", "suspend_reason", "limits"} {
+			"pending_change", "deleted_at", "purge_after", "suspend_cause", "suspend_reason", "limits"} {
 			if _, ok := m[k]; !ok {
 				t.Errorf("tenant body lacks %q: %s", k, resp.Body)
 			}
@@ -332,8 +332,23 @@ var fixtures = map[string]expectation{
 	"reactivate-suspended.json":              {202, started},
 	"reactivate-active-tenant.json":          {409, detail("ACTIVE -> REACTIVATING", "UPGRADING")},
 	"reactivate-bad-plan.json":               {422, detail(`unknown plan "gold"`)},
-	"retry-operation-not-needed.json":        {409, detail("does not need attention")},
-	"unknown-route.json":                     {404, detail("no route for DELETE /dev/tenants/tenant_acme/usage")},
+	// The lifecycle policy: a tenant's own token never lifts its suspension, and a
+	// plan is entered only when usage fits it (tenant_suspended: 5 users, 3 GB,
+	// 20,000 calls; free allows 3, 1 GB, 10,000).
+	"reactivate-suspended-tenant-token.json": {403, detail("the tenant's own token may not lift a suspension", httpapi.AdminScope)},
+	"reactivate-bad-usage.json": {422, func(t *testing.T, _ *env, resp events.APIGatewayV2HTTPResponse) {
+		p := problem(t, resp)
+		want := []tenant.Violation{
+			{Limit: "users", Usage: 5, Max: 3},
+			{Limit: "storage_gb", Usage: 3, Max: 1},
+			{Limit: "api_calls_per_month", Usage: 20_000, Max: 10_000},
+		}
+		if !slices.Equal(p.Violations, want) || p.Type != "urn:tenantflow:problem:usage-exceeds-limit" {
+			t.Errorf("problem %+v", p)
+		}
+	}},
+	"retry-operation-not-needed.json": {409, detail("does not need attention")},
+	"unknown-route.json":              {404, detail("no route for DELETE /dev/tenants/tenant_acme/usage")},
 	// A tenant has a deletion certificate only once purged (certificates_test.go reads
 	// one), and only operators may read it.
 	"get-deletion-certificate.json":              {404, detail("deletion certificate of tenant tenant_acme", "until it is purged")},

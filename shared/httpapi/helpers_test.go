@@ -36,7 +36,7 @@ var seeds = []tenant.Tenant{
 		Usage: tenant.Usage{Users: 1, StorageGB: 0.2, APICallsPerMonth: 800}},
 	{ID: "tenant_enterprise", Name: "Enterprise Solutions", Plan: tenant.Professional, State: tenant.Active,
 		Usage: tenant.Usage{Users: 45, StorageGB: 80, APICallsPerMonth: 600_000}},
-	{ID: "tenant_suspended", Name: "Suspended Co", Plan: tenant.Starter, State: tenant.Suspended, SuspendReason: "nonpayment",
+	{ID: "tenant_suspended", Name: "Suspended Co", Plan: tenant.Starter, State: tenant.Suspended, SuspendCause: tenant.CauseNonpayment, SuspendReason: "nonpayment",
 		Usage: tenant.Usage{Users: 5, StorageGB: 3, APICallsPerMonth: 20_000}},
 }
 
@@ -176,8 +176,8 @@ func bodyMap(t *testing.T, resp events.APIGatewayV2HTTPResponse) map[string]any 
 	return m
 }
 
-// fakePlans stands in for shared/planchange (tested end to end elsewhere). It applies
-// the same refusals with the real domain rules, so the HTTP mapping of each is real.
+// fakePlans stands in for shared/planchange (tested end to end elsewhere). It asks the
+// real lifecycle policy, so the HTTP mapping of each refusal is real.
 // fakeExecutions records the executions the export service starts.
 type fakeExecutions struct {
 	mu      sync.Mutex
@@ -254,20 +254,16 @@ func (f *fakePlans) start(ctx context.Context, kind, tenantID string, plan tenan
 	if err != nil {
 		return nil, err
 	}
-	busy, dir := tenant.Upgrading, 1
-	if kind == tenant.KindDowngrade {
-		busy, dir = tenant.Downgrading, -1
+	// The lifecycle policy, as planchange.Starter asks it.
+	act := tenant.ActUpgrade
+	switch {
+	case kind == tenant.KindDowngrade && atPeriodEnd:
+		act = tenant.ActDowngradeAtPeriodEnd
+	case kind == tenant.KindDowngrade:
+		act = tenant.ActDowngrade
 	}
-	if t.State != tenant.Active {
-		return nil, tenant.CheckTransition(t.State, busy)
-	}
-	if f.catalog.Compare(plan, t.Plan) != dir {
-		return nil, &tenant.ValidationError{Field: "plan", Reason: "not a " + kind + " from " + string(t.Plan)}
-	}
-	if kind == tenant.KindDowngrade {
-		if err := f.catalog.FitsPlan(t.Usage, plan); err != nil {
-			return nil, err
-		}
+	if _, err := tenant.Decide(tenant.Query{Action: act, Actor: by.As, Tenant: t, Plan: plan, Catalog: f.catalog}); err != nil {
+		return nil, err
 	}
 	op := &tenant.Operation{ID: "op_" + kind + "_" + tenantID, TenantID: tenantID, Kind: kind, Status: tenant.OpRunning,
 		FromPlan: t.Plan, ToPlan: plan, AtPeriodEnd: atPeriodEnd, RequestedBy: by.Who}

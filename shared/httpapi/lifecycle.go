@@ -32,7 +32,8 @@ func (h *Handler) deleteTenant(ctx context.Context, r *request) (response, error
 	if err := r.targetTenant(); err != nil {
 		return response{}, err
 	}
-	if err := r.who.requireTenant(r.tenantID); err != nil {
+	as, err := r.who.permit(r.tenantID, tenant.ActDelete)
+	if err != nil {
 		return response{}, err
 	}
 	var in deleteRequest
@@ -48,7 +49,7 @@ func (h *Handler) deleteTenant(ctx context.Context, r *request) (response, error
 		}
 		days = int(*in.RetentionDays)
 	}
-	d, err := h.life.Delete(ctx, r.tenantID, days, r.who.actor("delete tenant"))
+	d, err := h.life.Delete(ctx, r.tenantID, days, r.who.actorAs(as, "delete tenant"))
 	if err != nil {
 		return response{}, err
 	}
@@ -71,7 +72,8 @@ func (h *Handler) suspendTenant(ctx context.Context, r *request) (response, erro
 	if err := r.targetTenant(); err != nil {
 		return response{}, err
 	}
-	if err := r.who.requireAdmin("suspending a tenant"); err != nil {
+	as, err := r.who.permit(r.tenantID, tenant.ActSuspend)
+	if err != nil {
 		return response{}, err
 	}
 	var in suspendRequest
@@ -81,7 +83,7 @@ func (h *Handler) suspendTenant(ctx context.Context, r *request) (response, erro
 	if in.Reason == nil || strings.TrimSpace(*in.Reason) == "" || utf8.RuneCountInString(*in.Reason) > maxReasonRunes {
 		return response{}, &tenant.ValidationError{Field: "reason", Reason: fmt.Sprintf("required: why the tenant is suspended (1-%d characters)", maxReasonRunes)}
 	}
-	op, err := h.life.Suspend(ctx, r.tenantID, *in.Reason, r.who.actor("suspend: "+*in.Reason))
+	op, err := h.life.Suspend(ctx, r.tenantID, *in.Reason, r.who.actorAs(as, "suspend: "+*in.Reason))
 	if err != nil {
 		return response{}, err
 	}
@@ -93,15 +95,18 @@ type reactivateRequest struct {
 	Plan *string `json:"plan"`
 }
 
-// reactivateTenant brings a tenant back onto a plan: operators from SUSPENDED or
-// DELETED; the tenant's own token only to win back its own deletion inside the
-// retention window (a suspension is an operator's decision, not the tenant's). Past
-// purge_after the answer is 409 "retention period expired".
+// reactivateTenant brings a tenant back onto a plan, as the lifecycle policy allows
+// the caller: an operator lifts a suspension (any cause) or wins back a DELETED tenant;
+// the tenant's own token only wins back its own deletion, inside the retention, onto a
+// plan its usage fits — and a tenant deleted while suspended comes back SUSPENDED on
+// its plan (docs/policy.md). Past purge_after the answer is 409 "retention period
+// expired".
 func (h *Handler) reactivateTenant(ctx context.Context, r *request) (response, error) {
 	if err := r.targetTenant(); err != nil {
 		return response{}, err
 	}
-	if err := r.who.requireTenant(r.tenantID); err != nil {
+	as, err := r.who.permit(r.tenantID, tenant.ActReactivate, tenant.ActWinBack)
+	if err != nil {
 		return response{}, err
 	}
 	var in reactivateRequest
@@ -112,16 +117,7 @@ func (h *Handler) reactivateTenant(ctx context.Context, r *request) (response, e
 	if err != nil {
 		return response{}, err
 	}
-	if !r.who.admin {
-		t, err := h.store.GetTenant(ctx, r.tenantID)
-		if err != nil {
-			return response{}, err
-		}
-		if t.State == tenant.Suspended {
-			return response{}, &authError{status: http.StatusForbidden, detail: "a suspended tenant is reactivated by an operator (" + AdminScope + " scope)"}
-		}
-	}
-	op, err := h.life.Reactivate(ctx, r.tenantID, plan, r.who.actor("reactivate onto "+string(plan)))
+	op, err := h.life.Reactivate(ctx, r.tenantID, plan, r.who.actorAs(as, "reactivate onto "+string(plan)))
 	if err != nil {
 		return response{}, err
 	}

@@ -35,7 +35,8 @@ func (h *Handler) upgrade(ctx context.Context, r *request) (response, error) {
 	if err := r.targetTenant(); err != nil {
 		return response{}, err
 	}
-	if err := r.who.requireTenant(r.tenantID); err != nil {
+	as, err := r.who.permit(r.tenantID, tenant.ActUpgrade)
+	if err != nil {
 		return response{}, err
 	}
 	var in upgradeRequest
@@ -46,7 +47,7 @@ func (h *Handler) upgrade(ctx context.Context, r *request) (response, error) {
 	if err != nil {
 		return response{}, err
 	}
-	op, err := h.plans.Upgrade(ctx, r.tenantID, plan, r.who.actor("upgrade to "+string(plan)))
+	op, err := h.plans.Upgrade(ctx, r.tenantID, plan, r.who.actorAs(as, "upgrade to "+string(plan)))
 	if err != nil {
 		return response{}, err
 	}
@@ -57,7 +58,8 @@ func (h *Handler) downgrade(ctx context.Context, r *request) (response, error) {
 	if err := r.targetTenant(); err != nil {
 		return response{}, err
 	}
-	if err := r.who.requireTenant(r.tenantID); err != nil {
+	as, err := r.who.permit(r.tenantID, tenant.ActDowngrade, tenant.ActDowngradeAtPeriodEnd)
+	if err != nil {
 		return response{}, err
 	}
 	var in downgradeRequest
@@ -69,7 +71,7 @@ func (h *Handler) downgrade(ctx context.Context, r *request) (response, error) {
 		return response{}, err
 	}
 	atPeriodEnd := in.AtPeriodEnd != nil && *in.AtPeriodEnd
-	op, err := h.plans.Downgrade(ctx, r.tenantID, plan, atPeriodEnd, r.who.actor("downgrade to "+string(plan)))
+	op, err := h.plans.Downgrade(ctx, r.tenantID, plan, atPeriodEnd, r.who.actorAs(as, "downgrade to "+string(plan)))
 	if err != nil {
 		return response{}, err
 	}
@@ -132,7 +134,8 @@ const maxNoteRunes = 1000
 // compensation is incomplete): 202 while the retry runs, 200 when resolved, 409 when
 // the operation does not need attention.
 func (h *Handler) retryOperation(ctx context.Context, r *request) (response, error) {
-	if err := r.who.requireAdmin("retrying operations"); err != nil {
+	as, err := r.who.permit("", tenant.ActRetry, tenant.ActResolve)
+	if err != nil {
 		return response{}, err
 	}
 	id := r.pathID()
@@ -152,7 +155,7 @@ func (h *Handler) retryOperation(ctx context.Context, r *request) (response, err
 	}
 	switch action {
 	case "retry":
-		op, err := h.ops.Retry(ctx, id, r.who.actor("retry operation "+id))
+		op, err := h.ops.Retry(ctx, id, r.who.actorAs(as, "retry operation "+id))
 		if err != nil {
 			return response{}, err
 		}
@@ -162,7 +165,7 @@ func (h *Handler) retryOperation(ctx context.Context, r *request) (response, err
 		if in.Note == nil || strings.TrimSpace(*in.Note) == "" || utf8.RuneCountInString(*in.Note) > maxNoteRunes {
 			return response{}, &tenant.ValidationError{Field: "note", Reason: fmt.Sprintf("required to resolve: what was fixed by hand (1-%d characters)", maxNoteRunes)}
 		}
-		op, err := h.ops.Resolve(ctx, id, *in.Note, r.who.actor("resolve operation "+id))
+		op, err := h.ops.Resolve(ctx, id, *in.Note, r.who.actorAs(as, "resolve operation "+id))
 		if err != nil {
 			return response{}, err
 		}

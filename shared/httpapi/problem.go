@@ -73,6 +73,7 @@ func toProblem(err error) Problem {
 		ve  *tenant.ValidationError
 		nfe *tenant.NotFoundError
 		ce  *tenant.ConflictError
+		fe  *tenant.ForbiddenError
 	)
 	switch {
 	case errors.As(err, &be):
@@ -87,6 +88,14 @@ func toProblem(err error) Problem {
 			slug = "unauthenticated"
 		}
 		return newProblem(ae.status, slug, ae.detail)
+	case errors.As(err, &fe):
+		// The lifecycle policy refused the caller's class for this tenant as it is
+		// (e.g. the tenant's own token lifting its suspension).
+		detail := fe.Error()
+		if len(fe.Allowed) > 0 {
+			detail += " (" + grants(fe.Allowed, "") + ")"
+		}
+		return newProblem(http.StatusForbidden, "forbidden", detail)
 	case errors.As(err, &ue):
 		return newProblem(http.StatusServiceUnavailable, "dependency-unavailable", ue.detail)
 	case errors.As(err, &mie):

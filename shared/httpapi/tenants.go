@@ -91,7 +91,8 @@ func newTenantID() string {
 // its subscription and activates it. Each step after the first is idempotent, so when
 // one fails the tenant stays PROVISIONING and the same request, repeated, resumes it.
 func (h *Handler) createTenant(ctx context.Context, r *request) (response, error) {
-	if err := r.who.requireAdmin("creating tenants"); err != nil {
+	as, err := r.who.permit("", tenant.ActCreate)
+	if err != nil {
 		return response{}, err
 	}
 	var in createTenantRequest
@@ -100,6 +101,9 @@ func (h *Handler) createTenant(ctx context.Context, r *request) (response, error
 	}
 	want, err := h.validateCreate(in)
 	if err != nil {
+		return response{}, err
+	}
+	if _, err := tenant.Decide(tenant.Query{Action: tenant.ActCreate, Actor: as, Plan: want.Plan, Catalog: h.catalog}); err != nil {
 		return response{}, err
 	}
 	r.tenantID = want.ID

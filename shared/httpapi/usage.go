@@ -24,12 +24,16 @@ type usageRequest struct {
 }
 
 // putUsage records the usage the metering service measured. Only UsageScope and admin
-// tokens may call it (see UsageScope); the figures are range-checked before the write.
+// tokens may call it (the policy's usage_report rule; see UsageScope); the figures are
+// range-checked before the write.
 func (h *Handler) putUsage(ctx context.Context, r *request) (response, error) {
 	if err := r.targetTenant(); err != nil {
 		return response{}, err
 	}
-	if err := r.who.requireUsageReporter(r.tenantID); err != nil {
+	// The policy's usage_report rule: the metering service or an operator, never
+	// the tenant's own token (see UsageScope). The state (anything but PURGED) is the
+	// store's conditional write.
+	if _, err := r.who.permit(r.tenantID, tenant.ActUsageReport); err != nil {
 		return response{}, err
 	}
 	var in usageRequest

@@ -33,7 +33,10 @@ type TenantResponse struct {
 	AttentionOperationID *string    `json:"attention_operation_id"`
 	DeletedAt            *time.Time `json:"deleted_at"`
 	PurgeAfter           *time.Time `json:"purge_after"`
-	SuspendReason        *string    `json:"suspend_reason"`
+	// SuspendCause is why the tenant is suspended (operator, nonpayment, canceled),
+	// which decides who may lift it; it stays on a tenant deleted while suspended.
+	SuspendCause  *string `json:"suspend_cause"`
+	SuspendReason *string `json:"suspend_reason"`
 }
 
 // LimitsResponse are the limits of the tenant's plan; null means unlimited, which reads
@@ -74,7 +77,7 @@ func (h *Handler) tenantView(t *tenant.Tenant) TenantResponse {
 		ID: t.ID, Name: t.Name, Email: optional(t.Email), Plan: t.Plan, State: t.State, Usage: t.Usage,
 		Version: t.Version, CreatedAt: t.CreatedAt, UpdatedAt: t.UpdatedAt, PendingChange: t.PendingChange,
 		OperationID: optional(t.Operation), AttentionOperationID: optional(t.Attention), DeletedAt: t.DeletedAt, PurgeAfter: t.PurgeAfter,
-		SuspendReason: optional(t.SuspendReason),
+		SuspendCause: optional(t.Cause()), SuspendReason: optional(t.SuspendReason),
 	}
 	if l, ok := h.catalog.Limits(t.Plan); ok {
 		v.Limits = limitsView(l)

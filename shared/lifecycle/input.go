@@ -21,9 +21,21 @@ type Input struct {
 	Plan tenant.Plan `json:"plan,omitempty"`
 	// RetentionDays is how long a deletion keeps the tenant before it is purged.
 	RetentionDays int `json:"retention_days,omitempty"`
-	// Reason says why a tenant is suspended (operator, nonpayment, canceled).
+	// Reason is the free text of a suspension.
 	Reason      string `json:"reason,omitempty"`
 	RequestedBy string `json:"requested_by,omitempty"`
+	// Action and Actor are the policy rule that allowed the flow and who asked: the
+	// claim asks the policy again with them. An execution started by hand without
+	// them is an operator's (only operators can start one), its action the kind's
+	// natural one (policyQuery).
+	Action tenant.Action `json:"action,omitempty"`
+	Actor  tenant.Actor  `json:"actor,omitempty"`
+	// ToState is where a reactivation ends: ACTIVE ("" too), or SUSPENDED when the
+	// tenant's suspension survives a win-back. The API records what the policy
+	// decided; the claim refuses when the policy no longer agrees.
+	ToState tenant.State `json:"to_state,omitempty"`
+	// Cause is the suspension cause a suspension records on the tenant.
+	Cause string `json:"suspend_cause,omitempty"`
 	// Resume starts an operator retry at the compensation chain.
 	Resume bool `json:"resume,omitempty"`
 	// Error is set by the state machine's Catch (ResultPath $.error).
@@ -33,7 +45,16 @@ type Input struct {
 // inputOf rebuilds the execution input of an operation (operator retries).
 func inputOf(op *tenant.Operation) Input {
 	return Input{Ref: flow.Ref{OperationID: op.ID, TenantID: op.TenantID, Kind: op.Kind}, Plan: op.ToPlan,
-		RetentionDays: op.RetentionDays, Reason: op.Reason, RequestedBy: op.RequestedBy}
+		RetentionDays: op.RetentionDays, Reason: op.Reason, RequestedBy: op.RequestedBy,
+		Action: op.Action, Actor: op.Actor, ToState: op.ToState, Cause: op.SuspendCause}
+}
+
+// target is where a reactivation ends.
+func (in Input) target() tenant.State {
+	if in.ToState == "" {
+		return tenant.Active
+	}
+	return in.ToState
 }
 
 // busy is the state each flow holds its tenant in. A suspension has no state of its

@@ -2,7 +2,6 @@ package lifecycle
 
 import (
 	"context"
-	"slices"
 	"time"
 
 	"github.com/tenantflow/tenantflow/shared/flow"
@@ -20,9 +19,11 @@ type Launcher interface {
 	Start(ctx context.Context, op *tenant.Operation, input any) (*tenant.Operation, error)
 }
 
-// Starter answers deletion, suspension and reactivation requests at once: it refuses
-// what cannot work with a typed error (wrong state, another operation in progress,
-// retention expired, unknown plan) and starts the flow for the rest.
+// Starter answers deletion, suspension and reactivation requests at once: it asks the
+// lifecycle policy (tenant.Decide) for the caller's class (store.Actor.As), refuses
+// with the policy's typed error (forbidden, wrong state, another operation in
+// progress, retention expired, unknown plan, usage over the plan) and starts the flow
+// for the rest, recording on the operation the rule that allowed it.
 type Starter struct {
 	store            Reader
 	flows            Launcher
@@ -54,20 +55,22 @@ func (s *Starter) Delete(ctx context.Context, tenantID string, retentionDays int
 	if err := tenant.ValidateRetention(retentionDays); err != nil {
 		return nil, err
 	}
-	t, err := s.ready(ctx, tenantID, tenant.Deleting, tenant.Active, tenant.Suspended)
+	t, _, err := s.decide(ctx, tenantID, tenant.ActDelete, "", by)
 	if err != nil {
 		return nil, err
 	}
 	op := &tenant.Operation{ID: flow.NewOperationID(), TenantID: t.ID, Kind: tenant.KindDeletion, FromPlan: t.Plan,
-		RetentionDays: retentionDays, RequestedBy: by.Who}
-	op, err = s.flows.Start(ctx, op, Input{Ref: ref(op), RetentionDays: retentionDays, RequestedBy: by.Who})
+		RetentionDays: retentionDays, RequestedBy: by.Who, Action: tenant.ActDelete, Actor: by.As}
+	op, err = s.flows.Start(ctx, op, inputOf(op))
 	if err != nil {
 		return nil, err
 	}
 	return &Deletion{Operation: op, RetentionDays: retentionDays, PurgeAfter: purgeAfter(s.now(), retentionDays)}, nil
 }
 
-// Suspend suspends an ACTIVE tenant for reason.
+// Suspend suspends an ACTIVE tenant for reason. An operator's suspension has the cause
+// "operator"; Stripe's (by.As is tenant.ActorStripe) has the cause its reason names,
+// "nonpayment" or "canceled". The cause decides who may lift it.
 func (s *Starter) Suspend(ctx context.Context, tenantID, reason string, by store.Actor) (*tenant.Operation, error) {
 	return s.SuspendAs(ctx, flow.NewOperationID(), tenantID, reason, by)
 }
@@ -75,18 +78,32 @@ func (s *Starter) Suspend(ctx context.Context, tenantID, reason string, by store
 // SuspendAs is Suspend under an operation id the caller chose (the Stripe webhook
 // records it before starting, so a retry of its event finds the same operation).
 func (s *Starter) SuspendAs(ctx context.Context, opID, tenantID, reason string, by store.Actor) (*tenant.Operation, error) {
-	t, err := s.ready(ctx, tenantID, tenant.Suspended, tenant.Active)
+	action := tenant.ActSuspend
+	if by.As == tenant.ActorStripe {
+		switch reason {
+		case tenant.CauseNonpayment:
+			action = tenant.ActStripeSuspendNonpayment
+		case tenant.CauseCanceled:
+			action = tenant.ActStripeSuspendCanceled
+		default:
+			return nil, &tenant.ValidationError{Field: "reason", Reason: "a Stripe suspension is for " + tenant.CauseNonpayment + " or " + tenant.CauseCanceled}
+		}
+	}
+	t, v, err := s.decide(ctx, tenantID, action, "", by)
 	if err != nil {
 		return nil, err
 	}
 	op := &tenant.Operation{ID: opID, TenantID: t.ID, Kind: tenant.KindSuspension, FromPlan: t.Plan,
-		Reason: reason, RequestedBy: by.Who}
-	return s.flows.Start(ctx, op, Input{Ref: ref(op), Reason: reason, RequestedBy: by.Who})
+		Reason: reason, RequestedBy: by.Who, Action: action, Actor: by.As, SuspendCause: v.Cause}
+	return s.flows.Start(ctx, op, inputOf(op))
 }
 
 // Reactivate brings a SUSPENDED tenant, or a DELETED one inside its retention window,
-// back onto plan. Past purge_after — even before the purge ran — or once PURGED the
-// answer is *tenant.RetentionExpiredError.
+// back onto plan, as the policy allows by.As: lifting a suspension is an operator's
+// (or, for nonpayment, Stripe's); a win-back of a tenant deleted while suspended by
+// its own token comes back SUSPENDED on the plan it had. Past purge_after — even
+// before the purge ran — or once PURGED the answer is *tenant.RetentionExpiredError;
+// usage over the plan's limits is *tenant.UsageExceedsLimitError.
 func (s *Starter) Reactivate(ctx context.Context, tenantID string, plan tenant.Plan, by store.Actor) (*tenant.Operation, error) {
 	return s.ReactivateAs(ctx, flow.NewOperationID(), tenantID, plan, by)
 }
@@ -100,46 +117,42 @@ func (s *Starter) ReactivateAs(ctx context.Context, opID, tenantID string, plan 
 	if err != nil {
 		return nil, err
 	}
-	if cur.State == tenant.Purged {
-		return nil, &tenant.RetentionExpiredError{TenantID: cur.ID, PurgeAfter: formatTime(cur.PurgeAfter)}
-	}
-	if err := cur.CanReactivate(s.now()); err != nil {
-		return nil, err
-	}
-	t, err := s.ready(ctx, tenantID, tenant.Reactivating, tenant.Suspended, tenant.Deleted)
+	action := reactivation(cur.State, by.As)
+	t, v, err := s.decideOn(cur, action, plan, by)
 	if err != nil {
 		return nil, err
 	}
 	op := &tenant.Operation{ID: opID, TenantID: t.ID, Kind: tenant.KindReactivation, FromPlan: t.Plan, ToPlan: plan,
-		RequestedBy: by.Who}
-	return s.flows.Start(ctx, op, Input{Ref: ref(op), Plan: plan, RequestedBy: by.Who})
+		RequestedBy: by.Who, Action: action, Actor: by.As, ToState: v.Ends}
+	return s.flows.Start(ctx, op, inputOf(op))
 }
 
-// ready returns the tenant when it is in one of from and free for a new flow into to.
-func (s *Starter) ready(ctx context.Context, tenantID string, to tenant.State, from ...tenant.State) (*tenant.Tenant, error) {
+// reactivation is the policy action of a reactivation request of who for a tenant in
+// state: Stripe only lifts nonpayment; otherwise a SUSPENDED tenant is lifted and any
+// other is won back (the win-back rule refuses every state but DELETED).
+func reactivation(state tenant.State, who tenant.Actor) tenant.Action {
+	switch {
+	case who == tenant.ActorStripe:
+		return tenant.ActStripeLiftNonpayment
+	case state == tenant.Suspended:
+		return tenant.ActReactivate
+	}
+	return tenant.ActWinBack
+}
+
+// decide reads the tenant and asks the policy whether by may do action to it.
+func (s *Starter) decide(ctx context.Context, tenantID string, action tenant.Action, plan tenant.Plan, by store.Actor) (*tenant.Tenant, tenant.Verdict, error) {
 	t, err := s.store.GetTenant(ctx, tenantID)
 	if err != nil {
-		return nil, err
+		return nil, tenant.Verdict{}, err
 	}
-	if !slices.Contains(from, t.State) {
-		if err := tenant.CheckTransition(t.State, to); err != nil {
-			return nil, err
-		}
-		return nil, &tenant.InvalidTransitionError{From: t.State, To: to, Allowed: t.State.Allowed()}
-	}
-	if err := flow.Available(t); err != nil {
-		return nil, err
-	}
-	return t, nil
+	return s.decideOn(t, action, plan, by)
 }
 
-func ref(op *tenant.Operation) flow.Ref {
-	return flow.Ref{OperationID: op.ID, TenantID: op.TenantID, Kind: op.Kind}
-}
-
-func formatTime(t *time.Time) string {
-	if t == nil {
-		return "unknown"
+func (s *Starter) decideOn(t *tenant.Tenant, action tenant.Action, plan tenant.Plan, by store.Actor) (*tenant.Tenant, tenant.Verdict, error) {
+	v, err := tenant.Decide(tenant.Query{Action: action, Actor: by.As, Tenant: t, Plan: plan, Catalog: s.catalog, Now: s.now()})
+	if err != nil {
+		return nil, v, err
 	}
-	return t.UTC().Format(time.RFC3339)
+	return t, v, nil
 }

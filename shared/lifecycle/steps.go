@@ -60,9 +60,12 @@ func (s *Steps) flow(kind string) (*flow.Definition, error) {
 const dropPrefix = "drops:"
 
 // Claim records the operation and claims the tenant: ACTIVE/SUSPENDED → DELETING,
-// ACTIVE → SUSPENDED, SUSPENDED/DELETED (inside retention) → REACTIVATING. A pending
-// plan change is kept: the flow may roll back and hand the tenant back as it was;
-// Finish drops it when the flow commits.
+// ACTIVE → SUSPENDED (writing the cause and reason), SUSPENDED/DELETED (inside
+// retention) → REACTIVATING, when the lifecycle policy still allows it (Claim.Check):
+// usage that grew over the plan since the request, or a suspension the actor may not
+// lift, refuses the claim like it refused the request. A pending plan change is kept:
+// the flow may roll back and hand the tenant back as it was; Finish drops it when the
+// flow commits.
 func (s *Steps) Claim(ctx context.Context, in Input) (Input, error) {
 	def, err := s.flow(in.Kind)
 	if err != nil {
@@ -73,21 +76,27 @@ func (s *Steps) Claim(ctx context.Context, in Input) (Input, error) {
 		return in, err
 	}
 	if _, err := s.kit.Ensure(ctx, &tenant.Operation{ID: in.OperationID, TenantID: in.TenantID, Kind: in.Kind, Status: tenant.OpRunning,
-		FromPlan: cur.Plan, ToPlan: in.Plan, RetentionDays: in.RetentionDays, Reason: in.Reason, RequestedBy: in.RequestedBy}); err != nil {
+		FromPlan: cur.Plan, ToPlan: in.Plan, RetentionDays: in.RetentionDays, Reason: in.Reason, RequestedBy: in.RequestedBy,
+		Action: in.Action, Actor: in.Actor, ToState: in.ToState, SuspendCause: in.Cause}); err != nil {
 		return in, err
 	}
 	c := flow.Claim{Busy: def.Busy, Reason: claimReason(in)}
+	var cause string
 	c.Check = func(t *tenant.Tenant) error {
-		if in.Kind == tenant.KindReactivation {
-			if _, err := s.catalog.Parse(string(in.Plan)); err != nil {
-				return err
-			}
-			return t.CanReactivate(s.now())
+		// The policy again, on the tenant as it is now: a usage report or another
+		// change between the request and this claim is judged here.
+		v, err := tenant.Decide(s.policyQuery(in, t))
+		if err != nil {
+			return err
 		}
+		if in.Kind == tenant.KindReactivation && v.Ends != in.target() {
+			return &tenant.ConflictError{TenantID: t.ID, Reason: fmt.Sprintf("the reactivation was asked to end %s, the policy now ends it %s", in.target(), v.Ends)}
+		}
+		cause = v.Cause
 		return nil
 	}
 	if in.Kind == tenant.KindSuspension {
-		c.Mutate = func(x *tenant.Tenant) { x.SuspendReason = in.Reason }
+		c.Mutate = func(x *tenant.Tenant) { x.SuspendCause, x.SuspendReason = cause, in.Reason }
 	}
 	switch in.Kind {
 	case tenant.KindDeletion:
@@ -101,6 +110,27 @@ func (s *Steps) Claim(ctx context.Context, in Input) (Input, error) {
 	return in, err
 }
 
+// policyQuery is what the claim asks the policy: the rule and actor the request was
+// allowed by, or for an execution started by hand without them, an operator and the
+// kind's natural action.
+func (s *Steps) policyQuery(in Input, t *tenant.Tenant) tenant.Query {
+	actor, action := in.Actor, in.Action
+	if actor == "" {
+		actor = tenant.ActorOperator
+	}
+	if action == "" {
+		switch in.Kind {
+		case tenant.KindDeletion:
+			action = tenant.ActDelete
+		case tenant.KindSuspension:
+			action = tenant.ActSuspend
+		default:
+			action = reactivation(t.State, actor)
+		}
+	}
+	return tenant.Query{Action: action, Actor: actor, Tenant: t, Plan: in.Plan, Catalog: s.catalog, Now: s.now(), OperationID: in.OperationID}
+}
+
 func claimReason(in Input) string {
 	switch in.Kind {
 	case tenant.KindDeletion:
@@ -108,13 +138,17 @@ func claimReason(in Input) string {
 	case tenant.KindSuspension:
 		return "suspension requested: " + in.Reason
 	}
+	if in.target() == tenant.Suspended {
+		return "win-back requested onto " + string(in.Plan) + "; the suspension is kept"
+	}
 	return "reactivation requested onto " + string(in.Plan)
 }
 
 // Access restricts or restores what the tenant's users may do and announces it:
 // deletion revokes access (TenantDeleted), suspension leaves read and export
 // (TenantSuspended), reactivation restores the plan's entitlements
-// (TenantReactivated). Repeating it changes nothing more.
+// (TenantReactivated) — or, for a win-back that keeps a suspension, read and export
+// only (TenantSuspended). Repeating it changes nothing more.
 func (s *Steps) Access(ctx context.Context, in Input) (Input, error) {
 	def, err := s.flow(in.Kind)
 	if err != nil {
@@ -127,6 +161,9 @@ func (s *Steps) Access(ctx context.Context, in Input) (Input, error) {
 	case tenant.KindDeletion:
 		return in, s.access.Restrict(ctx, in.TenantID, in.OperationID, tenant.AccessRevoked, events.TenantDeleted)
 	case tenant.KindSuspension:
+		return in, s.access.Restrict(ctx, in.TenantID, in.OperationID, tenant.AccessSuspended, events.TenantSuspended)
+	}
+	if in.target() == tenant.Suspended {
 		return in, s.access.Restrict(ctx, in.TenantID, in.OperationID, tenant.AccessSuspended, events.TenantSuspended)
 	}
 	return in, s.access.ApplyAs(ctx, in.TenantID, in.OperationID, in.Plan, events.TenantReactivated)
@@ -159,6 +196,9 @@ func (s *Steps) Billing(ctx context.Context, in Input) (Input, error) {
 		_, err := s.billing.Cancel(ctx, billing.CancelRequest{SubscriptionID: sub, AtPeriodEnd: true, IdempotencyKey: key})
 		return in, err
 	}
+	if in.target() == tenant.Suspended {
+		return in, s.keepSuspended(ctx, in, sub, key)
+	}
 	if t.PreviousState == tenant.Deleted {
 		_, err := s.billing.Resume(ctx, sub, key+"-resume")
 		if errors.Is(err, billing.ErrNotResumable) {
@@ -170,6 +210,19 @@ func (s *Steps) Billing(ctx context.Context, in Input) (Input, error) {
 	}
 	_, err = s.billing.ChangePlan(ctx, billing.ChangeRequest{SubscriptionID: sub, Plan: in.Plan, IdempotencyKey: key})
 	return in, err
+}
+
+// keepSuspended is the billing of a win-back into SUSPENDED: it undoes the deletion's
+// cancellation at period end, so the subscription is where it was before the tenant
+// deleted itself, and nothing more. A subscription that has ended stays ended: a
+// suspended tenant gets no new subscription; whoever lifts the suspension gives it one.
+func (s *Steps) keepSuspended(ctx context.Context, in Input, sub, key string) error {
+	_, err := s.billing.Resume(ctx, sub, key+"-resume")
+	if errors.Is(err, billing.ErrNotResumable) {
+		s.kit.Logger(in.Ref, "billing").Info("subscription ended; a tenant won back into SUSPENDED gets no new one", "subscription_id", sub)
+		return nil
+	}
+	return err
 }
 
 // newSubscription replaces a subscription that ended while the tenant was deleted.
@@ -205,12 +258,14 @@ func (s *Steps) newSubscription(ctx context.Context, in Input, t *tenant.Tenant,
 	return err
 }
 
-// Finish ends the flow: DELETING → DELETED with deleted_at and purge_after,
-// REACTIVATING → ACTIVE on the chosen plan with the deletion dates cleared, or the
-// suspension's claim released — and the operation SUCCEEDED, in one transaction. The
-// same write drops a pending plan change (a deleted, suspended or reactivated tenant
-// does not take a plan change scheduled before), and that change's operation then
-// ends FAILED (PendingChangeDropped).
+// Finish ends the flow: DELETING → DELETED with deleted_at and purge_after (a
+// suspension's cause and reason stay), REACTIVATING → ACTIVE on the chosen plan with
+// the deletion dates and the suspension cleared — or → SUSPENDED, cause and reason
+// kept, for a win-back that keeps the suspension — or the suspension's claim released;
+// and the operation SUCCEEDED, in one transaction. The same write drops a pending plan
+// change (a deleted, suspended or reactivated tenant does not take a plan change
+// scheduled before), and that change's operation then ends FAILED
+// (PendingChangeDropped).
 func (s *Steps) Finish(ctx context.Context, in Input) (Input, error) {
 	def, err := s.flow(in.Kind)
 	if err != nil {
@@ -239,10 +294,15 @@ func (s *Steps) Finish(ctx context.Context, in Input) (Input, error) {
 		mutate = func(x *tenant.Tenant) { x.DeletedAt, x.PurgeAfter, x.RetentionDays = &now, &after, in.RetentionDays }
 	case tenant.KindSuspension:
 		to, reason = tenant.Suspended, "suspended: "+in.Reason
-	default:
+	case tenant.KindReactivation:
+		if in.target() == tenant.Suspended {
+			to, reason = tenant.Suspended, "won back into SUSPENDED on "+string(in.Plan)+"; suspension kept"
+			mutate = func(x *tenant.Tenant) { x.Plan, x.DeletedAt, x.PurgeAfter, x.RetentionDays = in.Plan, nil, nil, 0 }
+			break
+		}
 		to, reason = tenant.Active, "reactivated onto "+string(in.Plan)
 		mutate = func(x *tenant.Tenant) {
-			x.Plan, x.DeletedAt, x.PurgeAfter, x.RetentionDays, x.SuspendReason = in.Plan, nil, nil, 0, ""
+			x.Plan, x.DeletedAt, x.PurgeAfter, x.RetentionDays, x.SuspendCause, x.SuspendReason = in.Plan, nil, nil, 0, "", ""
 		}
 	}
 	err = s.kit.Finish(ctx, in.Ref, def.Busy, to, func(x *tenant.Tenant) {

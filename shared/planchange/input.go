@@ -19,6 +19,10 @@ type Input struct {
 	ToPlan      tenant.Plan `json:"to_plan"`
 	AtPeriodEnd bool        `json:"at_period_end,omitempty"`
 	RequestedBy string      `json:"requested_by,omitempty"`
+	// Actor is the class of caller who asked (the lifecycle policy's); the claim asks
+	// the policy again for it. An execution started by hand without it is an
+	// operator's.
+	Actor tenant.Actor `json:"actor,omitempty"`
 	// Resume starts an operator retry at the compensation chain.
 	Resume bool `json:"resume,omitempty"`
 	// Error is set by the state machine's Catch (ResultPath $.error).
@@ -28,7 +32,16 @@ type Input struct {
 // inputOf rebuilds the execution input of an operation (sweep starts, retries).
 func inputOf(op *tenant.Operation) Input {
 	return Input{Ref: flow.Ref{OperationID: op.ID, TenantID: op.TenantID, Kind: op.Kind}, FromPlan: op.FromPlan, ToPlan: op.ToPlan,
-		AtPeriodEnd: op.AtPeriodEnd, RequestedBy: op.RequestedBy}
+		AtPeriodEnd: op.AtPeriodEnd, RequestedBy: op.RequestedBy, Actor: op.Actor}
+}
+
+// action is the policy action the flow of kind runs: a period-end downgrade that has
+// come due runs as a downgrade, judged on the usage reported by then.
+func action(kind string) tenant.Action {
+	if kind == tenant.KindDowngrade {
+		return tenant.ActDowngrade
+	}
+	return tenant.ActUpgrade
 }
 
 // busyState is the state a plan change holds its tenant in.

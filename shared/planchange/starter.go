@@ -30,9 +30,11 @@ type Periods interface {
 	CurrentPeriod(ctx context.Context, subscriptionID string) (start, end time.Time, ok bool, err error)
 }
 
-// Starter answers plan-change requests at once: it refuses what cannot work (unknown
-// plan, wrong direction, tenant not ACTIVE or busy, usage over the target limits) and
-// starts the state machine for the rest. The operation id is the execution name.
+// Starter answers plan-change requests at once: it asks the lifecycle policy
+// (tenant.Decide) for the caller's class, refuses with its typed error (forbidden,
+// unknown plan, wrong direction, tenant not ACTIVE or busy, usage over the target
+// limits) and starts the state machine for the rest. The operation id is the
+// execution name.
 type Starter struct {
 	store   StarterStore
 	flows   Launcher
@@ -46,33 +48,37 @@ func NewStarter(s StarterStore, l Launcher, p Periods, c *tenant.Catalog) *Start
 	return &Starter{store: s, flows: l, periods: p, catalog: c, now: time.Now}
 }
 
-// Upgrade starts an upgrade of tenantID to plan.
+// Upgrade starts an upgrade of tenantID to plan, if the lifecycle policy allows it
+// for by.As.
 func (s *Starter) Upgrade(ctx context.Context, tenantID string, plan tenant.Plan, by store.Actor) (*tenant.Operation, error) {
-	t, err := s.precheck(ctx, tenantID, tenant.KindUpgrade, plan)
+	t, err := s.decide(ctx, tenantID, tenant.ActUpgrade, plan, by)
 	if err != nil {
 		return nil, err
 	}
-	return s.start(ctx, t, tenant.KindUpgrade, plan, false, by)
+	return s.start(ctx, t, tenant.KindUpgrade, plan, tenant.ActUpgrade, by)
 }
 
 // Downgrade starts a downgrade of tenantID to plan now, or records it as pending until
-// the billing period end when atPeriodEnd (the scheduled sweep starts it then).
+// the billing period end when atPeriodEnd (the scheduled sweep starts it then). Usage
+// over the plan's limits is refused with every violation (the policy's usage_fits).
 func (s *Starter) Downgrade(ctx context.Context, tenantID string, plan tenant.Plan, atPeriodEnd bool, by store.Actor) (*tenant.Operation, error) {
-	t, err := s.precheck(ctx, tenantID, tenant.KindDowngrade, plan)
+	act := tenant.ActDowngrade
+	if atPeriodEnd {
+		act = tenant.ActDowngradeAtPeriodEnd
+	}
+	t, err := s.decide(ctx, tenantID, act, plan, by)
 	if err != nil {
 		return nil, err
 	}
-	if err := s.catalog.FitsPlan(t.Usage, plan); err != nil {
-		return nil, err
-	}
 	if !atPeriodEnd {
-		return s.start(ctx, t, tenant.KindDowngrade, plan, false, by)
+		return s.start(ctx, t, tenant.KindDowngrade, plan, act, by)
 	}
 	return s.schedule(ctx, t, plan, by)
 }
 
-func (s *Starter) start(ctx context.Context, t *tenant.Tenant, kind string, plan tenant.Plan, atPeriodEnd bool, by store.Actor) (*tenant.Operation, error) {
-	op := &tenant.Operation{ID: flow.NewOperationID(), TenantID: t.ID, Kind: kind, FromPlan: t.Plan, ToPlan: plan, AtPeriodEnd: atPeriodEnd, RequestedBy: by.Who}
+func (s *Starter) start(ctx context.Context, t *tenant.Tenant, kind string, plan tenant.Plan, act tenant.Action, by store.Actor) (*tenant.Operation, error) {
+	op := &tenant.Operation{ID: flow.NewOperationID(), TenantID: t.ID, Kind: kind, FromPlan: t.Plan, ToPlan: plan, RequestedBy: by.Who,
+		Action: act, Actor: by.As}
 	return s.flows.Start(ctx, op, inputOf(op))
 }
 
@@ -96,14 +102,18 @@ func (s *Starter) schedule(ctx context.Context, t *tenant.Tenant, plan tenant.Pl
 		effective = periodEnd.UTC()
 	}
 	op, err := s.store.CreateOperation(ctx, &tenant.Operation{ID: flow.NewOperationID(), TenantID: t.ID, Kind: tenant.KindDowngrade, Status: tenant.OpScheduled,
-		FromPlan: t.Plan, ToPlan: plan, AtPeriodEnd: true, EffectiveAt: &effective, RequestedBy: by.Who})
+		FromPlan: t.Plan, ToPlan: plan, AtPeriodEnd: true, EffectiveAt: &effective, RequestedBy: by.Who,
+		Action: tenant.ActDowngradeAtPeriodEnd, Actor: by.As})
 	if err != nil {
 		return nil, err
 	}
 	by.OperationID = op.ID
 	by.Reason = fmt.Sprintf("downgrade to %s scheduled for %s", plan, effective.Format(time.RFC3339))
 	_, err = s.store.Change(ctx, t.ID, by, func(cur *tenant.Tenant) (store.Write, error) {
-		if err := s.startable(cur, t.Plan); err != nil {
+		if cur.Plan != t.Plan {
+			return store.Write{}, &tenant.ConflictError{TenantID: cur.ID, Reason: "the plan changed while the request was checked"}
+		}
+		if _, err := s.query(tenant.ActDowngradeAtPeriodEnd, cur, plan, by); err != nil {
 			return store.Write{}, err
 		}
 		return store.Write{Reason: by.Reason, Mutate: func(x *tenant.Tenant) {
@@ -121,22 +131,8 @@ func (s *Starter) schedule(ctx context.Context, t *tenant.Tenant, plan tenant.Pl
 	return op, nil
 }
 
-// startable refuses a tenant that is not ACTIVE, is held or waiting for attention, has
-// a change pending, or moved off the plan the request was checked against.
-func (s *Starter) startable(t *tenant.Tenant, plan tenant.Plan) error {
-	if err := flow.Available(t); err != nil {
-		return err
-	}
-	if t.PendingChange != nil {
-		return &tenant.ConflictError{TenantID: t.ID, Reason: "operation " + t.PendingChange.OperationID + " is already scheduled for this tenant"}
-	}
-	if t.Plan != plan {
-		return &tenant.ConflictError{TenantID: t.ID, Reason: "the plan changed while the request was checked"}
-	}
-	return nil
-}
-
-func (s *Starter) precheck(ctx context.Context, tenantID, kind string, plan tenant.Plan) (*tenant.Tenant, error) {
+// decide reads the tenant and asks the lifecycle policy whether by may do act to it.
+func (s *Starter) decide(ctx context.Context, tenantID string, act tenant.Action, plan tenant.Plan, by store.Actor) (*tenant.Tenant, error) {
 	if _, err := s.catalog.Parse(string(plan)); err != nil {
 		return nil, err
 	}
@@ -144,13 +140,11 @@ func (s *Starter) precheck(ctx context.Context, tenantID, kind string, plan tena
 	if err != nil {
 		return nil, err
 	}
-	if t.State != tenant.Active {
-		return nil, tenant.CheckTransition(t.State, busyState(kind))
-	}
-	if err := s.startable(t, t.Plan); err != nil {
-		return nil, err
-	}
-	if err := checkDirection(s.catalog, kind, t.Plan, plan); err != nil {
+	return s.query(act, t, plan, by)
+}
+
+func (s *Starter) query(act tenant.Action, t *tenant.Tenant, plan tenant.Plan, by store.Actor) (*tenant.Tenant, error) {
+	if _, err := tenant.Decide(tenant.Query{Action: act, Actor: by.As, Tenant: t, Plan: plan, Catalog: s.catalog, Now: s.now()}); err != nil {
 		return nil, err
 	}
 	return t, nil

@@ -35,8 +35,8 @@ func NewSteps(kit *flow.Kit, ents EntitlementsReader, p Provisioner, b PriceChan
 	return &Steps{kit: kit, provision: p, billing: b, catalog: c, flows: map[string]*flow.Definition{up.Kind: up, down.Kind: down}}
 }
 
-// Validate checks the change is still valid (plan direction; usage fits on downgrade)
-// and claims the tenant: ACTIVE → UPGRADING/DOWNGRADING with this operation, operation
+// Validate checks the change is still allowed (the lifecycle policy: plan direction,
+// usage fits the target plan, who asked) and claims the tenant: ACTIVE → UPGRADING/DOWNGRADING with this operation, operation
 // RUNNING, in one write. A repeat finds the claim and succeeds. Typed errors
 // (UsageExceedsLimitError, InvalidTransitionError, ConflictError, ValidationError) go
 // to the Catch at once.
@@ -45,8 +45,12 @@ func (s *Steps) Validate(ctx context.Context, in Input) (Input, error) {
 		return in, err
 	}
 	if _, err := s.kit.Ensure(ctx, &tenant.Operation{ID: in.OperationID, TenantID: in.TenantID, Kind: in.Kind, Status: tenant.OpRunning,
-		FromPlan: in.FromPlan, ToPlan: in.ToPlan, AtPeriodEnd: in.AtPeriodEnd, RequestedBy: in.RequestedBy}); err != nil {
+		FromPlan: in.FromPlan, ToPlan: in.ToPlan, AtPeriodEnd: in.AtPeriodEnd, RequestedBy: in.RequestedBy, Action: action(in.Kind), Actor: in.Actor}); err != nil {
 		return in, err
+	}
+	actor := in.Actor
+	if actor == "" {
+		actor = tenant.ActorOperator // started by hand
 	}
 	_, err := s.kit.Claim(ctx, in.Ref, flow.Claim{
 		From: []tenant.State{tenant.Active}, Busy: busyState(in.Kind),
@@ -55,13 +59,11 @@ func (s *Steps) Validate(ctx context.Context, in Input) (Input, error) {
 			if t.Plan != in.FromPlan {
 				return &tenant.ConflictError{TenantID: t.ID, Reason: fmt.Sprintf("plan is %s, the operation expected %s", t.Plan, in.FromPlan)}
 			}
-			if err := checkDirection(s.catalog, in.Kind, t.Plan, in.ToPlan); err != nil {
-				return err
-			}
-			if in.Kind == tenant.KindDowngrade {
-				return s.catalog.FitsPlan(t.Usage, in.ToPlan)
-			}
-			return nil
+			// The lifecycle policy again, on the tenant as it is now (usage reported
+			// since the request, or since a period-end change was scheduled).
+			_, err := tenant.Decide(tenant.Query{Action: action(in.Kind), Actor: actor, Tenant: t, Plan: in.ToPlan, Catalog: s.catalog,
+				OperationID: in.OperationID})
+			return err
 		},
 		Mutate: func(x *tenant.Tenant) {
 			if x.PendingChange != nil && x.PendingChange.OperationID == in.OperationID {
@@ -162,20 +164,4 @@ func checkKind(kind string) error {
 		return &tenant.ValidationError{Field: "kind", Reason: "must be upgrade or downgrade"}
 	}
 	return nil
-}
-
-// checkDirection refuses an upgrade that is not to a higher plan and a downgrade that is
-// not to a lower one.
-func checkDirection(c *tenant.Catalog, kind string, from, to tenant.Plan) error {
-	if _, err := c.Parse(string(to)); err != nil {
-		return err
-	}
-	cmp := c.Compare(to, from)
-	switch {
-	case kind == tenant.KindUpgrade && cmp <= 0:
-		return &tenant.ValidationError{Field: "plan", Reason: fmt.Sprintf("%s is not higher than the current plan %s", to, from)}
-	case kind == tenant.KindDowngrade && cmp >= 0:
-		return &tenant.ValidationError{Field: "plan", Reason: fmt.Sprintf("%s is not lower than the current plan %s", to, from)}
-	}
-	return checkKind(kind)
 }

@@ -158,13 +158,13 @@ func (s *Sweeper) one(ctx context.Context, t *tenant.Tenant, now time.Time, res 
 		s.clear(ctx, t, nil, always("its operation already ended "+string(op.Status)), res)
 		return
 	}
-	switch reason, wait := notStartable(t, op.ID); {
+	switch reason, wait := notStartable(t, op.ID, now); {
 	case wait:
 		res.Waiting = append(res.Waiting, t.ID)
 		log.Info("period-end downgrade waits: another operation holds the tenant", "holder", t.Operation)
 		return
 	case reason != "":
-		s.clear(ctx, t, op, startable(op), res)
+		s.clear(ctx, t, op, startable(op, now), res)
 		return
 	}
 	if later, ok := s.periodMoved(ctx, t, pc, now); ok {
@@ -175,7 +175,7 @@ func (s *Sweeper) one(ctx context.Context, t *tenant.Tenant, now time.Time, res 
 		var ce *tenant.ConflictError
 		if errors.As(err, &ce) {
 			// Decided again on a fresh read: a tenant taken meanwhile keeps its change.
-			s.clear(ctx, t, op, startable(op), res)
+			s.clear(ctx, t, op, startable(op, now), res)
 			return
 		}
 		res.Failed = append(res.Failed, t.ID)
@@ -260,23 +260,22 @@ func (s *Sweeper) periodMoved(ctx context.Context, t *tenant.Tenant, pc *tenant.
 // notStartable says why a tenant's due change cannot start: another operation holds
 // the tenant (wait: it may hand the tenant back as it was), or a reason to clear it
 // (not ACTIVE, waiting for an operator); neither when it can start.
-func notStartable(t *tenant.Tenant, opID string) (reason string, wait bool) {
-	switch {
-	case t.Operation == opID && t.PreviousState == "" && t.Attention == "" && t.State == tenant.Active:
-		return "", false // reserved for this very change by an earlier sweep whose start failed
-	case t.Operation != "":
-		return "", true
-	case t.Attention != "":
-		return flow.Available(t).Error(), false
-	case t.State != tenant.Active:
-		return fmt.Sprintf("the tenant is %s", t.State), false
+func notStartable(t *tenant.Tenant, opID string, now time.Time) (reason string, wait bool) {
+	if t.Operation != "" && (t.Operation != opID || t.PreviousState != "") {
+		return "", true // another operation holds the tenant: it may hand it back as it was
+	}
+	// The lifecycle policy's run_scheduled_downgrade: ACTIVE, no operator attention
+	// (the change's own reservation by an earlier sweep does not count against it).
+	if _, err := tenant.Decide(tenant.Query{Action: tenant.ActRunScheduledDowngrade, Actor: tenant.ActorSchedule, Tenant: t, Now: now,
+		OperationID: opID}); err != nil {
+		return err.Error(), false
 	}
 	return "", false
 }
 
 // startable is notStartable for the change of op, as clear re-decides it.
-func startable(op *tenant.Operation) func(*tenant.Tenant) (string, bool) {
-	return func(cur *tenant.Tenant) (string, bool) { return notStartable(cur, op.ID) }
+func startable(op *tenant.Operation, now time.Time) func(*tenant.Tenant) (string, bool) {
+	return func(cur *tenant.Tenant) (string, bool) { return notStartable(cur, op.ID, now) }
 }
 
 // always is a clear reason that does not depend on the tenant (its operation).

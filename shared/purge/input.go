@@ -104,13 +104,6 @@ func (e *NotEmptyError) Error() string {
 }
 
 // RetentionNotOverError refuses to purge a tenant whose retention window is still
-// open: a purge cannot be undone, so it never runs early, whoever started it.
-type RetentionNotOverError struct {
-	TenantID   string
-	PurgeAfter string
-}
-
-// Error says until when the tenant is kept.
-func (e *RetentionNotOverError) Error() string {
-	return fmt.Sprintf("tenant %s is retained until %s; it cannot be purged before", e.TenantID, e.PurgeAfter)
-}
+// open. The rule is the lifecycle policy's (tenant.PreRetentionOver); the name stays
+// here because the purge state machine and its callers know it by this name.
+type RetentionNotOverError = tenant.RetentionNotOverError

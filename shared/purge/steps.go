@@ -104,13 +104,14 @@ func (s *Steps) Start(ctx context.Context, in Input) (Input, error) {
 	t, err := s.kit.Claim(ctx, in.Ref, flow.Claim{
 		From: []tenant.State{tenant.Deleted}, Busy: Busy, Reason: "purge: retention ended",
 		Check: func(t *tenant.Tenant) error {
-			if t.PurgeAfter == nil {
-				return &tenant.ValidationError{Field: "purge_after", Reason: "tenant " + t.ID + " has no retention end"}
+			// The lifecycle policy's purge rule (retention over): the sweep's time, or
+			// for an execution started by hand, an operator's and the wall clock.
+			actor := tenant.ActorOperator
+			if in.Now != nil {
+				actor = tenant.ActorSchedule
 			}
-			if now.Before(*t.PurgeAfter) {
-				return &RetentionNotOverError{TenantID: t.ID, PurgeAfter: t.PurgeAfter.UTC().Format(time.RFC3339)}
-			}
-			return nil
+			_, err := tenant.Decide(tenant.Query{Action: tenant.ActPurge, Actor: actor, Tenant: t, Now: now, OperationID: in.OperationID})
+			return err
 		},
 	})
 	if err != nil {
@@ -275,7 +276,7 @@ func tombstone(x *tenant.Tenant) {
 	x.Name, x.Email = "", ""
 	x.Usage = tenant.Usage{}
 	x.Billing = tenant.BillingRef{}
-	x.PendingChange, x.SuspendReason, x.Attention = nil, "", ""
+	x.PendingChange, x.SuspendCause, x.SuspendReason, x.Attention = nil, "", "", ""
 	x.PurgeInventory = nil
 }
 

@@ -125,6 +125,7 @@ func (s *Sweeper) one(ctx context.Context, t *tenant.Tenant, now time.Time, res 
 		log.Warn("purge sweep: tenant waits for an operator", "operation_id", t.Attention)
 		return nil
 	}
+	cur := *t
 	if t.Operation != "" {
 		released, err := s.releaseEnded(ctx, t)
 		if err != nil {
@@ -135,9 +136,18 @@ func (s *Sweeper) one(ctx context.Context, t *tenant.Tenant, now time.Time, res 
 			return nil
 		}
 		res.Released = append(res.Released, t.ID)
+		cur.Operation = ""
+	}
+	// The index found the tenant due by now; the policy decides the same way, and the
+	// purge's claim asks it again.
+	if _, err := tenant.Decide(tenant.Query{Action: tenant.ActPurge, Actor: tenant.ActorSchedule, Tenant: &cur, Now: now}); err != nil {
+		res.Skipped = append(res.Skipped, t.ID)
+		log.Warn("purge sweep: the policy refuses the purge", "error", err.Error())
+		return nil
 	}
 	op := &tenant.Operation{ID: flow.NewOperationID(), TenantID: t.ID, Kind: tenant.KindPurge,
-		RequestedBy: "system:purge-sweep", PreviousState: tenant.Deleted, EffectiveAt: &now}
+		RequestedBy: "system:purge-sweep", PreviousState: tenant.Deleted, EffectiveAt: &now,
+		Action: tenant.ActPurge, Actor: tenant.ActorSchedule}
 	in := inputOf(op)
 	in.Now = &now
 	if _, err := s.ops.Start(ctx, op, in); err != nil {

@@ -34,6 +34,10 @@ type operationRecord struct {
 	PreviousState string   `dynamodbav:"previous_state,omitempty"`
 	RetentionDays int      `dynamodbav:"retention_days,omitempty"`
 	Reason        string   `dynamodbav:"reason,omitempty"`
+	Action        string   `dynamodbav:"policy_action,omitempty"`
+	Actor         string   `dynamodbav:"actor,omitempty"`
+	ToState       string   `dynamodbav:"to_state,omitempty"`
+	SuspendCause  string   `dynamodbav:"suspend_cause,omitempty"`
 	Attempt       int      `dynamodbav:"attempt"`
 	Incomplete    []string `dynamodbav:"compensation_incomplete,omitempty"`
 	Attention     bool     `dynamodbav:"needs_attention"`
@@ -79,6 +83,7 @@ func (s *Store) operationItem(op *tenant.Operation) (*tenant.Operation, map[stri
 		PK: opPrefix + o.ID, SK: skOp, OperationID: o.ID, TenantID: o.TenantID, Kind: o.Kind, Status: string(o.Status),
 		FromPlan: string(o.FromPlan), ToPlan: string(o.ToPlan), AtPeriodEnd: o.AtPeriodEnd, RequestedBy: o.RequestedBy,
 		PreviousState: string(o.PreviousState), RetentionDays: o.RetentionDays, Reason: o.Reason,
+		Action: string(o.Action), Actor: string(o.Actor), ToState: string(o.ToState), SuspendCause: o.SuspendCause,
 		CreatedAt: ts(now), UpdatedAt: ts(now), TenantRef: o.TenantID,
 	}
 	if o.EffectiveAt != nil {
@@ -158,6 +163,7 @@ func (r operationRecord) toOperation() *tenant.Operation {
 		EffectiveAt: parseTSPtr(r.EffectiveAt), RequestedBy: r.RequestedBy, Error: r.Error, Cause: r.Cause,
 		CreatedAt: parseTS(r.CreatedAt), UpdatedAt: parseTS(r.UpdatedAt),
 		PreviousState: tenant.State(r.PreviousState), RetentionDays: r.RetentionDays, Reason: r.Reason, Attempt: r.Attempt,
+		Action: tenant.Action(r.Action), Actor: tenant.Actor(r.Actor), ToState: tenant.State(r.ToState), SuspendCause: r.SuspendCause,
 		CompensationIncomplete: r.Incomplete, NeedsAttention: r.Attention, Resolution: r.Resolution, Marks: r.Marks,
 	}
 }

@@ -43,6 +43,7 @@ type tenantRecord struct {
 	Operation     string `dynamodbav:"operation_id,omitempty"`
 	Attention     string `dynamodbav:"attention_operation_id,omitempty"`
 	PreviousState string `dynamodbav:"previous_state,omitempty"`
+	SuspendCause  string `dynamodbav:"suspend_cause,omitempty"`
 	SuspendReason string `dynamodbav:"suspend_reason,omitempty"`
 	RetentionDays int    `dynamodbav:"retention_days,omitempty"`
 	DeletedAt     string `dynamodbav:"deleted_at,omitempty"`
@@ -71,7 +72,7 @@ func toRecord(t *tenant.Tenant) tenantRecord {
 		Plan: string(t.Plan), State: string(t.State), Version: t.Version,
 		Users: t.Usage.Users, StorageGB: t.Usage.StorageGB, APICalls: t.Usage.APICallsPerMonth,
 		CreatedAt: ts(t.CreatedAt), UpdatedAt: ts(t.UpdatedAt),
-		Operation: t.Operation, Attention: t.Attention, PreviousState: string(t.PreviousState), SuspendReason: t.SuspendReason,
+		Operation: t.Operation, Attention: t.Attention, PreviousState: string(t.PreviousState), SuspendCause: t.SuspendCause, SuspendReason: t.SuspendReason,
 		RetentionDays: t.RetentionDays,
 		CustomerID:    t.Billing.CustomerID, SubscriptionID: t.Billing.SubscriptionID,
 	}
@@ -109,7 +110,7 @@ func (r tenantRecord) toTenant() *tenant.Tenant {
 		Version:   r.Version,
 		Usage:     tenant.Usage{Users: r.Users, StorageGB: r.StorageGB, APICallsPerMonth: r.APICalls},
 		CreatedAt: parseTS(r.CreatedAt), UpdatedAt: parseTS(r.UpdatedAt),
-		Operation: r.Operation, Attention: r.Attention, PreviousState: tenant.State(r.PreviousState), SuspendReason: r.SuspendReason,
+		Operation: r.Operation, Attention: r.Attention, PreviousState: tenant.State(r.PreviousState), SuspendCause: r.SuspendCause, SuspendReason: r.SuspendReason,
 		RetentionDays: r.RetentionDays,
 		DeletedAt:     parseTSPtr(r.DeletedAt), PurgeAfter: parseTSPtr(r.PurgeAfter),
 		Billing: tenant.BillingRef{CustomerID: r.CustomerID, SubscriptionID: r.SubscriptionID, CurrentPeriodEnd: parseTSPtr(r.CurrentPeriodEnd)},

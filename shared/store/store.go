@@ -81,7 +81,10 @@ func (s *Store) Table() string { return s.table }
 
 // Actor says who caused a change, for the audit trail.
 type Actor struct {
-	Who         string // subject of the token, or "system:<function>"
+	Who string // subject of the token, or "system:<function>"
+	// As is the class of caller the lifecycle policy decides for (tenant.Decide);
+	// entry points set it from the credentials, never from a request body.
+	As          tenant.Actor
 	OperationID string
 	Reason      string
 }

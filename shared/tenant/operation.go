@@ -48,8 +48,19 @@ type Operation struct {
 	PreviousState State `json:"previous_state,omitempty"`
 	// RetentionDays is the retention window a deletion chose.
 	RetentionDays int `json:"retention_days,omitempty"`
-	// Reason is why a suspension was asked for (operator, nonpayment, canceled).
+	// Reason is the free text of a suspension (the operator's words, or the webhook's
+	// cause name).
 	Reason string `json:"reason,omitempty"`
+	// Action and Actor are the policy rule that allowed the operation and the class of
+	// caller that asked (policy.go); the flow's first step asks the policy again with
+	// them. Empty on operations recorded before the policy existed.
+	Action Action `json:"action,omitempty"`
+	Actor  Actor  `json:"actor,omitempty"`
+	// ToState is where a reactivation ends: ACTIVE, or SUSPENDED when the tenant's
+	// suspension survives a win-back ("" reads as ACTIVE).
+	ToState State `json:"to_state,omitempty"`
+	// SuspendCause is the cause a suspension records on the tenant.
+	SuspendCause string `json:"suspend_cause,omitempty"`
 	// Attempt counts operator retries: the execution of attempt n > 0 is named
 	// "<id>-retry-<n>".
 	Attempt int `json:"attempt,omitempty"`

@@ -27,7 +27,12 @@ type Tenant struct {
 	// PreviousState is where a DELETING/REACTIVATING tenant came from, so that a failed
 	// flow can put it back.
 	PreviousState State `json:"previous_state,omitempty"`
-	// SuspendReason says why a SUSPENDED tenant was suspended (operator, nonpayment, canceled).
+	// SuspendCause is why the tenant is suspended (CauseOperator, CauseNonpayment,
+	// CauseCanceled): it decides who may lift the suspension (policy.go). It stays on
+	// a tenant deleted while suspended, so that a win-back does not lift it.
+	SuspendCause string `json:"suspend_cause,omitempty"`
+	// SuspendReason is the free text of the suspension (the operator's words, or the
+	// webhook's cause name); it decides nothing.
 	SuspendReason string `json:"suspend_reason,omitempty"`
 
 	RetentionDays int        `json:"retention_days,omitempty"`

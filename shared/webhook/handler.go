@@ -54,7 +54,7 @@ const Lease = 60 * time.Second
 const acceptAttempts = 4
 
 // Actor is the audit identity of the flows the webhook starts.
-var Actor = store.Actor{Who: "system:stripe-webhook"}
+var Actor = store.Actor{Who: "system:stripe-webhook", As: tenant.ActorStripe}
 
 // Handler serves POST /webhooks/stripe.
 type Handler struct {

@@ -1,6 +1,8 @@
 package webhook
 
 import (
+	"errors"
+
 	"github.com/tenantflow/tenantflow/shared/tenant"
 )
 
@@ -70,38 +72,38 @@ func (a Action) String() string {
 	return [...]string{"no_change", "suspension_started", "reactivation_started", "busy"}[a]
 }
 
-// Decide is the mapping table of docs/flows.md. A deleted or purged tenant is never
-// touched: its subscription was canceled by the deletion itself, and a win-back is the
-// customer's decision, not a payment's. While a deletion runs (DELETING) the event
-// waits (Busy): the deletion may still roll back, and the event must then apply to
-// the tenant it hands back.
+// Decide asks the lifecycle policy (tenant.Decide, actor Stripe) what an intent does
+// to the tenant, and turns its answer into the webhook's action:
+//   - allowed: start the flow (suspension, or reactivation onto the tenant's plan);
+//   - refused because another operation holds the tenant, or one waits for an
+//     operator, while the intent may apply once it is free: Busy (503, Stripe
+//     retries);
+//   - any other refusal is final for this event: NoChange. An ACTIVE tenant needs no
+//     lift; a SUSPENDED one needs no second suspension (its cause stays: an
+//     operator's suspension is not turned into one a payment lifts); a payment lifts
+//     only a nonpayment suspension (cause_liftable); a DELETED or PURGED tenant is
+//     never touched — its subscription was canceled by the deletion, and a win-back is
+//     the customer's decision, not a payment's.
 func Decide(in Intent, t *tenant.Tenant) Action {
-	switch t.State {
-	case tenant.Deleting:
-		return Busy
-	case tenant.Deleted, tenant.Purged:
+	var act tenant.Action
+	start := StartSuspension
+	switch in {
+	case SuspendNonpayment:
+		act = tenant.ActStripeSuspendNonpayment
+	case SuspendCanceled:
+		act = tenant.ActStripeSuspendCanceled
+	case Reactivate:
+		act, start = tenant.ActStripeLiftNonpayment, StartReactivation
+	default:
 		return NoChange
 	}
-	held := t.Operation != "" || t.Attention != ""
-	switch in {
-	case SuspendNonpayment, SuspendCanceled:
-		switch {
-		case t.State == tenant.Suspended:
-			return NoChange // already suspended (by an operator, by us, or a suspension running)
-		case held:
-			return Busy // e.g. an upgrade running: suspend once it has finished
-		case t.State == tenant.Active:
-			return StartSuspension
-		}
-	case Reactivate:
-		switch {
-		case t.State == tenant.Suspended && held:
-			return Busy // a suspension finishing: it may be ours for nonpayment
-		case t.State == tenant.Suspended && t.SuspendReason == ReasonNonpayment:
-			return StartReactivation
-		}
-		// ACTIVE, coming back (REACTIVATING), mid plan change, or suspended for
-		// another reason (an operator's, or canceled): paying does not lift it.
+	_, err := tenant.Decide(tenant.Query{Action: act, Actor: tenant.ActorStripe, Tenant: t, Plan: t.Plan})
+	var ce *tenant.ConflictError
+	switch {
+	case err == nil:
+		return start
+	case errors.As(err, &ce):
+		return Busy
 	}
 	return NoChange
 }

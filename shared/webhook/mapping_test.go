@@ -13,7 +13,7 @@ import (
 )
 
 // TestMappingTable is the table of docs/flows.md: intent of each event, and the
-// action for each tenant situation.
+// action for each tenant situation (the lifecycle policy's answer for Stripe).
 func TestMappingTable(t *testing.T) {
 	intents := []struct {
 		typ, status string
@@ -33,8 +33,8 @@ func TestMappingTable(t *testing.T) {
 			t.Errorf("%s %s: %s, want %s", c.typ, c.status, got, c.want)
 		}
 	}
-	free := func(s tenant.State, reason string) *tenant.Tenant {
-		return &tenant.Tenant{State: s, SuspendReason: reason}
+	free := func(s tenant.State, cause string) *tenant.Tenant {
+		return &tenant.Tenant{State: s, SuspendCause: cause, SuspendReason: "why: " + cause}
 	}
 	held := func(s tenant.State) *tenant.Tenant { return &tenant.Tenant{State: s, Operation: "op_x"} }
 	actions := []struct {
@@ -44,32 +44,47 @@ func TestMappingTable(t *testing.T) {
 	}{
 		{webhook.SuspendNonpayment, free(tenant.Active, ""), webhook.StartSuspension},
 		{webhook.SuspendCanceled, free(tenant.Active, ""), webhook.StartSuspension},
-		{webhook.SuspendNonpayment, free(tenant.Suspended, "fraud"), webhook.NoChange},
+		{webhook.SuspendNonpayment, free(tenant.Suspended, tenant.CauseOperator), webhook.NoChange},
 		{webhook.SuspendNonpayment, held(tenant.Upgrading), webhook.Busy},
 		{webhook.SuspendNonpayment, held(tenant.Reactivating), webhook.Busy},
 		{webhook.SuspendNonpayment, &tenant.Tenant{State: tenant.Active, Attention: "op_y"}, webhook.Busy},
-		{webhook.Reactivate, free(tenant.Suspended, webhook.ReasonNonpayment), webhook.StartReactivation},
-		{webhook.Reactivate, free(tenant.Suspended, webhook.ReasonCanceled), webhook.NoChange},
-		{webhook.Reactivate, free(tenant.Suspended, "fraud review"), webhook.NoChange},
+		{webhook.SuspendNonpayment, held(tenant.Suspended), webhook.NoChange}, // a suspension running
+		{webhook.Reactivate, free(tenant.Suspended, tenant.CauseNonpayment), webhook.StartReactivation},
+		{webhook.Reactivate, free(tenant.Suspended, tenant.CauseCanceled), webhook.NoChange},
+		{webhook.Reactivate, free(tenant.Suspended, tenant.CauseOperator), webhook.NoChange},
+		// An operator who typed "nonpayment" as the reason still suspended for cause
+		// operator: a payment does not lift it.
+		{webhook.Reactivate, &tenant.Tenant{State: tenant.Suspended, SuspendCause: tenant.CauseOperator, SuspendReason: "nonpayment"}, webhook.NoChange},
+		// A record from before causes: the webhook's reason is its cause.
+		{webhook.Reactivate, &tenant.Tenant{State: tenant.Suspended, SuspendReason: webhook.ReasonNonpayment}, webhook.StartReactivation},
 		{webhook.Reactivate, held(tenant.Suspended), webhook.Busy},
 		{webhook.Reactivate, free(tenant.Active, ""), webhook.NoChange},
-		{webhook.Reactivate, held(tenant.Reactivating), webhook.NoChange},
+		{webhook.Reactivate, held(tenant.Upgrading), webhook.NoChange},
+		// A win-back may end SUSPENDED for nonpayment (the tenant's own, after it
+		// deleted itself while suspended): the payment waits for it.
+		{webhook.Reactivate, held(tenant.Reactivating), webhook.Busy},
 	}
 	for _, c := range actions {
 		if got := webhook.Decide(c.in, c.t); got != c.want {
-			t.Errorf("%s on %+v: %s, want %s", c.in, *c.t, got, c.want)
+			t.Errorf("%s on %s (cause %q, held by %q): %s, want %s", c.in, c.t.State, c.t.Cause(), c.t.Operation, got, c.want)
 		}
 	}
-	// A deletion running may still roll back: the event waits for its outcome. Once
-	// DELETED or PURGED the tenant is never touched.
-	for _, in := range []webhook.Intent{webhook.SuspendNonpayment, webhook.SuspendCanceled, webhook.Reactivate} {
+	all := []webhook.Intent{webhook.SuspendNonpayment, webhook.SuspendCanceled, webhook.Reactivate}
+	for _, st := range []tenant.State{tenant.Deleted, tenant.Purged} {
+		for _, in := range all {
+			if got := webhook.Decide(in, held(st)); got != webhook.NoChange {
+				t.Errorf("%s on %s: %s, want no_change", in, st, got)
+			}
+			if got := webhook.Decide(in, free(st, tenant.CauseNonpayment)); got != webhook.NoChange {
+				t.Errorf("%s on a free %s: %s, want no_change", in, st, got)
+			}
+		}
+	}
+	// A deletion that fails puts the tenant back ACTIVE or SUSPENDED: an event that
+	// arrives while it runs waits for it (503) instead of being dropped.
+	for _, in := range all {
 		if got := webhook.Decide(in, held(tenant.Deleting)); got != webhook.Busy {
 			t.Errorf("%s on DELETING: %s, want busy", in, got)
-		}
-		for _, s := range []tenant.State{tenant.Deleted, tenant.Purged} {
-			if got := webhook.Decide(in, free(s, "")); got != webhook.NoChange {
-				t.Errorf("%s on %s: %s, want no_change", in, s, got)
-			}
 		}
 	}
 }

@@ -85,7 +85,7 @@ func OperationKind(k Kind) string {
 // Answer is the HTTP status the API gives req on a tenant at rest in m (held by
 // nobody, nothing waiting for an operator): 202 when the flow starts, 409 for a state
 // that does not allow it, 422 for a plan in the wrong direction or usage over the
-// target's limits — in the order the API checks them (planchange.Starter,
+// target's limits (downgrades and reactivations alike) — in the order the API checks them (planchange.Starter,
 // lifecycle.Starter).
 func (m Model) Answer(c *tenant.Catalog, req Request) int {
 	switch req.Kind {
@@ -108,6 +108,10 @@ func (m Model) Answer(c *tenant.Catalog, req Request) int {
 		// Inside the retention: the load deletes with the default 30 days.
 		if m.State != tenant.Suspended && m.State != tenant.Deleted {
 			return http.StatusConflict
+		}
+		// A plan is entered only when usage fits it (docs/policy.md).
+		if c.FitsPlan(m.Usage, req.Plan) != nil {
+			return http.StatusUnprocessableEntity
 		}
 	case Delete:
 		if m.State != tenant.Active && m.State != tenant.Suspended {
@@ -223,7 +227,9 @@ func (m Model) Pick(c *tenant.Catalog, r *rand.Rand, invalid float64, mix Mix) R
 	case tenant.Suspended, tenant.Deleted:
 		var re []Request
 		for _, p := range plans {
-			re = append(re, Request{Kind: Reactivate, Plan: p})
+			if c.FitsPlan(m.Usage, p) == nil {
+				re = append(re, Request{Kind: Reactivate, Plan: p})
+			}
 		}
 		add(re...)
 		if m.State == tenant.Suspended {

@@ -52,7 +52,7 @@ func (s *Stack) Seed(ctx context.Context, withData bool) error {
 		t := &tenant.Tenant{ID: ex.ID, Name: ex.Name, Email: "billing@" + ex.ID + ".example", Plan: ex.Plan, State: ex.State, Usage: ex.Usage,
 			Billing: tenant.BillingRef{CustomerID: "cus_" + ex.ID, SubscriptionID: "sub_" + ex.ID, CurrentPeriodEnd: &periodEnd}}
 		if ex.State == tenant.Suspended {
-			t.SuspendReason = "nonpayment"
+			t.SuspendCause, t.SuspendReason = tenant.CauseNonpayment, "nonpayment"
 		}
 		if _, err := st.CreateTenant(ctx, t, store.Actor{Who: "system:seed", Reason: "example tenant"}); err != nil {
 			return fmt.Errorf("seed %s: %w", ex.ID, err)
