@@ -19,6 +19,10 @@ type Grant struct {
 	// Condition is the template condition the grant exists under ("" = always): the
 	// Stripe secret exists, and is granted, only when HasStripeSecret holds.
 	Condition string
+	// Prefix, on an S3 bucket-level list action, is the s3:prefix the grant is
+	// limited to (an IAM Condition StringLike on s3:prefix), so a function may list
+	// only what lies under it.
+	Prefix string
 }
 
 // HasStripeSecret is the template condition under which billing is on.
