@@ -139,8 +139,8 @@ func TestPurgeErasesEveryCopy(t *testing.T) {
 		if n := objectVersions(t, s, id); n != 0 {
 			t.Errorf("%s: %d object version(s) or delete marker(s) under %s", when, n, purge.ExportPrefix(id))
 		}
-		if c := sourceCounts(t, s, id, nil); c[tenant.SourceTenantData] != 0 || c[tenant.SourceExports] != 0 {
-			t.Errorf("%s: data and exports %v, want 0", when, c)
+		if c := sourceCounts(t, s, &sample{ID: id, Customer: customer}); len(c) != 0 {
+			t.Errorf("%s: sources %v, want all 0", when, c)
 		}
 		for _, left := range keysOf(traces(t, s, id, customer, email)) {
 			t.Errorf("%s: the control-plane table still holds %s naming the tenant", when, left)

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"maps"
 	"net/http"
 	"net/url"
 	"strings"
@@ -74,7 +73,7 @@ func TestFaultMatrix(t *testing.T) {
 				defer s.Lambda.ClearFaults()
 				now := time.Now().UTC()
 				sm := newSample(t, s, id, now.Add(-time.Hour), 30, 1)
-				before := sourceCounts(t, s, sm.ID, sm.Ops)
+				before := sourceCounts(t, s, sm)
 				if err := s.Lambda.Inject(mode.spec(step)); err != nil {
 					t.Fatal(err)
 				}
@@ -119,7 +118,7 @@ func TestFaultMatrix(t *testing.T) {
 				// Nothing of the tenant was removed that the inventory did not count.
 				if tn.PurgeInventory == nil && step != "PurgeStartFunction" {
 					t.Errorf("no inventory after %s failed", step)
-				} else if tn.PurgeInventory != nil && !maps.Equal(counts(tn.PurgeInventory.Counts), before) {
+				} else if tn.PurgeInventory != nil && !sameCounts(counts(tn.PurgeInventory.Counts), before) {
 					t.Errorf("inventory %v, want %v", tn.PurgeInventory.Counts, before)
 				}
 				again := sweep(t, s, now.Add(time.Minute))
@@ -224,7 +223,7 @@ func TestFutureNowCannotPurgeEarly(t *testing.T) {
 	ctx := context.Background()
 	now := time.Now().UTC()
 	sm := newSample(t, s, "purge-future", now.Add(2*time.Hour), 5, 1)
-	before := sourceCounts(t, s, sm.ID, sm.Ops)
+	before := sourceCounts(t, s, sm)
 	future := sm.PurgeAfter.Add(24 * time.Hour)
 	opID := "op_by_hand_future"
 	in, _ := json.Marshal(map[string]any{"operation_id": opID, "tenant_id": sm.ID, "kind": tenant.KindPurge, "now": future})
@@ -247,7 +246,7 @@ func TestFutureNowCannotPurgeEarly(t *testing.T) {
 	if tn.State != tenant.Deleted || tn.Operation != "" {
 		t.Errorf("tenant %s held by %q, want DELETED and free", tn.State, tn.Operation)
 	}
-	if got := sourceCounts(t, s, sm.ID, sm.Ops); !maps.Equal(got, before) {
+	if got := sourceCounts(t, s, sm); !sameCounts(got, before) {
 		t.Errorf("sources %v after a refused purge, want %v", got, before)
 	}
 }
@@ -261,7 +260,9 @@ func denyIAM(t *testing.T, s *stack.Stack, function, action, resource string) fu
 	iamCall(t, s, url.Values{"Action": {"PutUserPolicy"}, "UserName": {function}, "PolicyName": {name}, "PolicyDocument": {string(doc)}})
 	var once sync.Once
 	undo := func() {
-		once.Do(func() { iamCall(t, s, url.Values{"Action": {"DeleteUserPolicy"}, "UserName": {function}, "PolicyName": {name}}) })
+		once.Do(func() {
+			iamCall(t, s, url.Values{"Action": {"DeleteUserPolicy"}, "UserName": {function}, "PolicyName": {name}})
+		})
 	}
 	t.Cleanup(undo)
 	return undo

@@ -37,6 +37,9 @@ type operationRecord struct {
 	Attention     bool     `dynamodbav:"needs_attention"`
 	Resolution    string   `dynamodbav:"resolution,omitempty"`
 	Marks         []string `dynamodbav:"marks,omitempty,stringset"`
+	// TenantRef is the tenant's id again, as the key of the ByTenant index: every
+	// operation of a tenant is found by tenant, audited or not (bytenant.go).
+	TenantRef string `dynamodbav:"tenant_ref,omitempty"`
 }
 
 func opKey(id string) map[string]types.AttributeValue {
@@ -67,7 +70,7 @@ func (s *Store) operationItem(op *tenant.Operation) (*tenant.Operation, map[stri
 		PK: opPrefix + o.ID, SK: skOp, OperationID: o.ID, TenantID: o.TenantID, Kind: o.Kind, Status: string(o.Status),
 		FromPlan: string(o.FromPlan), ToPlan: string(o.ToPlan), AtPeriodEnd: o.AtPeriodEnd, RequestedBy: o.RequestedBy,
 		PreviousState: string(o.PreviousState), RetentionDays: o.RetentionDays, Reason: o.Reason,
-		CreatedAt: ts(now), UpdatedAt: ts(now),
+		CreatedAt: ts(now), UpdatedAt: ts(now), TenantRef: o.TenantID,
 	}
 	if o.EffectiveAt != nil {
 		r.EffectiveAt = ts(*o.EffectiveAt)
@@ -92,6 +95,10 @@ func (s *Store) GetOperation(ctx context.Context, id string) (*tenant.Operation,
 	if err := attributevalue.UnmarshalMap(out.Item, &r); err != nil {
 		return nil, fmt.Errorf("unmarshal operation %s: %w", id, err)
 	}
+	return r.toOperation(), nil
+}
+
+func (r operationRecord) toOperation() *tenant.Operation {
 	return &tenant.Operation{
 		ID: r.OperationID, TenantID: r.TenantID, Kind: r.Kind, Status: tenant.OperationStatus(r.Status),
 		FromPlan: tenant.Plan(r.FromPlan), ToPlan: tenant.Plan(r.ToPlan), AtPeriodEnd: r.AtPeriodEnd,
@@ -99,7 +106,7 @@ func (s *Store) GetOperation(ctx context.Context, id string) (*tenant.Operation,
 		CreatedAt: parseTS(r.CreatedAt), UpdatedAt: parseTS(r.UpdatedAt),
 		PreviousState: tenant.State(r.PreviousState), RetentionDays: r.RetentionDays, Reason: r.Reason, Attempt: r.Attempt,
 		CompensationIncomplete: r.Incomplete, NeedsAttention: r.Attention, Resolution: r.Resolution, Marks: r.Marks,
-	}, nil
+	}
 }
 
 // OpUpdate is a change of an operation's status written in the same transaction as a

@@ -41,6 +41,9 @@ const (
 const (
 	DueChange = "CHANGE" // a pending plan change at period end
 	DuePurge  = "PURGE"  // a deleted tenant whose retention ends at due_at
+	// DuePurgedEvent is a PURGED tenant whose TenantPurged is still to be published
+	// (due_at: the commit); the purge sweep publishes what its Finish step could not.
+	DuePurgedEvent = "PURGED_EVENT"
 )
 
 // Store is the DynamoDB adapter for the control-plane table.

@@ -101,11 +101,17 @@ func (s *Store) ClaimWebhookEvent(ctx context.Context, id, eventType string, lea
 	return true, nil
 }
 
-// FinishWebhookEvent marks event id handled, with what was done (for operators).
+// FinishWebhookEvent marks event id handled, with what was done (for operators). The
+// record names its tenant (tenant_id, and tenant_ref for the ByTenant index), so a
+// purge finds and erases it.
 func (s *Store) FinishWebhookEvent(ctx context.Context, id, tenantID, outcome string) error {
+	set := "SET #s = :done, outcome = :o, tenant_id = :t, finished_at = :now"
+	if tenantID != "" { // an index key may not be empty
+		set += ", " + TenantRefAttribute + " = :t"
+	}
 	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName: &s.table, Key: webhookEventKey(id),
-		UpdateExpression:         aws.String("SET #s = :done, outcome = :o, tenant_id = :t, finished_at = :now"),
+		UpdateExpression:         aws.String(set),
 		ExpressionAttributeNames: map[string]string{"#s": "status"},
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":done": &types.AttributeValueMemberS{Value: webhookDone}, ":o": &types.AttributeValueMemberS{Value: outcome},
@@ -170,7 +176,7 @@ func (s *Store) AdvanceWebhookMark(ctx context.Context, subscriptionID, tenantID
 		vals[":true"] = &types.AttributeValueMemberBOOL{Value: true}
 		_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 			TableName: &s.table, Key: webhookSubKey(subscriptionID),
-			UpdateExpression:          aws.String("SET canceled = :true, tenant_id = :t, #x = :x, operation_id = :op, last_created = if_not_exists(last_created, :c), last_event = if_not_exists(last_event, :id)"),
+			UpdateExpression:          aws.String("SET canceled = :true, tenant_id = :t, " + TenantRefAttribute + " = :t, #x = :x, operation_id = :op, last_created = if_not_exists(last_created, :c), last_event = if_not_exists(last_event, :id)"),
 			ExpressionAttributeNames:  names,
 			ExpressionAttributeValues: vals,
 		})
@@ -181,7 +187,7 @@ func (s *Store) AdvanceWebhookMark(ctx context.Context, subscriptionID, tenantID
 	}
 	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName: &s.table, Key: webhookSubKey(subscriptionID),
-		UpdateExpression:          aws.String("SET last_created = :c, last_event = :id, tenant_id = :t, #x = :x, operation_id = :op"),
+		UpdateExpression:          aws.String("SET last_created = :c, last_event = :id, tenant_id = :t, " + TenantRefAttribute + " = :t, #x = :x, operation_id = :op"),
 		ConditionExpression:       aws.String("attribute_not_exists(last_created) OR last_created < :c OR (last_created = :c AND last_event <= :id)"),
 		ExpressionAttributeNames:  names,
 		ExpressionAttributeValues: vals,

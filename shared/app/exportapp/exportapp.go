@@ -32,7 +32,7 @@ func Steps(logicalID string) (*core.Deps, *export.Steps) {
 	if n.Data {
 		r.Data = db
 	}
-	if n.Exports || n.ExportsWrite || n.ExportsRead {
+	if n.S3() {
 		r.Objects = s3app.Client(d)
 	}
 	steps := &export.Steps{Jobs: &export.Jobs{DB: db, Table: d.Config.Table}, Reader: r, Log: d.Log, Now: time.Now,
