@@ -293,3 +293,53 @@ func iamCall(t *testing.T, s *stack.Stack, form url.Values) {
 		t.Fatalf("IAM %s: %d %s", form.Get("Action"), resp.StatusCode, b)
 	}
 }
+
+// TestSweepPublishesWhatFinishCouldNot: Finish commits but cannot publish (an IAM Deny
+// of events:PutEvents on PurgeFinishFunction), so the purge ends committed with its
+// TenantPurged still pending on the tombstone. A sweep within the grace period leaves
+// it to Finish; a later sweep publishes it, once, with the committed certificate, and
+// the tombstone leaves the Due index.
+func TestSweepPublishesWhatFinishCouldNot(t *testing.T) {
+	s := st.SharedWith(t, stackOptions())
+	if !s.Moto.EnforcesIAM {
+		t.Skip("needs IAM enforcement (TENANTFLOW_IAM is off)")
+	}
+	now := time.Now().UTC()
+	sm := newSample(t, s, "purge-relay", now.Add(-time.Hour), 10, 1)
+	bus, err := s.Template.GetAtt("LifecycleEventBus", "Arn")
+	if err != nil {
+		t.Fatal(err)
+	}
+	undo := denyIAM(t, s, "PurgeFinishFunction", "events:PutEvents", bus.(string))
+	r := sweep(t, s, now)
+	if len(r.Started) != 1 {
+		t.Fatalf("sweep %+v", r)
+	}
+	opID := r.Started[0]
+	if got := waitExecution(t, s, opID, 2*time.Minute); got != sfntypes.ExecutionStatusSucceeded {
+		t.Fatalf("execution %s, want SUCCEEDED (the commit happened)", got)
+	}
+	undo()
+	item := tenantItem(t, s, sm.ID)
+	if attr(item, "state") != string(tenant.Purged) || attr(item, "due_kind") != "PURGED_EVENT" {
+		t.Fatalf("tombstone %v, want PURGED with its event pending", item)
+	}
+	if evs := purgedEvents(t, s, sm.ID); len(evs) != 0 {
+		t.Fatalf("published %+v although PutEvents was denied", evs)
+	}
+	if r := sweep(t, s, now.Add(time.Minute)); len(r.Published) != 0 {
+		t.Errorf("a sweep within the grace period published %v", r.Published)
+	}
+	r = sweep(t, s, now.Add(time.Hour))
+	if len(r.Published) != 1 || r.Published[0] != sm.ID || len(r.Failed) != 0 {
+		t.Fatalf("later sweep %+v, want %s published", r, sm.ID)
+	}
+	cert := certificateOf(t, tenantItem(t, s, sm.ID))
+	if evs := purgedEvents(t, s, sm.ID); len(evs) != 1 || evs[0].OperationID != opID || evs[0].Certificate.SHA256 != cert.SHA256 {
+		t.Errorf("TenantPurged events %+v, want one of %s carrying %s", evs, opID, cert.SHA256)
+	}
+	if r := sweep(t, s, now.Add(2*time.Hour)); len(r.Published) != 0 {
+		t.Errorf("the event was published again: %v", r.Published)
+	}
+	checkPurged(t, s, sm, opID, counts{tenant.SourceControlPlane: 2, tenant.SourceOperations: 2, tenant.SourceTenantData: 10, tenant.SourceExports: 1, tenant.SourceStripeCustomer: 1})
+}

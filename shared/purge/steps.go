@@ -349,9 +349,9 @@ func (s *Steps) verifyCustomer(ctx context.Context, ref flow.Ref, t *tenant.Tena
 
 // Finish commits the purge and then announces it, through an outbox: it scrubs the
 // audit trail, then writes the PURGED tombstone, the operation SUCCEEDED and the
-// tenant's PurgedEventPending flag in one transaction (flow.Kit.Finish), then publishes
-// TenantPurged with the committed certificate and clears the flag, and scrubs once
-// more for the lines written since. Nothing is published before the commit, so a purge
+// tenant's PurgedEventPending flag in one transaction (flow.Kit.Finish), scrubs once
+// more for the lines written since, then publishes TenantPurged with the committed
+// certificate and clears the flag. Nothing is published before the commit, so a purge
 // that fails never announced a certificate, and the one certificate published is the
 // committed one. A repeat after the commit publishes again only while the flag is set
 // (a lost answer after publishing repeats the same event: consumers dedupe on
@@ -370,10 +370,10 @@ func (s *Steps) Finish(ctx context.Context, in Input) (*tenant.DeletionCertifica
 		if err != nil {
 			return nil, err
 		}
-		if err := PublishPurged(ctx, s.store, s.events, t); err != nil {
+		if err := s.scrub(ctx, in.Ref); err != nil {
 			return nil, err
 		}
-		return t.Certificate, s.scrub(ctx, in.Ref)
+		return t.Certificate, PublishPurged(ctx, s.store, s.events, t)
 	}
 	t, err := s.kit.Owned(ctx, in.Ref, Busy)
 	if err != nil {
@@ -393,15 +393,15 @@ func (s *Steps) Finish(ctx context.Context, in Input) (*tenant.DeletionCertifica
 	if err := s.kit.Finish(ctx, in.Ref, Busy, tenant.Purged, commit, "purged"); err != nil {
 		return nil, err
 	}
+	// The claim and commit lines were written after the first scrub.
+	if err := s.scrub(ctx, in.Ref); err != nil {
+		return nil, err
+	}
 	t, err = s.store.GetTenant(ctx, in.TenantID)
 	if err != nil {
 		return nil, err
 	}
 	if err := PublishPurged(ctx, s.store, s.events, t); err != nil {
-		return nil, err
-	}
-	// The claim and commit lines were written after the first scrub.
-	if err := s.scrub(ctx, in.Ref); err != nil {
 		return nil, err
 	}
 	log.Info("tenant purged", "sha256", cert.SHA256, "backups_expire_at", cert.BackupsExpireAt)

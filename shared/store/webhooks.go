@@ -105,18 +105,20 @@ func (s *Store) ClaimWebhookEvent(ctx context.Context, id, eventType string, lea
 // record names its tenant (tenant_id, and tenant_ref for the ByTenant index), so a
 // purge finds and erases it.
 func (s *Store) FinishWebhookEvent(ctx context.Context, id, tenantID, outcome string) error {
-	set := "SET #s = :done, outcome = :o, tenant_id = :t, finished_at = :now"
-	if tenantID != "" { // an index key may not be empty
-		set += ", " + TenantRefAttribute + " = :t"
+	set := "SET #s = :done, outcome = :o, finished_at = :now"
+	vals := map[string]types.AttributeValue{
+		":done": &types.AttributeValueMemberS{Value: webhookDone}, ":o": &types.AttributeValueMemberS{Value: outcome},
+		":now": &types.AttributeValueMemberS{Value: ts(s.now())},
+	}
+	if tenantID != "" { // tenant_id and tenant_ref are index keys, which may not be empty
+		set += ", tenant_id = :t, " + TenantRefAttribute + " = :t"
+		vals[":t"] = &types.AttributeValueMemberS{Value: tenantID}
 	}
 	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName: &s.table, Key: webhookEventKey(id),
-		UpdateExpression:         aws.String(set),
-		ExpressionAttributeNames: map[string]string{"#s": "status"},
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":done": &types.AttributeValueMemberS{Value: webhookDone}, ":o": &types.AttributeValueMemberS{Value: outcome},
-			":t": &types.AttributeValueMemberS{Value: tenantID}, ":now": &types.AttributeValueMemberS{Value: ts(s.now())},
-		},
+		UpdateExpression:          aws.String(set),
+		ExpressionAttributeNames:  map[string]string{"#s": "status"},
+		ExpressionAttributeValues: vals,
 	})
 	if err != nil {
 		return fmt.Errorf("finish webhook event %s: %w", id, err)

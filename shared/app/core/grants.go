@@ -149,7 +149,7 @@ func (n Needs) Grants() []Grant {
 		add("", exportsBucket, "s3:ListBucketMultipartUploads")
 	}
 	if n.ExportsDelete {
-		add("", exportObjects, "s3:DeleteObject", "s3:DeleteObjectVersion")
+		add("", exportObjects, "s3:DeleteObjectVersion")
 	}
 	if n.ExportsAbort {
 		add("", exportObjects, "s3:AbortMultipartUpload")

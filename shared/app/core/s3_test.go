@@ -41,8 +41,8 @@ const (
 type s3Level int
 
 const (
-	onBucket       s3Level = iota // with s3:prefix
-	onBucketWhole                 // IAM has no s3:prefix key for the action
+	onBucket      s3Level = iota // with s3:prefix
+	onBucketWhole                // IAM has no s3:prefix key for the action
 	onObject
 )
 
@@ -64,18 +64,20 @@ var s3Ops = map[string]struct {
 	"CompleteMultipartUpload": {"s3:PutObject", onObject},
 	"AbortMultipartUpload":    {"s3:AbortMultipartUpload", onObject},
 	"DeleteObject":            {"s3:DeleteObject", onObject},
-	"DeleteObjects":           {"s3:DeleteObject", onObject},
-	"GetObject":               {"s3:GetObject", onObject},
-	"HeadObject":              {"s3:GetObject", onObject},
-	"PresignGetObject":        {"s3:GetObject", onObject},
+	// DeleteObjects is authorised per key: see the ObjectIdentifier literals below.
+	"DeleteObjects":    {"", onObject},
+	"GetObject":        {"s3:GetObject", onObject},
+	"HeadObject":       {"s3:GetObject", onObject},
+	"PresignGetObject": {"s3:GetObject", onObject},
 }
 
 // TestS3GrantsMatchCode reads every function's code (its main package and every
 // package of this module it links, type-checked from source against the compiled
 // export data of everything else), follows the calls from main, resolving a call
 // through an interface to every type of the module or S3 client that implements it,
-// and collects the S3 operations it can reach. A key of an object deleted with a
-// VersionId needs s3:DeleteObjectVersion as well. Then, per function:
+// and collects the S3 operations it can reach. The keys of a DeleteObjects are
+// authorised one by one: s3:DeleteObjectVersion for a key given with a VersionId,
+// s3:DeleteObject otherwise. Then, per function:
 //   - every S3 action the code can call is granted by its Needs, on the bucket (list
 //     actions, with an s3:prefix condition of exports/* where IAM has that key for the
 //     action) or on exports/* (objects);
@@ -333,7 +335,9 @@ func (p *program) s3Use(mainPkg string) (s3Calls, error) {
 			problems = append(problems, fmt.Sprintf("%s calls s3.%s, which s3Ops (shared/app/core/s3_test.go) does not map to an IAM action", from, op))
 			return
 		}
-		calls = append(calls, s3Call{action: m.action, level: m.level, from: from, op: op})
+		if m.action != "" {
+			calls = append(calls, s3Call{action: m.action, level: m.level, from: from, op: op})
+		}
 	}
 	visit := func(node ast.Node, from string) {
 		ast.Inspect(node, func(n ast.Node) bool {
@@ -365,15 +369,24 @@ func (p *program) s3Use(mainPkg string) (s3Calls, error) {
 				default:
 					reach(fn)
 				}
-			case *ast.KeyValueExpr:
-				// A versioned delete: DeleteObject(s) with a VersionId is authorised as
-				// s3:DeleteObjectVersion.
-				if k, ok := n.Key.(*ast.Ident); ok && k.Name == "VersionId" {
-					if obj, ok := p.info.Uses[k].(*types.Var); ok && obj.Pkg() != nil && (obj.Pkg().Path() == s3TypesPkg || obj.Pkg().Path() == s3Pkg) {
-						if owner := fieldOwner(obj); owner == "ObjectIdentifier" || owner == "DeleteObjectInput" {
-							calls = append(calls, s3Call{action: "s3:DeleteObjectVersion", level: onObject, from: from, op: owner + ".VersionId"})
+			case *ast.CompositeLit:
+				// The keys of a DeleteObjects (and a DeleteObject): IAM authorises a key
+				// with a version id as s3:DeleteObjectVersion, one without as
+				// s3:DeleteObject.
+				named, _ := types.Unalias(deref(p.info.TypeOf(n))).(*types.Named)
+				if named == nil || named.Obj().Pkg() == nil {
+					return true
+				}
+				if path, name := named.Obj().Pkg().Path(), named.Obj().Name(); path == s3TypesPkg && name == "ObjectIdentifier" || path == s3Pkg && name == "DeleteObjectInput" {
+					action := "s3:DeleteObject"
+					for _, e := range n.Elts {
+						if kv, ok := e.(*ast.KeyValueExpr); ok {
+							if k, ok := kv.Key.(*ast.Ident); ok && k.Name == "VersionId" {
+								action = "s3:DeleteObjectVersion"
+							}
 						}
 					}
+					calls = append(calls, s3Call{action: action, level: onObject, from: from, op: name})
 				}
 			}
 			return true
@@ -413,26 +426,11 @@ func implementation(typ types.Type, iface *types.Interface, name string) *types.
 	return fn
 }
 
-// fieldOwner names the struct type that declares field v (by its position in the
-// package scope's types).
-func fieldOwner(v *types.Var) string {
-	scope := v.Pkg().Scope()
-	for _, name := range scope.Names() {
-		tn, ok := scope.Lookup(name).(*types.TypeName)
-		if !ok {
-			continue
-		}
-		st, ok := tn.Type().Underlying().(*types.Struct)
-		if !ok {
-			continue
-		}
-		for i := range st.NumFields() {
-			if st.Field(i) == v {
-				return name
-			}
-		}
+func deref(t types.Type) types.Type {
+	if p, ok := t.(*types.Pointer); ok {
+		return p.Elem()
 	}
-	return ""
+	return t
 }
 
 func funcName(fn *types.Func) string {

@@ -37,10 +37,10 @@ type Needs struct {
 	// and versions are limited to the prefix exports/ by an s3:prefix condition; IAM
 	// has no such key for the list of uploads.
 	Exports, ExportVersions, ExportUploads bool
-	// ExportsDelete deletes objects and object versions under exports/ (DeleteObjects,
-	// which IAM authorises per key as s3:DeleteObject, or s3:DeleteObjectVersion for a
-	// key with a version id); ExportsAbort aborts multipart uploads there
-	// (s3:AbortMultipartUpload).
+	// ExportsDelete deletes object versions under exports/ (DeleteObjects naming each
+	// key with its version id, which IAM authorises per key as s3:DeleteObjectVersion;
+	// an unversioned bucket's objects are version "null"); ExportsAbort aborts
+	// multipart uploads there (s3:AbortMultipartUpload).
 	ExportsDelete, ExportsAbort bool
 	// TenantsDelete deletes control-plane items in batches (BatchWriteItem): the purge
 	// removing a tenant's entitlements and operation records.

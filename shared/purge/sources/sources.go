@@ -415,9 +415,10 @@ func (s *Sources) deleteData(ctx context.Context, tenantID string, c *chunk, del
 }
 
 // deleteVersions deletes every version and delete marker under the tenant's prefix,
-// 1,000 per call; done means the prefix was listed empty. An object of an unversioned
-// bucket (version "null") is deleted without a version id: that removes it, and
-// needs s3:DeleteObject only.
+// 1,000 per call, each by its version id; done means the prefix was listed empty.
+// Deleting by version id removes the data whatever the bucket's versioning: an object
+// of an unversioned bucket is version "null", and deleting a key without a version id
+// on a versioned bucket would only add a delete marker.
 func (s *Sources) deleteVersions(ctx context.Context, tenantID string, c *chunk, deleted map[string]int64) (bool, error) {
 	for !c.spent() {
 		out, err := s.Objects.ListObjectVersions(ctx, &s3.ListObjectVersionsInput{Bucket: &s.Bucket, Prefix: aws.String(purge.ExportPrefix(tenantID)),
@@ -427,11 +428,7 @@ func (s *Sources) deleteVersions(ctx context.Context, tenantID string, c *chunk,
 		}
 		var ids []s3types.ObjectIdentifier
 		add := func(key, version *string) {
-			id := s3types.ObjectIdentifier{Key: key}
-			if v := aws.ToString(version); v != "" && v != "null" {
-				id = s3types.ObjectIdentifier{Key: key, VersionId: version}
-			}
-			ids = append(ids, id)
+			ids = append(ids, s3types.ObjectIdentifier{Key: key, VersionId: version})
 		}
 		for _, v := range out.Versions {
 			add(v.Key, v.VersionId)
