@@ -945,7 +945,7 @@ def _scope(environ):
 # (tier1), GET, HEAD and all other requests (tier2), DELETE and CANCEL requests (free).
 _S3_CLASS = {
     "PutObject": "tier1", "CopyObject": "tier1", "UploadPart": "tier1", "CreateMultipartUpload": "tier1",
-    "CompleteMultipartUpload": "tier1", "ListObjects": "tier1", "ListObjectsV2": "tier1", "ListParts": "tier1",
+    "CompleteMultipartUpload": "tier1", "ListObjects": "tier1", "ListObjectsV2": "tier1", "ListObjectVersions": "tier1", "ListParts": "tier1",
     "ListMultipartUploads": "tier1", "PostObject": "tier1", "PutBucket": "tier1",
     "DeleteObject": "free", "DeleteObjects": "free", "AbortMultipartUpload": "free", "DeleteBucket": "free",
 }
@@ -965,6 +965,8 @@ def _s3_action(environ):
             return "ListParts" if "uploadId" in q else "GetObject"
         if "uploads" in q:
             return "ListMultipartUploads"
+        if "versions" in q:
+            return "ListObjectVersions"
         return "ListObjectsV2" if "list-type" in q else ("ListObjects" if not q or "prefix" in q or "marker" in q else "GetBucket")
     if method == "PUT":
         if not has_key:
