@@ -380,6 +380,21 @@ def _is_multi_delete(h):
             and "delete" in getattr(h, "querystring", {}))
 
 
+def _versioned_keys(body):
+    """The keys a DeleteObjects body names with a VersionId: IAM authorises those as
+    s3:DeleteObjectVersion, the others as s3:DeleteObject (moto asks s3:DeleteObject
+    for every key)."""
+    import xmltodict
+
+    try:
+        objects = xmltodict.parse(body, strip_whitespace=False)["Delete"].get("Object", [])
+    except Exception:  # noqa: BLE001 - moto itself answers a malformed body
+        return set()
+    if not isinstance(objects, list):
+        objects = [objects]
+    return {o.get("Key") for o in objects if isinstance(o, dict) and o.get("VersionId")}
+
+
 def _delete_keys(delete_keys):
     from moto.iam.access_control import PermissionResult
 
@@ -389,8 +404,12 @@ def _delete_keys(delete_keys):
             return delete_keys(self, bucket_name, authenticated)
         bucket = self.backend.get_bucket(bucket_name)
         bucket_permission = bucket.get_permission
+        versioned = _versioned_keys(self.body)
+        key_of = f"arn:aws:s3:::{bucket_name}/"
 
         def permission(action, resource):
+            if action == "s3:DeleteObject" and resource.startswith(key_of) and resource[len(key_of):] in versioned:
+                action = "s3:DeleteObjectVersion"
             req._action = action
             try:
                 req.check_action_permitted(resource)
@@ -926,7 +945,7 @@ def _scope(environ):
 # (tier1), GET, HEAD and all other requests (tier2), DELETE and CANCEL requests (free).
 _S3_CLASS = {
     "PutObject": "tier1", "CopyObject": "tier1", "UploadPart": "tier1", "CreateMultipartUpload": "tier1",
-    "CompleteMultipartUpload": "tier1", "ListObjects": "tier1", "ListObjectsV2": "tier1", "ListParts": "tier1",
+    "CompleteMultipartUpload": "tier1", "ListObjects": "tier1", "ListObjectsV2": "tier1", "ListObjectVersions": "tier1", "ListParts": "tier1",
     "ListMultipartUploads": "tier1", "PostObject": "tier1", "PutBucket": "tier1",
     "DeleteObject": "free", "DeleteObjects": "free", "AbortMultipartUpload": "free", "DeleteBucket": "free",
 }
@@ -946,6 +965,8 @@ def _s3_action(environ):
             return "ListParts" if "uploadId" in q else "GetObject"
         if "uploads" in q:
             return "ListMultipartUploads"
+        if "versions" in q:
+            return "ListObjectVersions"
         return "ListObjectsV2" if "list-type" in q else ("ListObjects" if not q or "prefix" in q or "marker" in q else "GetBucket")
     if method == "PUT":
         if not has_key:

@@ -87,7 +87,8 @@ token:
 fire:
   Delivers one EventBridge "Scheduled Event" for the function's schedule to the
   running devstack, with --time as the event time (default now), and prints the
-  function's result: see a purge or a period-end downgrade without waiting.
+  function's result: see a period-end downgrade without waiting. A purge also
+  needs the tenant's retention over by the clock (the README shows how to end it).
 
 invoke (make invoke FN=ApiFunction EVENT=events/api/get-tenant.json):
   Invokes on the running devstack when there is one (state carries over, so step

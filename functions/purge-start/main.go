@@ -7,10 +7,11 @@ import (
 
 	"github.com/tenantflow/tenantflow/shared/app/purgeapp"
 	"github.com/tenantflow/tenantflow/shared/app/s3app"
+	"github.com/tenantflow/tenantflow/shared/app/sfnapp"
 	"github.com/tenantflow/tenantflow/shared/flow"
 )
 
 func main() {
-	d, steps := purgeapp.Steps("PurgeStartFunction", s3app.PurgeSources)
+	d, steps := purgeapp.Steps("PurgeStartFunction", s3app.PurgeSources, sfnapp.Executions)
 	lambda.Start(flow.Handler(d.Log, "start", steps.Start))
 }

@@ -5,10 +5,11 @@ package main
 import (
 	"github.com/aws/aws-lambda-go/lambda"
 
+	"github.com/tenantflow/tenantflow/shared/app/eventsapp"
 	"github.com/tenantflow/tenantflow/shared/app/purgeapp"
 	"github.com/tenantflow/tenantflow/shared/app/sfnapp"
 )
 
 func main() {
-	lambda.Start(purgeapp.Sweeper("PurgeSweepFunction", sfnapp.Executions).Handle)
+	lambda.Start(purgeapp.Sweeper("PurgeSweepFunction", sfnapp.Executions, eventsapp.Publisher).Handle)
 }

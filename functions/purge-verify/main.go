@@ -7,10 +7,11 @@ import (
 
 	"github.com/tenantflow/tenantflow/shared/app/purgeapp"
 	"github.com/tenantflow/tenantflow/shared/app/s3app"
+	"github.com/tenantflow/tenantflow/shared/app/stripeapp"
 	"github.com/tenantflow/tenantflow/shared/flow"
 )
 
 func main() {
-	d, steps := purgeapp.Steps("PurgeVerifyFunction", s3app.PurgeSources)
+	d, steps := purgeapp.Steps("PurgeVerifyFunction", s3app.PurgeSources, stripeapp.Billing)
 	lambda.Start(flow.Handler(d.Log, "verify", steps.Verify))
 }

@@ -181,7 +181,6 @@ func (j *Job) Percent() float64 {
 // Key prefixes of the job record and the object.
 const skPrefix = "EXPORT#"
 
-
 // ObjectKey is where an export's file lives in the exports bucket.
 func ObjectKey(tenantID, exportID string) string {
 	return "exports/" + tenantID + "/" + exportID + ".ndjson.gz"

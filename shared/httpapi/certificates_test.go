@@ -19,7 +19,10 @@ func TestDeletionCertificateOfPurgedTenant(t *testing.T) {
 	ctx := context.Background()
 	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	inv := &tenant.PurgeInventory{OperationID: "op_cert", TakenAt: at, Counts: map[string]int64{tenant.SourceControlPlane: 2, tenant.SourceTenantData: 7, tenant.SourceExports: 1}}
-	verified := map[string]time.Time{tenant.SourceControlPlane: at, tenant.SourceTenantData: at, tenant.SourceExports: at}
+	verified := map[string]tenant.SourceCertificate{}
+	for _, src := range tenant.Sources {
+		verified[src] = tenant.SourceCertificate{ItemsDeleted: inv.Counts[src], VerifiedEmptyAt: at}
+	}
 	cert, err := tenant.NewDeletionCertificate("tenant_gone", "op_cert", inv, verified, at)
 	if err != nil {
 		t.Fatal(err)

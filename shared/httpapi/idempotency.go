@@ -171,6 +171,9 @@ func (h *Handler) idempotent(ctx context.Context, r *request, next func() (event
 			kept[k] = v
 		}
 	}
+	// The answer kept holds the tenant's data: the record names the tenant the route
+	// resolved, so a purge finds it (store.ByTenantIndex).
+	rec.TenantRef = r.tenantID
 	if err := h.idem.CompleteIdempotency(ctx, rec, resp.StatusCode, kept, resp.Body); err != nil {
 		// The route ran; its answer stands. A repeat finds the claim in progress until
 		// the lease ends, then runs again (the routes refuse what was already done).

@@ -56,7 +56,7 @@ var stepFixtures = []struct {
 		if err := json.Unmarshal(p, &out); err != nil || out.More || out.Deleted[tenant.SourceTenantData] != 100 || out.Deleted[tenant.SourceExports] != 2 {
 			t.Errorf("delete progress %s (%v)", p, err)
 		}
-		if c := sourceCounts(t, s, retired, sm.Ops); c[tenant.SourceTenantData]+c[tenant.SourceExports]+c[tenant.SourceControlPlane] != 0 {
+		if c := sourceCounts(t, s, sm); c[tenant.SourceTenantData]+c[tenant.SourceExports]+c[tenant.SourceControlPlane]+c[tenant.SourceOperations] != 0 {
 			t.Errorf("after delete %v", c)
 		}
 	}},
@@ -70,7 +70,7 @@ var stepFixtures = []struct {
 		if err := json.Unmarshal(p, &c); err != nil || !c.Verify() {
 			t.Errorf("finish answered %s (%v)", p, err)
 		}
-		checkPurged(t, s, sm, "op_fixture_purge_retired_2", counts{tenant.SourceControlPlane: 4, tenant.SourceTenantData: 100, tenant.SourceExports: 2})
+		checkPurged(t, s, sm, "op_fixture_purge_retired_2", counts{tenant.SourceControlPlane: 2, tenant.SourceOperations: 2, tenant.SourceTenantData: 100, tenant.SourceExports: 2, tenant.SourceStripeCustomer: 1})
 	}},
 	{"purge-sweep/scheduled.json", func(t *testing.T, _ *stack.Stack, _ *sample, p []byte) {
 		var r purge.SweepResult

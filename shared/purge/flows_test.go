@@ -3,7 +3,6 @@ package purge_test
 import (
 	"context"
 	"encoding/json"
-	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -28,16 +27,16 @@ func TestPurgeDeletesEverySourceAndCertifies(t *testing.T) {
 	now := time.Now().UTC()
 	sm := newSample(t, s, "purge-one", now.Add(-time.Hour), 120, 3)
 	neighbour := newSample(t, s, "purge-neighbour", now.Add(10*24*time.Hour), 40, 2)
-	before := sourceCounts(t, s, sm.ID, sm.Ops)
-	if want := (counts{tenant.SourceControlPlane: 4, tenant.SourceTenantData: 120, tenant.SourceExports: 3}); !maps.Equal(before, want) {
+	before := sourceCounts(t, s, sm)
+	if want := (counts{tenant.SourceControlPlane: 2, tenant.SourceOperations: 2, tenant.SourceTenantData: 120, tenant.SourceExports: 3, tenant.SourceStripeCustomer: 1}); !sameCounts(before, want) {
 		t.Fatalf("seeded %v, want %v", before, want)
 	}
-	neighbourBefore := sourceCounts(t, s, neighbour.ID, neighbour.Ops)
+	neighbourBefore := sourceCounts(t, s, neighbour)
 
 	if r := sweep(t, s, sm.PurgeAfter.Add(-time.Minute)); r.Read != 0 || len(r.Started) != 0 {
 		t.Fatalf("sweep before purge_after: %+v", r)
 	}
-	if got := sourceCounts(t, s, sm.ID, sm.Ops); !maps.Equal(got, before) {
+	if got := sourceCounts(t, s, sm); !sameCounts(got, before) {
 		t.Fatalf("early sweep changed the sources: %v", got)
 	}
 
@@ -57,7 +56,7 @@ func TestPurgeDeletesEverySourceAndCertifies(t *testing.T) {
 	if len(evs) != 1 || evs[0].OperationID != opID || evs[0].Certificate == nil || evs[0].Certificate.SHA256 != cert.SHA256 || !evs[0].Certificate.Verify() {
 		t.Fatalf("TenantPurged events %+v, want one carrying certificate %s", evs, cert.SHA256)
 	}
-	if got := sourceCounts(t, s, neighbour.ID, neighbour.Ops); !maps.Equal(got, neighbourBefore) {
+	if got := sourceCounts(t, s, neighbour); !sameCounts(got, neighbourBefore) {
 		t.Errorf("neighbour %v, was %v", got, neighbourBefore)
 	}
 	if st := attr(tenantItem(t, s, neighbour.ID), "state"); st != string(tenant.Deleted) {
@@ -92,7 +91,7 @@ func TestSweepReleasesAnEndedPurge(t *testing.T) {
 	s := st.SharedWith(t, stackOptions())
 	now := time.Now().UTC()
 	sm := newSample(t, s, "purge-stuck", now.Add(-time.Hour), 30, 1)
-	before := sourceCounts(t, s, sm.ID, sm.Ops)
+	before := sourceCounts(t, s, sm)
 	for _, fn := range []string{"PurgeVerifyFunction", "PurgeReleaseFunction"} {
 		if err := s.Lambda.InjectFault(fn, -1, "InjectedFault", "injected failure in "+fn); err != nil {
 			t.Fatal(err)

@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -95,14 +96,15 @@ func waitExecution(t *testing.T, s *stack.Stack, opID string, limit time.Duratio
 
 // sample is a DELETED tenant as the deletion flow leaves it, with data in every
 // source: an audit trail naming people and giving reasons, entitlements, the records
-// of two operations (found through the audit trail), one more item under its
-// partition key, application data items and export objects.
+// of two operations, one more item under its partition key, application data items,
+// export objects and a Stripe customer.
 type sample struct {
 	ID         string
 	PurgeAfter time.Time
 	Data       int
 	Objects    int
 	Ops        []string // the operation records it has (upgrade, deletion)
+	Customer   string   // its Stripe customer
 }
 
 // counts is what a source holds, read with the plain SDK.
@@ -112,7 +114,7 @@ func newSample(t *testing.T, s *stack.Stack, id string, purgeAfter time.Time, da
 	t.Helper()
 	ctx := context.Background()
 	st := s.Store()
-	sm := &sample{ID: id, PurgeAfter: purgeAfter.UTC(), Data: data, Objects: objects}
+	sm := &sample{ID: id, PurgeAfter: purgeAfter.UTC(), Data: data, Objects: objects, Customer: "cus_" + id}
 	tn := &tenant.Tenant{ID: id, Name: "Customer " + id, Email: "owner@" + id + ".example", Plan: tenant.Starter, State: tenant.Active,
 		Usage: tenant.Usage{Users: 4, StorageGB: 1.5, APICallsPerMonth: 12_000}, Billing: tenant.BillingRef{CustomerID: "cus_" + id, SubscriptionID: "sub_" + id}}
 	if _, err := st.CreateTenant(ctx, tn, store.Actor{Who: "system:seed", Reason: "signed up by owner@" + id + ".example"}); err != nil {
@@ -214,12 +216,18 @@ func putObjects(t *testing.T, s *stack.Stack, id string, n int) {
 	}
 }
 
-// sourceCounts reads what each source holds for tenant id with the plain SDK:
-// control_plane is every item under its partition key other than the tenant item and
-// its audit trail, plus the operation records in ops that still exist.
-func sourceCounts(t *testing.T, s *stack.Stack, id string, ops []string) counts {
+// sourceCounts reads what each source holds for a sample tenant with the plain SDK
+// and the Stripe proxy's record, never through the code under test: control_plane is
+// every item under its partition key other than the tenant item and its audit trail;
+// operations, idempotency and webhooks come from a Scan of the whole table (records
+// of its operations other than purges; Idempotency-Key and webhook records naming it);
+// exports counts object versions and delete markers, export_uploads the open
+// multipart uploads; stripe_customer is 1 while its customer has not been deleted.
+// Sources holding nothing are left out (sameCounts compares so).
+func sourceCounts(t *testing.T, s *stack.Stack, sm *sample) counts {
 	t.Helper()
 	ctx := context.Background()
+	id := sm.ID
 	db := s.DynamoDB()
 	c := counts{}
 	p := dynamodb.NewQueryPaginator(db, &dynamodb.QueryInput{TableName: aws.String(s.DataTable), ConsistentRead: aws.Bool(true), Select: dbtypes.SelectCount,
@@ -231,30 +239,52 @@ func sourceCounts(t *testing.T, s *stack.Stack, id string, ops []string) counts 
 		}
 		c[tenant.SourceTenantData] += int64(page.Count)
 	}
-	op := s3.NewListObjectsV2Paginator(s.S3(), &s3.ListObjectsV2Input{Bucket: aws.String(exportsBucket(t, s)), Prefix: aws.String(purge.ExportPrefix(id))})
-	for op.HasMorePages() {
-		page, err := op.NextPage(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		c[tenant.SourceExports] += int64(len(page.Contents))
-	}
+	c[tenant.SourceExports] = int64(objectVersions(t, s, id))
+	c[tenant.SourceExportUploads] = int64(openUploads(t, s, id))
 	for _, item := range partition(t, s, id) {
 		sk := item["sk"].(*dbtypes.AttributeValueMemberS).Value
 		if sk != store.TenantSortKey && !store.IsAuditSortKey(sk) {
 			c[tenant.SourceControlPlane]++
 		}
 	}
-	for _, opID := range ops {
-		out, err := db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(s.TenantsTable), Key: store.OperationKey(opID), ConsistentRead: aws.Bool(true)})
+	scan := dynamodb.NewScanPaginator(db, &dynamodb.ScanInput{TableName: aws.String(s.TenantsTable), ConsistentRead: aws.Bool(true)})
+	for scan.HasMorePages() {
+		page, err := scan.NextPage(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if out.Item != nil {
-			c[tenant.SourceControlPlane]++
+		for _, item := range page.Items {
+			pk := attr(item, "pk")
+			names := slices.Contains(flatten(item), id)
+			switch {
+			case strings.HasPrefix(pk, "OP#") && attr(item, "tenant_id") == id && attr(item, "kind") != tenant.KindPurge:
+				c[tenant.SourceOperations]++
+			case strings.HasPrefix(pk, "IDEMP#") && (names || strings.Contains(attr(item, "response_body"), `"`+id+`"`)):
+				c[tenant.SourceIdempotency]++
+			case (strings.HasPrefix(pk, "WEBHOOK#") || strings.HasPrefix(pk, "WEBHOOKSUB#")) && names:
+				c[tenant.SourceWebhooks]++
+			}
+		}
+	}
+	if sm.Customer != "" && len(successful(s.Stripe.RequestsTo("DELETE /v1/customers/"+sm.Customer))) == 0 {
+		c[tenant.SourceStripeCustomer] = 1
+	}
+	for k, v := range c {
+		if v == 0 {
+			delete(c, k)
 		}
 	}
 	return c
+}
+
+// sameCounts compares two counts, a source missing from one counting as 0.
+func sameCounts(a, b counts) bool {
+	for _, src := range tenant.Sources {
+		if a[src] != b[src] {
+			return false
+		}
+	}
+	return true
 }
 
 // partition returns every item under the tenant's partition key (plain SDK).
@@ -310,7 +340,7 @@ func certificateOf(t *testing.T, item map[string]dbtypes.AttributeValue) *tenant
 // without personal data, and the audit trail's transitions kept without who or reason.
 func checkPurged(t *testing.T, s *stack.Stack, sm *sample, opID string, before counts) *tenant.DeletionCertificate {
 	t.Helper()
-	if got := sourceCounts(t, s, sm.ID, sm.Ops); got[tenant.SourceControlPlane] != 0 || got[tenant.SourceTenantData] != 0 || got[tenant.SourceExports] != 0 {
+	if got := sourceCounts(t, s, sm); len(got) != 0 {
 		t.Errorf("%s: sources after the purge %v, want all 0", sm.ID, got)
 	}
 	item := tenantItem(t, s, sm.ID)
@@ -333,9 +363,12 @@ func checkPurged(t *testing.T, s *stack.Stack, sm *sample, opID string, before c
 		if !ok || sc.ItemsDeleted != before[src] || sc.VerifiedEmptyAt.IsZero() {
 			t.Errorf("%s: certificate source %s = %+v, want %d items", sm.ID, src, sc, before[src])
 		}
-		if sc.VerifiedEmptyAt.After(last) {
+		if src != tenant.SourceStripeCustomer && sc.VerifiedEmptyAt.After(last) {
 			last = sc.VerifiedEmptyAt
 		}
+	}
+	if len(c.Remains) == 0 || c.Remains[0].Until != c.BackupsExpireAt.Format(time.RFC3339Nano) {
+		t.Errorf("%s: remains %+v, want the backups first, until %s", sm.ID, c.Remains, c.BackupsExpireAt)
 	}
 	if !c.BackupsExpireAt.Equal(last.Add(35 * 24 * time.Hour)) {
 		t.Errorf("%s: backups_expire_at %s, want %s + 35 days", sm.ID, c.BackupsExpireAt, last)

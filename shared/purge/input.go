@@ -5,13 +5,13 @@
 // handler per state of that machine.
 //
 // The purge claims the DELETED tenant for its operation (it stays DELETED while the
-// purge owns it), takes an inventory of every data source once, deletes each source in
-// bounded chunks (the state machine loops until nothing is left, so no Lambda run ever
-// has to delete a whole large tenant), reads every source back to verify it is empty,
-// writes a deletion certificate, publishes TenantPurged with it and finally writes the
-// PURGED tombstone: the tenant id, its lifecycle dates and the certificate, with name,
-// email, usage and billing references removed and the audit trail scrubbed of personal
-// data. Every step is safe to repeat and the whole flow is safe to restart: deleting
+// purge owns it), stops its running exports, takes an inventory of every data source
+// once, deletes each source in bounded chunks (the state machine loops until nothing is
+// left, so no Lambda run ever has to delete a whole large tenant) and then its Stripe
+// customer, reads every source back to verify it is empty, writes a deletion
+// certificate, commits the PURGED tombstone (the tenant id, its lifecycle dates and the
+// certificate, with name, email, usage and billing references removed and the audit
+// trail scrubbed of personal data) and only then publishes TenantPurged with it. Every step is safe to repeat and the whole flow is safe to restart: deleting
 // what is already gone is a no-op, and the inventory stays on the tenant item across
 // attempts, so a purge killed midway and started again by the next sweep still
 // certifies what existed before the first deletion.
@@ -33,9 +33,9 @@ type Input struct {
 	// machine loops while Delete.More.
 	Delete *Progress `json:"delete,omitempty"`
 	// Now is the scheduled event's time that found the tenant due: the purge decides
-	// "retention over" by it, like the sweep, so a delayed or replayed schedule — and
-	// `devstack fire --time` — decide the same way. Without it (a start by hand) the
-	// wall clock decides.
+	// "retention over" by it, like the sweep, so a delayed or replayed schedule
+	// decides the same way, but never by a time later than Start's own clock (a start
+	// by hand with a future now cannot purge early). Without it the clock decides.
 	Now *time.Time `json:"now,omitempty"`
 	// Error is set by the state machine's Catch (ResultPath $.error).
 	Error *flow.CaughtError `json:"error,omitempty"`

@@ -3,7 +3,6 @@ package purge_test
 import (
 	"context"
 	"fmt"
-	"maps"
 	"slices"
 	"sync"
 	"testing"
@@ -41,9 +40,9 @@ func TestPurgeAtScale(t *testing.T) {
 	seedTenants(t, s, rest, now)
 	before := map[string]counts{}
 	for _, sm := range due {
-		before[sm.ID] = sourceCounts(t, s, sm.ID, sm.Ops)
+		before[sm.ID] = sourceCounts(t, s, sm)
 	}
-	neighbourBefore := sourceCounts(t, s, neighbour.ID, neighbour.Ops)
+	neighbourBefore := sourceCounts(t, s, neighbour)
 	t.Logf("seeded %d tenants (%d due, big tenant %d data items) in %s", sc.Tenants, sc.Due, sc.Items, time.Since(seedStart).Round(time.Second))
 
 	// Kill the big tenant's purge midway: its first two delete chunks pass, every
@@ -60,7 +59,7 @@ func TestPurgeAtScale(t *testing.T) {
 	}
 	s.Lambda.ClearFaults()
 	t.Logf("kill phase done after %s", time.Since(seedStart).Round(time.Second))
-	left := sourceCounts(t, s, big.ID, big.Ops)
+	left := sourceCounts(t, s, big)
 	if want := int64(sc.Items - 2*sc.Chunk); left[tenant.SourceTenantData] != want {
 		t.Fatalf("after the kill the big tenant holds %v, want %d data items", left, want)
 	}
@@ -104,7 +103,7 @@ func TestPurgeAtScale(t *testing.T) {
 			t.Errorf("big tenant certified %d data items, had %d before the first attempt", c.Sources[tenant.SourceTenantData].ItemsDeleted, sc.Items)
 		}
 	}
-	if got := sourceCounts(t, s, neighbour.ID, neighbour.Ops); !maps.Equal(got, neighbourBefore) {
+	if got := sourceCounts(t, s, neighbour); !sameCounts(got, neighbourBefore) {
 		t.Errorf("neighbour %v, was %v", got, neighbourBefore)
 	}
 	msg := fmt.Sprintf("purge scale: %d tenants, %d due, sweep read %d (in %s), big tenant %d items (chunk %d, killed after %d, %d left), %d items deleted and certified across the due tenants, all purged in %s",

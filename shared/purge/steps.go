@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tenantflow/tenantflow/shared/billing"
 	"github.com/tenantflow/tenantflow/shared/events"
 	"github.com/tenantflow/tenantflow/shared/flow"
 	"github.com/tenantflow/tenantflow/shared/metrics"
@@ -26,14 +27,28 @@ type Publisher interface {
 	Publish(ctx context.Context, detailType string, detail any) error
 }
 
-// Sources reaches every source of a tenant's data (shared/purge/sources implements it
-// on DynamoDB and S3): counts what each holds, deletes it in bounded chunks, verifies
-// each is empty. currentOp is the purge operation calling, whose own record is not the
-// tenant's data.
+// Sources reaches every AWS source of a tenant's data (shared/purge/sources implements
+// it on DynamoDB and S3): counts what each holds, deletes it in bounded chunks,
+// verifies each is empty, and names the exports still running. currentOp is the purge
+// operation calling, whose own record is not the tenant's data.
 type Sources interface {
 	Count(ctx context.Context, tenantID, currentOp string) (map[string]int64, error)
 	DeleteChunk(ctx context.Context, tenantID, currentOp string, maxItems int64, deadline time.Time) (Progress, error)
 	Verify(ctx context.Context, tenantID, currentOp string) (map[string]time.Time, error)
+	RunningExports(ctx context.Context, tenantID string) ([]string, error)
+}
+
+// Executions stops executions (shared/flow/sfnexec implements it): the purge stops
+// the tenant's running exports before it deletes anything.
+type Executions interface {
+	Stop(ctx context.Context, executionARN, cause string) error
+}
+
+// Customers deletes the tenant's Stripe customer and reads back that it is gone
+// (shared/billing: the Stripe adapter, and Disabled, which holds nothing).
+type Customers interface {
+	DeleteCustomer(ctx context.Context, customerID, idempotencyKey string) (billing.CustomerErasure, error)
+	CustomerDeleted(ctx context.Context, customerID string) (billing.CustomerErasure, error)
 }
 
 // ExportPrefix is where a tenant's exports live in the exports bucket.
@@ -41,7 +56,9 @@ func ExportPrefix(tenantID string) string { return "exports/" + tenantID + "/" }
 
 // PurgedEvent is the detail of TenantPurged: the certificate, so every service of the
 // platform can erase its own copy of the tenant's data and keep the proof. It is
-// published at least once; consumers dedupe on operation_id.
+// published only after the purge committed, carrying the committed certificate, at
+// least once (EventBridge has no idempotency key): consumers dedupe on operation_id
+// (or the certificate's sha256). There is at most one per tenant and one certificate.
 type PurgedEvent struct {
 	TenantID    string                      `json:"tenant_id"`
 	OperationID string                      `json:"operation_id"`
@@ -50,12 +67,15 @@ type PurgedEvent struct {
 
 // Steps are the Lambda handlers of statemachines/purge.asl.json.
 type Steps struct {
-	kit     *flow.Kit
-	store   Store
-	sources Sources
-	events  Publisher
-	def     *flow.Definition
-	now     func() time.Time
+	kit       *flow.Kit
+	store     Store
+	sources   Sources
+	events    Publisher
+	def       *flow.Definition
+	now       func() time.Time
+	exports   Executions
+	exportARN string
+	customers Customers
 
 	// ChunkItems and ChunkTime bound one delete invocation (the state machine loops
 	// until nothing is left); ChunkTime is cut shorter when the Lambda deadline is
@@ -79,16 +99,32 @@ func NewSteps(kit *flow.Kit, st Store, sources Sources, pub Publisher) *Steps {
 		ChunkItems: DefaultChunkItems, ChunkTime: DefaultChunkTime}
 }
 
+// WithExports lets Start stop the tenant's running executions of the export state
+// machine exportARN.
+func (s *Steps) WithExports(x Executions, exportARN string) *Steps {
+	s.exports, s.exportARN = x, exportARN
+	return s
+}
+
+// WithCustomers lets Delete delete, and Verify read back, the tenant's Stripe customer.
+func (s *Steps) WithCustomers(c Customers) *Steps {
+	s.customers = c
+	return s
+}
+
 // actor is the audit identity of the purge's own writes.
 func actor(ref flow.Ref) store.Actor {
 	return store.Actor{Who: "system:" + tenant.KindPurge, OperationID: ref.OperationID}
 }
 
 // Start claims the DELETED tenant for this purge (it stays DELETED, now owned by the
-// operation) and takes the inventory. The claim refuses a tenant whose retention has
-// not ended by the wall clock, whoever started the execution. The inventory is taken
-// only if the tenant has none: one taken by an earlier, failed attempt is kept, because
-// it counted what existed before anything was deleted.
+// operation), stops the tenant's running exports and takes the inventory.
+//
+// "Retention over" is decided by the scheduled event's time the sweep passes (in.Now),
+// so a delayed or replayed schedule decides as the sweep did, but never by a time later
+// than the wall clock: an execution started by hand with a future now cannot purge
+// early. The inventory is taken only if the tenant has none: one taken by an earlier,
+// failed attempt is kept, because it counted what existed before anything was deleted.
 func (s *Steps) Start(ctx context.Context, in Input) (Input, error) {
 	if err := checkKind(in.Ref); err != nil {
 		return in, err
@@ -98,7 +134,7 @@ func (s *Steps) Start(ctx context.Context, in Input) (Input, error) {
 		return in, err
 	}
 	now := s.now()
-	if in.Now != nil {
+	if in.Now != nil && in.Now.Before(now) {
 		now = *in.Now
 	}
 	t, err := s.kit.Claim(ctx, in.Ref, flow.Claim{
@@ -118,6 +154,9 @@ func (s *Steps) Start(ctx context.Context, in Input) (Input, error) {
 		return in, err
 	}
 	log := s.kit.Logger(in.Ref, "start")
+	if err := s.stopExports(ctx, in.Ref); err != nil {
+		return in, err
+	}
 	if inv := t.PurgeInventory; inv != nil {
 		log.Info("inventory kept from an earlier attempt", "inventory_operation_id", inv.OperationID, "taken_at", inv.TakenAt, "counts", inv.Counts)
 		return in, nil
@@ -125,6 +164,11 @@ func (s *Steps) Start(ctx context.Context, in Input) (Input, error) {
 	counts, err := s.sources.Count(ctx, in.TenantID, in.OperationID)
 	if err != nil {
 		return in, err
+	}
+	if t.Billing.CustomerID != "" {
+		counts[tenant.SourceStripeCustomer] = 1
+	} else {
+		counts[tenant.SourceStripeCustomer] = 0
 	}
 	inv := &tenant.PurgeInventory{OperationID: in.OperationID, TakenAt: s.now().UTC(), Counts: counts}
 	_, err = s.store.Change(ctx, in.TenantID, actor(in.Ref), func(cur *tenant.Tenant) (store.Write, error) {
@@ -143,6 +187,28 @@ func (s *Steps) Start(ctx context.Context, in Input) (Input, error) {
 	return in, nil
 }
 
+// stopExports stops the executions of the tenant's queued or running exports, so no
+// export writes a part while, or after, the purge deletes; the uploads they opened are
+// aborted by the first delete chunk. An execution that never started or has ended is
+// left as it is. The purge holds the tenant from its claim on, so the API starts no
+// new export meanwhile.
+func (s *Steps) stopExports(ctx context.Context, ref flow.Ref) error {
+	ids, err := s.sources.RunningExports(ctx, ref.TenantID)
+	if err != nil || len(ids) == 0 {
+		return err
+	}
+	if s.exports == nil || s.exportARN == "" {
+		return fmt.Errorf("purge of %s: %d export(s) running and no way to stop them (wiring)", ref.TenantID, len(ids))
+	}
+	for _, id := range ids {
+		if err := s.exports.Stop(ctx, flow.ExecutionARN(s.exportARN, id), "tenant purged by operation "+ref.OperationID); err != nil {
+			return fmt.Errorf("stop export %s of %s: %w", id, ref.TenantID, err)
+		}
+	}
+	s.kit.Logger(ref, "start").Info("running exports stopped", "exports", ids)
+	return nil
+}
+
 // owned is flow.Kit.Owned's rule for a Change decision: held by this purge's claim
 // (which records the previous state), not merely reserved for it by the sweep.
 func owned(t *tenant.Tenant, ref flow.Ref) error {
@@ -159,7 +225,8 @@ func (s *Steps) Delete(ctx context.Context, in Input) (Progress, error) {
 	if err := checkKind(in.Ref); err != nil {
 		return Progress{}, err
 	}
-	if _, err := s.kit.Owned(ctx, in.Ref, Busy); err != nil {
+	t, err := s.kit.Owned(ctx, in.Ref, Busy)
+	if err != nil {
 		return Progress{}, err
 	}
 	deadline := time.Now().Add(s.ChunkTime)
@@ -170,8 +237,37 @@ func (s *Steps) Delete(ctx context.Context, in Input) (Progress, error) {
 	if err != nil {
 		return p, err
 	}
+	if !p.More && t.Billing.CustomerID != "" {
+		// Every AWS source is empty: the Stripe customer goes last.
+		erased, err := s.deleteCustomer(ctx, in.Ref, t.Billing.CustomerID)
+		if err != nil {
+			return p, err
+		}
+		if erased.Deleted {
+			p.Deleted[tenant.SourceStripeCustomer] = 1
+		}
+	}
 	s.kit.Logger(in.Ref, "delete").Info("chunk deleted", "deleted", p.Deleted, "more", p.More)
 	return p, nil
+}
+
+// deleteCustomer deletes the tenant's Stripe customer, which also cancels what is
+// left of its subscription. Deleting rather than redacting it keeps what the law may
+// require: Stripe keeps a deleted customer's invoices readable, with the billing
+// details printed on them, while the customer object (name, e-mail, tenant_id
+// metadata) is gone. Repeating it is harmless (Stripe's "no such customer" counts as
+// deleted); its idempotency key follows the billing scheme <op>:<attempt>:<step>, and
+// a purge has a single attempt.
+func (s *Steps) deleteCustomer(ctx context.Context, ref flow.Ref, customerID string) (billing.CustomerErasure, error) {
+	if s.customers == nil {
+		return billing.CustomerErasure{}, fmt.Errorf("purge of %s: no Stripe client to delete customer %s (wiring)", ref.TenantID, customerID)
+	}
+	erased, err := s.customers.DeleteCustomer(ctx, customerID, ref.OperationID+":0:purge-customer")
+	if err != nil {
+		return erased, err
+	}
+	s.kit.Logger(ref, "delete").Info("stripe customer erased", "deleted", erased.Deleted, "billing_disabled", erased.Disabled)
+	return erased, nil
 }
 
 // Verify reads every source back and, when all are empty, writes the deletion
@@ -196,7 +292,14 @@ func (s *Steps) Verify(ctx context.Context, in Input) (Input, error) {
 	if err != nil {
 		return in, err
 	}
-	cert, err := tenant.NewDeletionCertificate(in.TenantID, in.OperationID, t.PurgeInventory, at, s.now())
+	verified := map[string]tenant.SourceCertificate{}
+	for src, when := range at {
+		verified[src] = tenant.SourceCertificate{ItemsDeleted: t.PurgeInventory.Counts[src], VerifiedEmptyAt: when}
+	}
+	if verified[tenant.SourceStripeCustomer], err = s.verifyCustomer(ctx, in.Ref, t); err != nil {
+		return in, err
+	}
+	cert, err := tenant.NewDeletionCertificate(in.TenantID, in.OperationID, t.PurgeInventory, verified, s.now())
 	if err != nil {
 		return in, err
 	}
@@ -222,12 +325,39 @@ func (s *Steps) Verify(ctx context.Context, in Input) (Input, error) {
 	return in, nil
 }
 
-// Finish publishes TenantPurged with the certificate, then writes the PURGED
-// tombstone and marks the operation SUCCEEDED in one transaction (flow.Kit.Finish),
-// and scrubs the audit trail. The event goes out before the commit so that it is
-// published at least once: a Finish that dies after publishing publishes again on its
-// retry (consumers dedupe on operation_id), and once committed nothing can fail the
-// flow and lose it. A repeat after the commit only scrubs again.
+// verifyCustomer reads the tenant's Stripe customer back: deleted (or unknown to
+// Stripe) is verified, one still there is a *NotEmptyError. Without a customer, or with
+// billing disabled, Stripe holds nothing of the tenant, and the certificate says so.
+func (s *Steps) verifyCustomer(ctx context.Context, ref flow.Ref, t *tenant.Tenant) (tenant.SourceCertificate, error) {
+	id := t.Billing.CustomerID
+	if id == "" {
+		return tenant.SourceCertificate{VerifiedEmptyAt: s.now(), Note: "no Stripe customer; nothing held"}, nil
+	}
+	if s.customers == nil {
+		return tenant.SourceCertificate{}, fmt.Errorf("purge of %s: no Stripe client to read customer %s back (wiring)", ref.TenantID, id)
+	}
+	got, err := s.customers.CustomerDeleted(ctx, id)
+	switch {
+	case err != nil:
+		return tenant.SourceCertificate{}, err
+	case got.Disabled:
+		return tenant.SourceCertificate{VerifiedEmptyAt: s.now(), Note: "billing disabled; nothing held"}, nil
+	case !got.Deleted:
+		return tenant.SourceCertificate{}, &NotEmptyError{TenantID: ref.TenantID, Source: tenant.SourceStripeCustomer, Found: 1}
+	}
+	return tenant.SourceCertificate{ItemsDeleted: 1, VerifiedEmptyAt: s.now(),
+		Note: "customer deleted at Stripe (DELETE /v1/customers/{id}); its invoices stay with Stripe, see remains"}, nil
+}
+
+// Finish commits the purge and then announces it, through an outbox: it scrubs the
+// audit trail, then writes the PURGED tombstone, the operation SUCCEEDED and the
+// tenant's PurgedEventPending flag in one transaction (flow.Kit.Finish), scrubs once
+// more for the lines written since, then publishes TenantPurged with the committed
+// certificate and clears the flag. Nothing is published before the commit, so a purge
+// that fails never announced a certificate, and the one certificate published is the
+// committed one. A repeat after the commit publishes again only while the flag is set
+// (a lost answer after publishing repeats the same event: consumers dedupe on
+// operation_id); the purge sweep publishes for a Finish that never got that far.
 func (s *Steps) Finish(ctx context.Context, in Input) (*tenant.DeletionCertificate, error) {
 	if err := checkKind(in.Ref); err != nil {
 		return nil, err
@@ -242,7 +372,10 @@ func (s *Steps) Finish(ctx context.Context, in Input) (*tenant.DeletionCertifica
 		if err != nil {
 			return nil, err
 		}
-		return t.Certificate, s.scrub(ctx, in.Ref)
+		if err := s.scrub(ctx, in.Ref); err != nil {
+			return nil, err
+		}
+		return t.Certificate, PublishPurged(ctx, s.store, s.events, t)
 	}
 	t, err := s.kit.Owned(ctx, in.Ref, Busy)
 	if err != nil {
@@ -252,21 +385,60 @@ func (s *Steps) Finish(ctx context.Context, in Input) (*tenant.DeletionCertifica
 	if cert == nil || cert.OperationID != in.OperationID || !cert.Verify() {
 		return nil, fmt.Errorf("finish purge of %s: no valid certificate of operation %s (Verify did not run)", in.TenantID, in.OperationID)
 	}
-	if err := s.events.Publish(ctx, events.TenantPurged, PurgedEvent{TenantID: in.TenantID, OperationID: in.OperationID, Certificate: cert}); err != nil {
-		return nil, err
-	}
 	if err := s.scrub(ctx, in.Ref); err != nil {
 		return nil, err
 	}
-	if err := s.kit.Finish(ctx, in.Ref, Busy, tenant.Purged, tombstone, "purged"); err != nil {
+	commit := func(x *tenant.Tenant) {
+		tombstone(x)
+		x.PurgedEventPending = true
+	}
+	if err := s.kit.Finish(ctx, in.Ref, Busy, tenant.Purged, commit, "purged"); err != nil {
 		return nil, err
 	}
 	// The claim and commit lines were written after the first scrub.
 	if err := s.scrub(ctx, in.Ref); err != nil {
 		return nil, err
 	}
+	t, err = s.store.GetTenant(ctx, in.TenantID)
+	if err != nil {
+		return nil, err
+	}
+	if err := PublishPurged(ctx, s.store, s.events, t); err != nil {
+		return nil, err
+	}
 	log.Info("tenant purged", "sha256", cert.SHA256, "backups_expire_at", cert.BackupsExpireAt)
 	return cert, nil
+}
+
+// OutboxStore is what publishing from the purge's outbox needs.
+type OutboxStore interface {
+	Change(ctx context.Context, id string, by store.Actor, decide store.Decide) (*tenant.Tenant, error)
+}
+
+// PublishPurged publishes TenantPurged for a PURGED tenant whose event is still
+// pending, carrying its committed certificate, then clears the pending flag. A tenant
+// whose flag is clear has had its event published: nothing is done.
+func PublishPurged(ctx context.Context, st OutboxStore, pub Publisher, t *tenant.Tenant) error {
+	if t.State != tenant.Purged || !t.PurgedEventPending {
+		return nil
+	}
+	cert := t.Certificate
+	if cert == nil || !cert.Verify() {
+		return fmt.Errorf("publish TenantPurged of %s: the tombstone holds no valid certificate", t.ID)
+	}
+	if pub == nil {
+		return fmt.Errorf("publish TenantPurged of %s: no publisher (wiring)", t.ID)
+	}
+	if err := pub.Publish(ctx, events.TenantPurged, PurgedEvent{TenantID: t.ID, OperationID: cert.OperationID, Certificate: cert}); err != nil {
+		return err
+	}
+	_, err := st.Change(ctx, t.ID, store.Actor{Who: "system:" + tenant.KindPurge, OperationID: cert.OperationID}, func(cur *tenant.Tenant) (store.Write, error) {
+		if cur.State != tenant.Purged || !cur.PurgedEventPending {
+			return store.Write{}, store.ErrUnchanged
+		}
+		return store.Write{Mutate: func(x *tenant.Tenant) { x.PurgedEventPending = false }}, nil
+	})
+	return err
 }
 
 // tombstone is what remains of a purged tenant: its id, plan, lifecycle dates and

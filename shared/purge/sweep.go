@@ -23,10 +23,11 @@ type SweepStore interface {
 
 var _ SweepStore = (*store.Store)(nil)
 
-// Sweeper starts the purges that are due. It is run by an EventBridge schedule; "now"
-// is the scheduled event's time, never the wall clock, so a delayed or replayed event
-// decides the same way (the purge's first step still refuses a tenant whose retention
-// has not ended by the wall clock).
+// Sweeper starts the purges that are due, and publishes the TenantPurged events a
+// committed purge left pending. It is run by an EventBridge schedule; "now" is the
+// scheduled event's time, never the wall clock, so a delayed or replayed event decides
+// the same way (the purge's first step still refuses a tenant whose retention has not
+// ended by the wall clock).
 type Sweeper struct {
 	store SweepStore
 	sfn   flow.Executions
@@ -34,6 +35,7 @@ type Sweeper struct {
 	kit   *flow.Kit
 	def   *flow.Definition
 	log   *slog.Logger
+	pub   Publisher
 }
 
 // NewSweeper wires the sweep on the purge state machine arn.
@@ -49,18 +51,28 @@ func (s *Sweeper) WithMetrics(m flow.Metrics) *Sweeper {
 	return s
 }
 
+// WithPublisher makes the sweep the relay of the purge's outbox: it publishes
+// TenantPurged for a purge that committed but whose Finish step never published (it
+// kept failing after the commit).
+func (s *Sweeper) WithPublisher(p Publisher) *Sweeper {
+	s.pub = p
+	return s
+}
+
 // SweepResult says what one sweep did. Read counts the Due index entries it read
 // (tenants due at Now, never the whole table); Started lists the operations started,
 // Released the tenants whose ended purge was released first, Skipped the due tenants
 // left alone (a purge running, another flow holding them, or waiting for an operator),
 // Failed the tenants that could not be started (the next sweep tries again).
+// Published lists the purged tenants whose pending TenantPurged the sweep published.
 type SweepResult struct {
-	Now      time.Time `json:"now"`
-	Read     int       `json:"read"`
-	Started  []string  `json:"started"`
-	Released []string  `json:"released"`
-	Skipped  []string  `json:"skipped"`
-	Failed   []string  `json:"failed"`
+	Now       time.Time `json:"now"`
+	Read      int       `json:"read"`
+	Started   []string  `json:"started"`
+	Released  []string  `json:"released"`
+	Skipped   []string  `json:"skipped"`
+	Failed    []string  `json:"failed"`
+	Published []string  `json:"published"`
 }
 
 // Bounds of one sweep: the index is read in pages; at most maxStarts purges are started
@@ -70,6 +82,9 @@ const (
 	sweepPage    = 100
 	maxStarts    = 1000
 	sweepReserve = 5 * time.Second
+	// relayGrace is how long a committed purge's own Finish step has to publish its
+	// TenantPurged (its retries take minutes at most) before the sweep does.
+	relayGrace = 15 * time.Minute
 )
 
 // Handle starts one purge per due tenant. Every tenant is handled on its own: a
@@ -81,7 +96,10 @@ func (s *Sweeper) Handle(ctx context.Context, ev events.CloudWatchEvent) (SweepR
 	if now.IsZero() {
 		return SweepResult{}, &tenant.ValidationError{Field: "time", Reason: "scheduled event has no time"}
 	}
-	res := SweepResult{Now: now, Started: []string{}, Released: []string{}, Skipped: []string{}, Failed: []string{}}
+	res := SweepResult{Now: now, Started: []string{}, Released: []string{}, Skipped: []string{}, Failed: []string{}, Published: []string{}}
+	if err := s.relay(ctx, now, &res); err != nil {
+		return res, err
+	}
 	var cursor store.DueCursor
 	for len(res.Started) < maxStarts && !nearDeadline(ctx) {
 		page, next, err := s.store.Due(ctx, store.DuePurge, now, cursor, sweepPage)
@@ -104,8 +122,39 @@ func (s *Sweeper) Handle(ctx context.Context, ev events.CloudWatchEvent) (SweepR
 		cursor = next
 	}
 	s.log.Info("purge sweep", "now", now, "read", res.Read, "started", len(res.Started), "released", len(res.Released),
-		"skipped", len(res.Skipped), "failed", len(res.Failed))
+		"skipped", len(res.Skipped), "failed", len(res.Failed), "published", len(res.Published))
 	return res, nil
+}
+
+// relay publishes the TenantPurged events still pending on purged tenants (the Due
+// index, kind PURGED_EVENT) whose commit is older than relayGrace. The sweep's "now"
+// decides, like everything else it does; a tenant that fails is logged and counted,
+// and the next sweep tries again.
+func (s *Sweeper) relay(ctx context.Context, now time.Time, res *SweepResult) error {
+	if s.pub == nil {
+		return nil
+	}
+	var cursor store.DueCursor
+	for !nearDeadline(ctx) {
+		page, next, err := s.store.Due(ctx, store.DuePurgedEvent, now.Add(-relayGrace), cursor, sweepPage)
+		if err != nil {
+			return err
+		}
+		for _, t := range page {
+			if err := PublishPurged(ctx, s.store, s.pub, t); err != nil {
+				res.Failed = append(res.Failed, t.ID)
+				s.log.Error("purge sweep: TenantPurged not published", "tenant_id", t.ID, "error", err.Error())
+				continue
+			}
+			res.Published = append(res.Published, t.ID)
+			s.log.Warn("purge sweep: published the TenantPurged its purge's Finish step did not", "tenant_id", t.ID)
+		}
+		if next == nil {
+			return nil
+		}
+		cursor = next
+	}
+	return nil
 }
 
 func nearDeadline(ctx context.Context) bool {

@@ -43,6 +43,12 @@ type IdempotencyRecord struct {
 	// ExpiresAt (epoch s) is the TTL attribute.
 	ExpiresAt int64 `dynamodbav:"expires_at"`
 
+	// TenantRef is the tenant the request was about, set by the caller before
+	// CompleteIdempotency: the answer kept holds the tenant's data, so the record is
+	// found by tenant (the ByTenant index) and erased with it by a purge. A claim
+	// without an answer holds only the request's hash and carries none.
+	TenantRef string `dynamodbav:"tenant_ref,omitempty"`
+
 	ResponseStatus  int               `dynamodbav:"response_status,omitempty"`
 	ResponseHeaders map[string]string `dynamodbav:"response_headers,omitempty"`
 	ResponseBody    string            `dynamodbav:"response_body,omitempty"`
@@ -124,15 +130,21 @@ func (s *Store) CompleteIdempotency(ctx context.Context, rec *IdempotencyRecord,
 	if err != nil {
 		return fmt.Errorf("marshal headers: %w", err)
 	}
+	set := "SET idem_status = :done, response_status = :st, response_headers = :h, response_body = :b"
+	vals := map[string]types.AttributeValue{
+		":done": &types.AttributeValueMemberS{Value: IdempotencyDone}, ":st": &types.AttributeValueMemberN{Value: strconv.Itoa(status)},
+		":h": hdr, ":b": &types.AttributeValueMemberS{Value: body}, ":owner": &types.AttributeValueMemberS{Value: rec.Owner},
+	}
+	if rec.TenantRef != "" {
+		set += ", " + TenantRefAttribute + " = :tenant"
+		vals[":tenant"] = &types.AttributeValueMemberS{Value: rec.TenantRef}
+	}
 	_, err = s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName: &s.table, Key: idempKey(rec.PK[len(idempPrefix):]),
-		UpdateExpression:         aws.String("SET idem_status = :done, response_status = :st, response_headers = :h, response_body = :b"),
-		ConditionExpression:      aws.String("#owner = :owner"),
-		ExpressionAttributeNames: map[string]string{"#owner": "owner"},
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":done": &types.AttributeValueMemberS{Value: IdempotencyDone}, ":st": &types.AttributeValueMemberN{Value: strconv.Itoa(status)},
-			":h": hdr, ":b": &types.AttributeValueMemberS{Value: body}, ":owner": &types.AttributeValueMemberS{Value: rec.Owner},
-		},
+		UpdateExpression:          aws.String(set),
+		ConditionExpression:       aws.String("#owner = :owner"),
+		ExpressionAttributeNames:  map[string]string{"#owner": "owner"},
+		ExpressionAttributeValues: vals,
 	})
 	return idempUpdateErr(err)
 }

@@ -61,6 +61,8 @@ type tenantRecord struct {
 	// what its sha256 covers, so they are kept as written).
 	PurgeInventory string `dynamodbav:"purge_inventory,omitempty"`
 	Certificate    string `dynamodbav:"deletion_certificate,omitempty"`
+	// PurgedEventPending: TenantPurged is still to be published (the purge's outbox).
+	PurgedEventPending bool `dynamodbav:"purged_event_pending,omitempty"`
 }
 
 func tenantKey(id string) (string, string) { return tenantPrefix + id, skTenant }
@@ -92,6 +94,10 @@ func toRecord(t *tenant.Tenant) tenantRecord {
 			r.DueKind, r.DueAt = DuePurge, r.PurgeAfter
 		}
 	}
+	if t.State == tenant.Purged && t.PurgedEventPending {
+		r.PurgedEventPending = true
+		r.DueKind, r.DueAt = DuePurgedEvent, ts(t.UpdatedAt)
+	}
 	// Both are plain structs of strings, numbers and times: marshalling cannot fail.
 	if t.PurgeInventory != nil {
 		b, _ := json.Marshal(t.PurgeInventory)
@@ -113,7 +119,8 @@ func (r tenantRecord) toTenant() *tenant.Tenant {
 		Operation: r.Operation, Attention: r.Attention, PreviousState: tenant.State(r.PreviousState), SuspendCause: r.SuspendCause, SuspendReason: r.SuspendReason,
 		RetentionDays: r.RetentionDays,
 		DeletedAt:     parseTSPtr(r.DeletedAt), PurgeAfter: parseTSPtr(r.PurgeAfter),
-		Billing: tenant.BillingRef{CustomerID: r.CustomerID, SubscriptionID: r.SubscriptionID, CurrentPeriodEnd: parseTSPtr(r.CurrentPeriodEnd)},
+		Billing:            tenant.BillingRef{CustomerID: r.CustomerID, SubscriptionID: r.SubscriptionID, CurrentPeriodEnd: parseTSPtr(r.CurrentPeriodEnd)},
+		PurgedEventPending: r.PurgedEventPending,
 	}
 	if r.PendingPlan != "" {
 		t.PendingChange = &tenant.PendingChange{Plan: tenant.Plan(r.PendingPlan), EffectiveAt: parseTS(r.PendingAt), OperationID: r.PendingOperation}

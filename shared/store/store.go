@@ -45,20 +45,15 @@ const (
 const (
 	OpenOperation = "OP"     // an operation item while RUNNING
 	OpenExport    = "EXPORT" // an export job item while queued or running
-	// ByTenantIndex is sparse: the items about a tenant that live outside its
-	// partition carry its id in TenantRefAttribute (HASH tenant_ref, RANGE pk), so one
-	// Query per tenant finds them, never a Scan: the export reads the tenant's
-	// operations with it (begins_with(pk, "OP#")), also one no audit line names.
-	ByTenantIndex = "ByTenant"
-	// TenantRefAttribute is ByTenantIndex's hash key: the id of the tenant an item is
-	// about.
-	TenantRefAttribute = "tenant_ref"
 )
 
 // Due kinds stored in due_kind.
 const (
 	DueChange = "CHANGE" // a pending plan change at period end
 	DuePurge  = "PURGE"  // a deleted tenant whose retention ends at due_at
+	// DuePurgedEvent is a PURGED tenant whose TenantPurged is still to be published
+	// (due_at: the commit); the purge sweep publishes what its Finish step could not.
+	DuePurgedEvent = "PURGED_EVENT"
 )
 
 // Store is the DynamoDB adapter for the control-plane table.

@@ -123,16 +123,24 @@ func (s *Store) ClaimWebhookEvent(ctx context.Context, id, eventType string, lea
 	return true, nil
 }
 
-// FinishWebhookEvent marks event id handled, with what was done (for operators).
+// FinishWebhookEvent marks event id handled, with what was done (for operators). The
+// record names its tenant (tenant_id, and tenant_ref for the ByTenant index), so a
+// purge finds and erases it.
 func (s *Store) FinishWebhookEvent(ctx context.Context, id, tenantID, outcome string) error {
+	set := "SET #s = :done, outcome = :o, finished_at = :now"
+	vals := map[string]types.AttributeValue{
+		":done": &types.AttributeValueMemberS{Value: webhookDone}, ":o": &types.AttributeValueMemberS{Value: outcome},
+		":now": &types.AttributeValueMemberS{Value: ts(s.now())},
+	}
+	if tenantID != "" { // tenant_id and tenant_ref are index keys, which may not be empty
+		set += ", tenant_id = :t, " + TenantRefAttribute + " = :t"
+		vals[":t"] = &types.AttributeValueMemberS{Value: tenantID}
+	}
 	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName: &s.table, Key: webhookEventKey(id),
-		UpdateExpression:         aws.String("SET #s = :done, outcome = :o, tenant_id = :t, finished_at = :now"),
-		ExpressionAttributeNames: map[string]string{"#s": "status"},
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":done": &types.AttributeValueMemberS{Value: webhookDone}, ":o": &types.AttributeValueMemberS{Value: outcome},
-			":t": &types.AttributeValueMemberS{Value: tenantID}, ":now": &types.AttributeValueMemberS{Value: ts(s.now())},
-		},
+		UpdateExpression:          aws.String(set),
+		ExpressionAttributeNames:  map[string]string{"#s": "status"},
+		ExpressionAttributeValues: vals,
 	})
 	if err != nil {
 		return fmt.Errorf("finish webhook event %s: %w", id, err)
@@ -197,6 +205,8 @@ func (s *Store) AcceptWebhookMark(ctx context.Context, subscriptionID, tenantID 
 	item["last_created"], item["last_event"] = num(next.Created), &types.AttributeValueMemberS{Value: next.EventID}
 	item["canceled"] = &types.AttributeValueMemberBOOL{Value: next.Canceled}
 	item["tenant_id"], item["version"] = &types.AttributeValueMemberS{Value: tenantID}, num(seen+1)
+	// tenant_ref puts the record in the ByTenant index, so the tenant's purge finds it.
+	item[TenantRefAttribute] = &types.AttributeValueMemberS{Value: tenantID}
 	item[TTLAttribute] = num(s.now().Add(WebhookRetention).Unix())
 	for name, v := range map[string]string{"operation_id": next.OperationID, "pending_event": next.Pending, "pending_op": next.PendingOp} {
 		if v != "" {

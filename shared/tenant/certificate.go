@@ -11,18 +11,36 @@ import (
 
 // Data sources a purge deletes and certifies, by the names the certificate uses.
 const (
-	// SourceControlPlane is the tenant's items in the control-plane table other than the
-	// tenant item and its audit trail: entitlements, the records of its operations
-	// (except the purge's own), anything else under its partition key.
+	// SourceControlPlane is the tenant's items in the control-plane table's partition
+	// TENANT#<id> other than the tenant item and its audit trail: entitlements, export
+	// jobs and the export marker, anything else written under its partition key.
 	SourceControlPlane = "control_plane"
+	// SourceOperations is the records of the tenant's operations (OP#<id>), found by
+	// tenant (the ByTenant index), whether or not the audit trail names them; the
+	// purge's own operations are kept.
+	SourceOperations = "operations"
+	// SourceIdempotency is the API's Idempotency-Key records of requests about the
+	// tenant (they keep the answers, which hold its data).
+	SourceIdempotency = "idempotency"
+	// SourceWebhooks is the Stripe webhook's event dedupe and per-subscription order
+	// records of the tenant.
+	SourceWebhooks = "webhooks"
 	// SourceTenantData is the tenant's partition of the application data table.
 	SourceTenantData = "tenant_data"
-	// SourceExports is the tenant's objects under exports/<tenant_id>/ in the exports bucket.
+	// SourceExports is every object version and delete marker under
+	// exports/<tenant_id>/ in the exports bucket.
 	SourceExports = "exports"
+	// SourceExportUploads is the multipart uploads still open under
+	// exports/<tenant_id>/: the parts of an export that never completed.
+	SourceExportUploads = "export_uploads"
+	// SourceStripeCustomer is the tenant's customer at Stripe (name, e-mail,
+	// tenant_id metadata), deleted by the purge.
+	SourceStripeCustomer = "stripe_customer"
 )
 
 // Sources lists every purged source in certificate order.
-var Sources = []string{SourceControlPlane, SourceTenantData, SourceExports}
+var Sources = []string{SourceControlPlane, SourceOperations, SourceIdempotency, SourceWebhooks, SourceTenantData, SourceExports,
+	SourceExportUploads, SourceStripeCustomer}
 
 // BackupRetention is how long deleted data can still be restored from backups: DynamoDB
 // point-in-time recovery keeps 35 days (the exports bucket is unversioned and has none).
@@ -43,16 +61,29 @@ type PurgeInventory struct {
 type SourceCertificate struct {
 	ItemsDeleted    int64     `json:"items_deleted"`
 	VerifiedEmptyAt time.Time `json:"verified_empty_at"`
+	// Note says what was done where a count says too little: for the Stripe customer,
+	// whether it was deleted or billing was off.
+	Note string `json:"note,omitempty"`
+}
+
+// Remain is something of the tenant's that outlives the purge: what it is, why it is
+// kept, and until when (an RFC 3339 time, or in words when no date is known here).
+type Remain struct {
+	What  string `json:"what"`
+	Why   string `json:"why"`
+	Until string `json:"until"`
 }
 
 // DeletionCertificate is the proof of a verified hard delete that the PURGED tombstone
 // keeps and the TenantPurged event carries: per source how many items existed and when
-// the source was read back empty, when the last backup expires, and a SHA-256 of its
-// canonical JSON so a copy handed to a customer or an auditor can be checked.
+// the source was read back empty, what remains and why, when the last backup expires,
+// and a SHA-256 of its canonical JSON so a copy handed to a customer or an auditor can
+// be checked.
 type DeletionCertificate struct {
 	TenantID        string                       `json:"tenant_id"`
 	OperationID     string                       `json:"operation_id"`
 	Sources         map[string]SourceCertificate `json:"sources"`
+	Remains         []Remain                     `json:"remains"`
 	InventoryAt     time.Time                    `json:"inventory_taken_at"`
 	BackupsExpireAt time.Time                    `json:"backups_expire_at"`
 	GeneratedAt     time.Time                    `json:"generated_at"`
@@ -60,10 +91,12 @@ type DeletionCertificate struct {
 	SHA256 string `json:"sha256,omitempty"`
 }
 
-// NewDeletionCertificate builds and seals the certificate of a purge from its inventory
-// and the time each source was verified empty. Times are kept in UTC to the
-// millisecond so the canonical form is the same after any round trip.
-func NewDeletionCertificate(tenantID, operationID string, inv *PurgeInventory, verified map[string]time.Time, generatedAt time.Time) (*DeletionCertificate, error) {
+// NewDeletionCertificate builds and seals the certificate of a purge from its
+// inventory and what it found when it read each source back (items_deleted is the
+// caller's: the inventory's count, or what a verification learnt instead). Every
+// source of Sources must be there. Times are kept in UTC to the millisecond so the
+// canonical form is the same after any round trip.
+func NewDeletionCertificate(tenantID, operationID string, inv *PurgeInventory, verified map[string]SourceCertificate, generatedAt time.Time) (*DeletionCertificate, error) {
 	if inv == nil {
 		return nil, fmt.Errorf("certificate of %s: no inventory", tenantID)
 	}
@@ -71,21 +104,49 @@ func NewDeletionCertificate(tenantID, operationID string, inv *PurgeInventory, v
 		InventoryAt: certTime(inv.TakenAt), GeneratedAt: certTime(generatedAt)}
 	var last time.Time
 	for _, src := range Sources {
-		at, ok := verified[src]
-		if !ok {
+		sc, ok := verified[src]
+		if !ok || sc.VerifiedEmptyAt.IsZero() {
 			return nil, fmt.Errorf("certificate of %s: source %s was not verified", tenantID, src)
 		}
-		at = certTime(at)
-		c.Sources[src] = SourceCertificate{ItemsDeleted: inv.Counts[src], VerifiedEmptyAt: at}
-		if at.After(last) {
-			last = at
+		sc.VerifiedEmptyAt = certTime(sc.VerifiedEmptyAt)
+		c.Sources[src] = sc
+		if src != SourceStripeCustomer && sc.VerifiedEmptyAt.After(last) {
+			last = sc.VerifiedEmptyAt
 		}
 	}
 	c.BackupsExpireAt = last.Add(BackupRetention)
+	c.Remains = remains(c)
 	if err := c.Seal(); err != nil {
 		return nil, err
 	}
 	return c, nil
+}
+
+// remains lists what outlives the purge: the backups until they age out, the invoices
+// of a deleted Stripe customer, and the tombstone itself. The exports bucket keeps
+// nothing: it is not versioned, and the purge deleted every version and open upload
+// under the tenant's prefix anyway.
+func remains(c *DeletionCertificate) []Remain {
+	out := []Remain{{
+		What: "DynamoDB point-in-time recovery backups of the control-plane and application data tables",
+		Why: "continuous backups cannot be edited; the deleted items leave them when they age out of the " +
+			"35-day recovery window",
+		Until: c.BackupsExpireAt.Format(time.RFC3339Nano),
+	}}
+	if c.Sources[SourceStripeCustomer].ItemsDeleted > 0 {
+		out = append(out, Remain{
+			What: "invoices and payments of the deleted Stripe customer, with the billing details printed on them",
+			Why: "kept by Stripe per its retention: deleting a customer keeps its invoices readable, as the " +
+				"seller's accounting records",
+			Until: "as long as Stripe keeps them (Stripe's retention, not set by this service)",
+		})
+	}
+	return append(out, Remain{
+		What: "the tombstone (tenant id, plan, lifecycle dates, this certificate), its audit trail with roles in " +
+			"place of people and reasons, and the purge operations' records",
+		Why:   "the proof that and when the tenant was deleted; they hold no name, e-mail, usage or billing reference",
+		Until: "kept with the control-plane table",
+	})
 }
 
 func certTime(t time.Time) time.Time { return t.UTC().Truncate(time.Millisecond) }

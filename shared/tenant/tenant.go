@@ -47,6 +47,10 @@ type Tenant struct {
 	// tenant's API view (GET /tenants/{id}/deletion-certificate serves the certificate).
 	PurgeInventory *PurgeInventory      `json:"-"`
 	Certificate    *DeletionCertificate `json:"-"`
+	// PurgedEventPending is the purge's outbox: set in the transaction that commits
+	// the PURGED tombstone, cleared once TenantPurged carrying Certificate is
+	// published, so the event goes out after the commit and is never lost.
+	PurgedEventPending bool `json:"-"`
 }
 
 // BillingRef links a tenant to its subscription in the billing system.

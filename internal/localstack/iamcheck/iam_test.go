@@ -120,13 +120,23 @@ func TestPoliciesMatchWiring(t *testing.T) {
 	}
 }
 
-// pair is one action on one resource, as a policy grants it or a wiring needs it.
-type pair struct{ action, resource string }
+// pair is one action on one resource, as a policy grants it or a wiring needs it,
+// with the s3:prefix its Condition limits it to ("" none).
+type pair struct{ action, resource, prefix string }
 
-// key compares actions case-insensitively, as IAM does; resources (ARNs) exactly,
-// so a wildcard resource ("…/index/*") does not cover the ARN a function needs: it
-// is reported as unused, and the precise ARN as missing.
-func (p pair) key() pair { return pair{strings.ToLower(p.action), p.resource} }
+// key compares actions case-insensitively, as IAM does; resources (ARNs) and prefixes
+// exactly, so a wildcard resource ("…/index/*") does not cover the ARN a function
+// needs, nor a list grant without its prefix condition the one with it: it is
+// reported as unused, and the precise grant as missing.
+func (p pair) key() pair { return pair{strings.ToLower(p.action), p.resource, p.prefix} }
+
+// where names a pair's resource, with its prefix condition if any.
+func (p pair) where() string {
+	if p.prefix == "" {
+		return p.resource
+	}
+	return p.resource + " (s3:prefix " + p.prefix + ")"
+}
 
 // granted is a pair a policy grants and where (for messages).
 type granted struct {
@@ -167,7 +177,7 @@ func check(tpl *samtemplate.Template, f samtemplate.Function, needs core.Needs) 
 			fail("%s's wiring needs %s on %s, which template.yaml cannot resolve: %v", id, g.Action, g.Resource, err)
 			continue
 		}
-		p := pair{g.Action, res}
+		p := pair{g.Action, res, g.Prefix}
 		want[p.key()] = p
 	}
 	haveKeys := map[pair]bool{}
@@ -178,7 +188,7 @@ func check(tpl *samtemplate.Template, f samtemplate.Function, needs core.Needs) 
 	missing := map[string][]string{} // resource → actions
 	for k, p := range want {
 		if !haveKeys[k] {
-			missing[p.resource] = append(missing[p.resource], p.action)
+			missing[p.where()] = append(missing[p.where()], p.action)
 		}
 	}
 	for _, res := range sortedKeys(missing) {
@@ -191,7 +201,7 @@ func check(tpl *samtemplate.Template, f samtemplate.Function, needs core.Needs) 
 	unused := map[place][]string{}
 	for _, g := range have {
 		if _, ok := want[g.key()]; !ok {
-			pl := place{g.resource, g.from}
+			pl := place{g.where(), g.from}
 			if !slices.Contains(unused[pl], g.action) {
 				unused[pl] = append(unused[pl], g.action)
 			}
@@ -219,10 +229,7 @@ func check(tpl *samtemplate.Template, f samtemplate.Function, needs core.Needs) 
 func checkEnvironment(tpl *samtemplate.Template, f samtemplate.Function, needs core.Needs) []string {
 	var msgs []string
 	used := map[string]bool{}
-	for _, sm := range append(slices.Clone(needs.Start), needs.Describe...) {
-		if used[sm] {
-			continue
-		}
+	for _, sm := range needs.Machines() {
 		used[sm] = true
 		name := core.StateMachineEnv(sm)
 		arn, err := resolve(tpl, "${"+sm+"}")
@@ -291,9 +298,11 @@ func policyGrants(env samtemplate.Env, policies any) (out []granted, problems []
 }
 
 // statements expands the Statement of a policy document. Only Allow statements with
-// Sid, Action and Resource are accepted: Deny, NotAction, NotResource and Condition
-// change what a grant means in ways a pair comparison cannot follow, and no function
-// needs them today; a wildcard action grants actions no wiring names.
+// Sid, Action and Resource are accepted, and one Condition: StringLike on s3:prefix,
+// which limits a list of the bucket to a prefix and becomes part of each pair. Deny,
+// NotAction, NotResource and other conditions change what a grant means in ways a
+// pair comparison cannot follow, and no function needs them; a wildcard action grants
+// actions no wiring names.
 func statements(at string, doc any) (out []granted, problems []string) {
 	list, ok := doc.([]any)
 	if !ok {
@@ -311,9 +320,17 @@ func statements(at string, doc any) (out []granted, problems []string) {
 			from += " Sid " + sid
 		}
 		bad := false
+		prefix := ""
 		for _, k := range sortedKeys(st) {
 			switch k {
 			case "Sid", "Effect", "Action", "Resource":
+			case "Condition":
+				p, err := s3Prefix(st[k])
+				if err != nil {
+					problems = append(problems, fmt.Sprintf("%s: Condition %v", from, err))
+					bad = true
+				}
+				prefix = p
 			default:
 				problems = append(problems, fmt.Sprintf("%s uses %s, which the IAM wiring test does not accept on functions", from, k))
 				bad = true
@@ -342,11 +359,29 @@ func statements(at string, doc any) (out []granted, problems []string) {
 				continue
 			}
 			for _, r := range resources {
-				out = append(out, granted{pair{a, r}, from})
+				out = append(out, granted{pair{a, r, prefix}, from})
 			}
 		}
 	}
 	return out, problems
+}
+
+// s3Prefix reads the one Condition the test accepts, {"StringLike": {"s3:prefix":
+// "<prefix>"}} (one value, or a list of one), and returns the prefix.
+func s3Prefix(v any) (string, error) {
+	cond, ok := v.(map[string]any)
+	if !ok || len(cond) != 1 {
+		return "", fmt.Errorf("is %v, want only StringLike on s3:prefix", v)
+	}
+	like, ok := cond["StringLike"].(map[string]any)
+	if !ok || len(like) != 1 {
+		return "", fmt.Errorf("is %v, want only StringLike on s3:prefix", v)
+	}
+	values, err := stringList(like["s3:prefix"])
+	if err != nil || len(values) != 1 {
+		return "", fmt.Errorf("is %v, want StringLike with one s3:prefix", v)
+	}
+	return values[0], nil
 }
 
 func stringList(v any) ([]string, error) {
@@ -410,7 +445,7 @@ func expandPolicyTemplate(env samtemplate.Env, at, name string, params any) ([]g
 	var out []granted
 	for _, a := range def.actions {
 		for _, r := range def.resources(env, v) {
-			out = append(out, granted{pair{a, r}, at + " " + name})
+			out = append(out, granted{pair{a, r, ""}, at + " " + name})
 		}
 	}
 	return out, nil

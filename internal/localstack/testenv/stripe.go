@@ -81,7 +81,8 @@ type StripeRequest struct {
 	Time time.Time `json:"time"`
 	// Status is the HTTP status the client got (0 for a dropped connection).
 	Status int `json:"status"`
-	// Injected is true when FailNext or StubNext answered instead of stripe-mock.
+	// Injected is true when FailNext or StubNext answered instead of stripe-mock, or
+	// the proxy did for a customer it saw deleted.
 	Injected bool `json:"injected,omitempty"`
 	// ObjectID is the top-level "id" of a successful JSON answer (a created
 	// subscription's id, say): stripe-mock makes up ids, so this is how a test
@@ -107,6 +108,11 @@ type Stripe struct {
 	// stripe-mock keeps no state, so the proxy shows the flag on later reads of that
 	// subscription (a deletion's cancel, then its compensation's resume, read it).
 	canceling map[string]bool
+	// deleted remembers the customers a DELETE removed, so that later requests get
+	// Stripe's answers for a deleted customer: a read says deleted=true, another
+	// DELETE is a 404 "No such customer" (stripe-mock would answer both as if the
+	// customer were there).
+	deleted map[string]bool
 }
 
 // stripeRule answers the next n matching requests itself.
@@ -134,7 +140,7 @@ func NewStripeProxy(upstream string) (*Stripe, error) {
 	if err != nil {
 		return nil, fmt.Errorf("stripe proxy: listen: %w", err)
 	}
-	s := &Stripe{URL: "http://" + ln.Addr().String(), canceling: map[string]bool{}}
+	s := &Stripe{URL: "http://" + ln.Addr().String(), canceling: map[string]bool{}, deleted: map[string]bool{}}
 	s.proxy = &httputil.ReverseProxy{
 		Rewrite:        func(r *httputil.ProxyRequest) { r.SetURL(target) },
 		ModifyResponse: s.remember,
@@ -183,6 +189,7 @@ func (s *Stripe) Reset() {
 	s.requests = nil
 	s.rules = nil
 	s.canceling = map[string]bool{}
+	s.deleted = map[string]bool{}
 }
 
 // FailNext makes the next n requests that match answer with status and a Stripe-shaped
@@ -259,6 +266,9 @@ func (s *Stripe) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	idx := len(s.requests)
 	rule := s.takeRule(r.Method, r.URL.Path)
+	if rule == nil {
+		rule = s.deletedCustomer(r.Method, r.URL.Path)
+	}
 	rec.Injected = rule != nil
 	s.requests = append(s.requests, rec)
 	s.mu.Unlock()
@@ -282,7 +292,36 @@ func (s *Stripe) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			s.canceling[id] = v == "true"
 		}
 	}
+	if id := customerID(r.URL.Path); id != "" && r.Method == http.MethodDelete && status == http.StatusOK && rule == nil {
+		s.deleted[id] = true
+	}
 	s.mu.Unlock()
+}
+
+// customerID returns the id of a /v1/customers/{id} path ("" otherwise).
+func customerID(path string) string {
+	id, ok := strings.CutPrefix(path, "/v1/customers/")
+	if !ok || id == "" || strings.Contains(id, "/") {
+		return ""
+	}
+	return id
+}
+
+// deletedCustomer answers, as Stripe does, a request for a customer a DELETE removed:
+// a read is 200 {"id", "object": "customer", "deleted": true}, a second DELETE (or an
+// update) a 404 resource_missing. s.mu is held.
+func (s *Stripe) deletedCustomer(method, path string) *stripeRule {
+	id := customerID(path)
+	if id == "" || !s.deleted[id] {
+		return nil
+	}
+	if method == http.MethodGet {
+		b, _ := json.Marshal(map[string]any{"id": id, "object": "customer", "deleted": true})
+		return &stripeRule{status: http.StatusOK, body: b}
+	}
+	b, _ := json.Marshal(map[string]any{"error": map[string]any{"type": "invalid_request_error", "code": "resource_missing", "param": "id",
+		"message": fmt.Sprintf("No such customer: '%s'", id)}})
+	return &stripeRule{status: http.StatusNotFound, body: b}
 }
 
 // subscriptionID returns the id of a /v1/subscriptions/{id} path ("" otherwise).

@@ -223,4 +223,27 @@ func TestStripeProxy(t *testing.T) {
 			t.Errorf("bad command: %v %v", resp, err)
 		}
 	})
+	t.Run("a deleted customer reads as deleted and is not deleted twice", func(t *testing.T) {
+		p := newProxy(t)
+		if st, body := do(t, p, "GET", "/v1/customers/cus_gone", nil, ""); st != 200 || body["deleted"] == true {
+			t.Fatalf("before the delete: %d %v", st, body)
+		}
+		if st, body := do(t, p, "DELETE", "/v1/customers/cus_gone", nil, "op_1:0:purge-customer"); st != 200 || body["deleted"] != true {
+			t.Fatalf("delete: %d %v", st, body)
+		}
+		if st, body := do(t, p, "GET", "/v1/customers/cus_gone", nil, ""); st != 200 || body["deleted"] != true || body["id"] != "cus_gone" {
+			t.Errorf("read after the delete: %d %v", st, body)
+		}
+		st, body := do(t, p, "DELETE", "/v1/customers/cus_gone", nil, "")
+		if e, _ := body["error"].(map[string]any); st != 404 || e["code"] != "resource_missing" {
+			t.Errorf("second delete: %d %v", st, body)
+		}
+		if st, body := do(t, p, "GET", "/v1/customers/cus_other", nil, ""); st != 200 || body["deleted"] == true {
+			t.Errorf("another customer: %d %v", st, body)
+		}
+		p.Reset()
+		if st, body := do(t, p, "GET", "/v1/customers/cus_gone", nil, ""); st != 200 || body["deleted"] == true {
+			t.Errorf("after Reset: %d %v", st, body)
+		}
+	})
 }

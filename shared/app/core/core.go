@@ -116,7 +116,7 @@ func Provided[T any](d *Deps) T {
 
 // Store returns the control-plane table adapter.
 func (d *Deps) Store() *store.Store {
-	if !d.needs.Tenants {
+	if !d.needs.Tenants && !d.needs.TenantsRead {
 		d.Refuse("the tenants table")
 	}
 	if d.store == nil {

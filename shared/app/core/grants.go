@@ -19,6 +19,10 @@ type Grant struct {
 	// Condition is the template condition the grant exists under ("" = always): the
 	// Stripe secret exists, and is granted, only when HasStripeSecret holds.
 	Condition string
+	// Prefix, on an S3 bucket-level list action, is the s3:prefix the grant is
+	// limited to (an IAM Condition StringLike on s3:prefix), so a function may list
+	// only what lies under it.
+	Prefix string
 }
 
 // HasStripeSecret is the template condition under which billing is on.
@@ -37,6 +41,8 @@ const (
 	dataTable     = "${TenantDataTable.Arn}"
 	exportsBucket = "${ExportsBucket.Arn}"
 	exportObjects = "${ExportsBucket.Arn}/exports/*"
+	// exportsPrefix limits the lists of objects and versions to exports/ (s3:prefix).
+	exportsPrefix = "exports/*"
 	// Secrets Manager appends a random suffix ("-AbCdEf") to a secret's ARN, so a
 	// grant by name needs the trailing "-*".
 	stripeSecret = "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:${StripeSecretName}-*"
@@ -93,6 +99,8 @@ func (n Needs) Grants() []Grant {
 	}
 	if n.Tenants {
 		add("", tenantsTable, portActions("Tenants")...)
+	} else if n.TenantsRead {
+		add("", tenantsTable, "dynamodb:GetItem")
 	}
 	for _, q := range n.Queries {
 		res := tenantsTable
@@ -113,7 +121,10 @@ func (n Needs) Grants() []Grant {
 	}
 	for _, sm := range n.Describe {
 		// DescribeExecution is authorised on the execution, not the state machine.
-		add("", "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:execution:${"+sm+".Name}:*", "states:DescribeExecution")
+		add("", executions(sm), "states:DescribeExecution")
+	}
+	for _, sm := range n.Stop {
+		add("", executions(sm), "states:StopExecution")
 	}
 	// The purge's own ports (shared/purge/sources); purgePorts (purge_test.go) ties
 	// them to these.
@@ -123,24 +134,35 @@ func (n Needs) Grants() []Grant {
 	if n.DataDelete {
 		add("", dataTable, "dynamodb:BatchWriteItem")
 	}
+	list := func(action string) {
+		out = append(out, Grant{Action: action, Resource: exportsBucket, Prefix: exportsPrefix})
+	}
 	if n.Exports {
-		add("", exportsBucket, "s3:ListBucket")
+		list("s3:ListBucket")
+	}
+	if n.ExportVersions {
+		list("s3:ListBucketVersions")
+	}
+	if n.ExportUploads {
+		// IAM offers no s3:prefix condition key for this action (a condition on it
+		// would deny every request): the grant is on the bucket as a whole.
+		add("", exportsBucket, "s3:ListBucketMultipartUploads")
 	}
 	if n.ExportsDelete {
-		add("", exportObjects, "s3:DeleteObject")
+		add("", exportObjects, "s3:DeleteObjectVersion")
+	}
+	if n.ExportsAbort {
+		add("", exportObjects, "s3:AbortMultipartUpload")
 	}
 	if n.TenantsDelete {
 		add("", tenantsTable, "dynamodb:BatchWriteItem")
 	}
 	// The export's ports (shared/export).
 	if n.ExportsWrite {
-		add("", exportObjects, "s3:PutObject", "s3:AbortMultipartUpload")
+		add("", exportObjects, "s3:PutObject")
 	}
 	if n.ExportsRead {
 		add("", exportObjects, "s3:GetObject")
-	}
-	if n.ExportsAbort {
-		add("", exportObjects, "s3:AbortMultipartUpload")
 	}
 	if n.ExportsListParts {
 		add("", exportObjects, "s3:ListMultipartUploadParts")
@@ -149,4 +171,10 @@ func (n Needs) Grants() []Grant {
 		add(HasStripeWebhookSecret, webhookSecretARN, "secretsmanager:GetSecretValue")
 	}
 	return out
+}
+
+// executions is the ARN pattern of every execution of a state machine: the resource
+// IAM authorises DescribeExecution and StopExecution on.
+func executions(sm string) string {
+	return "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:execution:${" + sm + ".Name}:*"
 }

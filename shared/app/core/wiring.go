@@ -2,6 +2,7 @@ package core
 
 import (
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/tenantflow/tenantflow/shared/store"
@@ -14,6 +15,9 @@ type Needs struct {
 	// Tenants reads and writes items of the control-plane table (GetItem, PutItem,
 	// UpdateItem, and TransactWriteItems, which IAM governs by the same actions).
 	Tenants bool
+	// TenantsRead only reads items of the control-plane table (GetItem): a function
+	// that checks who holds a tenant but never writes one.
+	TenantsRead bool
 	// Queries are what the function queries: QueryTable (the table itself) and index
 	// names.
 	Queries []string
@@ -21,28 +25,35 @@ type Needs struct {
 	Events bool
 	// Stripe reads the Stripe secret and calls Stripe.
 	Stripe bool
-	// Start and Describe are the state machines (template logical ids) whose
-	// executions the function starts and describes.
-	Start, Describe []string
+	// Start, Describe and Stop are the state machines (template logical ids) whose
+	// executions the function starts, describes and stops.
+	Start, Describe, Stop []string
 	// Data reads the tenant application data table (Query); DataDelete deletes its
 	// items (BatchWriteItem). Only the purge touches it.
 	Data, DataDelete bool
-	// Exports lists the exports bucket (s3:ListBucket); ExportsDelete deletes objects
-	// under exports/ (DeleteObjects, which IAM authorises as s3:DeleteObject per key).
-	Exports, ExportsDelete bool
+	// Exports lists objects under exports/ (s3:ListBucket); ExportVersions lists
+	// object versions and delete markers there (s3:ListBucketVersions), ExportUploads
+	// the open multipart uploads (s3:ListBucketMultipartUploads). The lists of objects
+	// and versions are limited to the prefix exports/ by an s3:prefix condition; IAM
+	// has no such key for the list of uploads.
+	Exports, ExportVersions, ExportUploads bool
+	// ExportsDelete deletes object versions under exports/ (DeleteObjects naming each
+	// key with its version id, which IAM authorises per key as s3:DeleteObjectVersion;
+	// an unversioned bucket's objects are version "null"); ExportsAbort aborts
+	// multipart uploads there (s3:AbortMultipartUpload): the purge, the export's own
+	// failure paths, and the API ending a job whose execution died.
+	ExportsDelete, ExportsAbort bool
 	// TenantsDelete deletes control-plane items in batches (BatchWriteItem): the purge
 	// removing a tenant's entitlements and operation records.
 	TenantsDelete bool
 	// ExportsWrite writes export files under exports/ by multipart upload (IAM
-	// authorises Create/UploadPart/Complete as s3:PutObject) and aborts uploads of
-	// failed exports (s3:AbortMultipartUpload); ExportsRead reads them (s3:GetObject:
-	// the API signs download URLs with it, the finalize step checks a completed one).
+	// authorises Create/UploadPart/Complete as s3:PutObject); ExportsRead reads them
+	// (s3:GetObject: the API signs download URLs with it, the finalize step checks a
+	// completed one).
 	ExportsWrite, ExportsRead bool
-	// ExportsAbort aborts the multipart upload of an export job whose execution died
-	// (s3:AbortMultipartUpload) without writing exports: the API ending such a job.
 	// ExportsListParts lists an upload's parts (ListParts, which IAM authorises as
 	// s3:ListMultipartUploadParts): the finalize step, since jobs keep no ETags.
-	ExportsAbort, ExportsListParts bool
+	ExportsListParts bool
 	// WebhookSecret reads the Stripe webhook signing secret (the webhook only).
 	WebhookSecret bool
 }
@@ -93,23 +104,26 @@ var Wirings = map[string]Needs{
 	"LifecycleUndoAccessFunction":  {Tenants: true, Events: true},
 	"LifecycleUndoBillingFunction": {Tenants: true, Stripe: true},
 	"LifecycleReleaseFunction":     {Tenants: true},
-	// The purge (shared/purge): the sweep reads the Due index and starts and describes
-	// purges; each step touches only the sources it reads or deletes.
-	"PurgeSweepFunction": {Tenants: true, Queries: []string{store.DueIndex},
+	// The purge (shared/purge): the sweep reads the Due index, starts and describes
+	// purges and publishes the TenantPurged a committed purge left pending; each step
+	// touches only the sources it reads or deletes. Start stops the tenant's running
+	// exports; Delete and Verify delete and read back its Stripe customer.
+	"PurgeSweepFunction": {Tenants: true, Queries: []string{store.DueIndex}, Events: true,
 		Start: []string{PurgeStateMachine}, Describe: []string{PurgeStateMachine}},
-	"PurgeStartFunction": {Tenants: true, Queries: []string{QueryTable}, Data: true, Exports: true},
-	"PurgeDeleteFunction": {Tenants: true, Queries: []string{QueryTable}, Data: true, DataDelete: true,
-		Exports: true, ExportsDelete: true, TenantsDelete: true},
-	"PurgeVerifyFunction":  {Tenants: true, Queries: []string{QueryTable}, Data: true, Exports: true},
+	"PurgeStartFunction": {Tenants: true, Queries: []string{QueryTable, store.ByTenantIndex}, Data: true,
+		ExportVersions: true, ExportUploads: true, Stop: []string{ExportStateMachine}},
+	"PurgeDeleteFunction": {TenantsRead: true, Queries: []string{QueryTable, store.ByTenantIndex}, Data: true, DataDelete: true,
+		ExportVersions: true, ExportUploads: true, ExportsDelete: true, ExportsAbort: true, TenantsDelete: true, Stripe: true},
+	"PurgeVerifyFunction": {Tenants: true, Queries: []string{QueryTable, store.ByTenantIndex}, Data: true,
+		ExportVersions: true, ExportUploads: true, Stripe: true},
 	"PurgeFinishFunction":  {Tenants: true, Queries: []string{QueryTable}, Events: true},
 	"PurgeReleaseFunction": {Tenants: true},
 	// The data export (shared/export): the job record lives in the tenants table; each
 	// step touches only the sources it reads and the upload it writes.
-	"ExportStartFunction": {Tenants: true, Queries: []string{QueryTable}, Data: true, ExportsWrite: true},
-	"ExportChunkFunction": {Tenants: true, Queries: []string{QueryTable, store.ByTenantIndex}, Data: true, Exports: true,
-		ExportsWrite: true},
+	"ExportStartFunction":    {Tenants: true, Queries: []string{QueryTable}, Data: true, ExportsWrite: true, ExportsAbort: true},
+	"ExportChunkFunction":    {Tenants: true, Queries: []string{QueryTable, store.ByTenantIndex}, Data: true, Exports: true, ExportsWrite: true},
 	"ExportFinalizeFunction": {Tenants: true, ExportsWrite: true, ExportsRead: true, ExportsListParts: true},
-	"ExportReleaseFunction":  {Tenants: true, ExportsWrite: true},
+	"ExportReleaseFunction":  {Tenants: true, ExportsAbort: true},
 	// The Stripe webhook (shared/webhook) suspends and reactivates; it never calls
 	// Stripe: the events carry what it needs.
 	"StripeWebhookFunction": {Tenants: true, WebhookSecret: true,
@@ -119,7 +133,7 @@ var Wirings = map[string]Needs{
 // env lists the variables the Needs require.
 func (n Needs) env() []string {
 	var out []string
-	if n.Tenants {
+	if n.Tenants || n.TenantsRead {
 		out = append(out, "TABLE_NAME")
 	}
 	if n.Events {
@@ -135,7 +149,7 @@ func (n Needs) env() []string {
 		out = append(out, "EXPORTS_BUCKET_NAME")
 	}
 	seen := map[string]bool{}
-	for _, sm := range append(append([]string{}, n.Start...), n.Describe...) {
+	for _, sm := range n.Machines() {
 		if !seen[sm] {
 			seen[sm] = true
 			out = append(out, StateMachineEnv(sm))
@@ -152,15 +166,32 @@ func StateMachineEnv(logicalID string) string {
 	return strings.ToUpper(camel.ReplaceAllString(logicalID, "${1}_${2}")) + "_ARN"
 }
 
-// StepFunctions reports whether the function starts or describes executions (the
-// Step Functions client, sfnapp).
-func (n Needs) StepFunctions() bool { return len(n.Start) > 0 || len(n.Describe) > 0 }
+// Machines lists the state machines whose executions the function starts, describes
+// or stops, each once: it reads their ARNs from the environment.
+func (n Needs) Machines() []string {
+	var out []string
+	for _, sm := range append(append(append([]string{}, n.Start...), n.Describe...), n.Stop...) {
+		if !slices.Contains(out, sm) {
+			out = append(out, sm)
+		}
+	}
+	return out
+}
+
+// StepFunctions reports whether the function starts, describes or stops executions
+// (the Step Functions client, sfnapp).
+func (n Needs) StepFunctions() bool { return len(n.Machines()) > 0 }
 
 // S3 reports whether the function touches the exports bucket (the S3 client).
 func (n Needs) S3() bool {
-	return n.Exports || n.ExportsDelete || n.ExportsWrite || n.ExportsRead || n.ExportsAbort || n.ExportsListParts
+	return n.Exports || n.ExportVersions || n.ExportUploads || n.ExportsDelete || n.ExportsAbort || n.ExportsWrite || n.ExportsRead ||
+		n.ExportsListParts
 }
 
 // SecretsManager reports whether the function reads a secret: the Stripe key (read on
 // the first Stripe call) or the webhook signing secret.
 func (n Needs) SecretsManager() bool { return n.Stripe || n.WebhookSecret }
+
+// PurgeSources reports whether a purge function reaches the tenant's data sources
+// (shared/purge/sources: s3app.PurgeSources builds them).
+func (n Needs) PurgeSources() bool { return n.Data || n.ExportVersions || n.TenantsDelete }

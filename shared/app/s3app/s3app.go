@@ -29,11 +29,12 @@ func Client(d *core.Deps) *s3.Client {
 }
 
 // PurgeSources is the core.Adapter that provides the purge.Sources of a purge step:
-// the data table (Data), the exports bucket (Exports) and the control-plane table's
-// partitions (Queries of the table), each only when the Needs declare it.
+// the data table (Data), the exports bucket's versions and uploads (ExportVersions,
+// ExportUploads) and the control-plane table's partitions and ByTenant items (Queries
+// of the table), each only when the Needs declare it.
 func PurgeSources(d *core.Deps) {
 	n := d.Needs()
-	if !n.Data && !n.Exports && !n.TenantsDelete {
+	if !n.PurgeSources() {
 		d.Refuse("the purge's data sources")
 	}
 	src := &sources.Sources{DataTable: d.Config.DataTable, Bucket: d.Config.ExportsBucket, Table: d.Config.Table}
@@ -41,8 +42,8 @@ func PurgeSources(d *core.Deps) {
 	if n.Data {
 		src.Data = db
 	}
-	if n.Exports {
-		src.Objects = s3.NewFromConfig(d.AWS)
+	if n.ExportVersions || n.ExportUploads {
+		src.Objects = Client(d)
 	}
 	if slices.Contains(n.Queries, core.QueryTable) {
 		src.ControlPlane = db

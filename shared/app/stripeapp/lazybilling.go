@@ -5,6 +5,7 @@ import (
 	"sync"
 
 	"github.com/tenantflow/tenantflow/shared/billing"
+	"github.com/tenantflow/tenantflow/shared/billing/stripebilling"
 )
 
 // lazyBilling builds the Stripe adapter on its first call, with that call's context,
@@ -51,4 +52,25 @@ func (l *lazyBilling) Resume(ctx context.Context, subscriptionID, idempotencyKey
 
 func (l *lazyBilling) Get(ctx context.Context, subscriptionID string) (billing.Subscription, error) {
 	return l.get(ctx).Get(ctx, subscriptionID)
+}
+
+// customers is what the purge asks of billing (billing.Disabled and the Stripe adapter
+// have it).
+type customers interface {
+	DeleteCustomer(ctx context.Context, customerID, idempotencyKey string) (billing.CustomerErasure, error)
+	CustomerDeleted(ctx context.Context, customerID string) (billing.CustomerErasure, error)
+}
+
+var (
+	_ customers = (*lazyBilling)(nil)
+	_ customers = (*billing.Disabled)(nil)
+	_ customers = (*stripebilling.Stripe)(nil)
+)
+
+func (l *lazyBilling) DeleteCustomer(ctx context.Context, customerID, idempotencyKey string) (billing.CustomerErasure, error) {
+	return l.get(ctx).(customers).DeleteCustomer(ctx, customerID, idempotencyKey)
+}
+
+func (l *lazyBilling) CustomerDeleted(ctx context.Context, customerID string) (billing.CustomerErasure, error) {
+	return l.get(ctx).(customers).CustomerDeleted(ctx, customerID)
 }

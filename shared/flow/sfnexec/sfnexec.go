@@ -1,6 +1,6 @@
-// Package sfnexec adapts the Step Functions client to flow.Executions. Only the
-// wiring of the functions that start or describe executions imports it, so the
-// others never link the Step Functions client.
+// Package sfnexec adapts the Step Functions client to flow.Executions (and stops
+// executions for the purge). Only the wiring of the functions that start, describe or
+// stop executions imports it, so the others never link the Step Functions client.
 package sfnexec
 
 import (
@@ -54,4 +54,26 @@ func (x Executions) Describe(ctx context.Context, executionARN string) (flow.Exe
 		return flow.Execution{}, err
 	}
 	return flow.Execution{Status: flow.ExecutionStatus(out.Status), Error: aws.ToString(out.Error), Cause: aws.ToString(out.Cause)}, nil
+}
+
+// Stopper is the part of the Step Functions client Stop calls (the SDK client has it).
+type Stopper interface {
+	StopExecution(ctx context.Context, in *sfn.StopExecutionInput, optFns ...func(*sfn.Options)) (*sfn.StopExecutionOutput, error)
+}
+
+var _ Stopper = (*sfn.Client)(nil)
+
+// Stop calls StopExecution with cause. An execution that does not exist (it was never
+// started) is nothing to stop; one that has already ended stays as it ended.
+func (x Executions) Stop(ctx context.Context, executionARN, cause string) error {
+	st, ok := x.API.(Stopper)
+	if !ok {
+		return fmt.Errorf("stop execution %s: the Step Functions client given cannot stop executions", executionARN)
+	}
+	_, err := st.StopExecution(ctx, &sfn.StopExecutionInput{ExecutionArn: aws.String(executionARN), Cause: aws.String(cause)})
+	var missing *sfntypes.ExecutionDoesNotExist
+	if errors.As(err, &missing) {
+		return nil
+	}
+	return err
 }

@@ -86,3 +86,35 @@ func TestStatuses(t *testing.T) {
 		}
 	}
 }
+
+// stoppingSFN is fakeSFN that can also stop executions.
+type stoppingSFN struct {
+	fakeSFN
+	stopped *sfn.StopExecutionInput
+}
+
+func (f *stoppingSFN) StopExecution(_ context.Context, in *sfn.StopExecutionInput, _ ...func(*sfn.Options)) (*sfn.StopExecutionOutput, error) {
+	f.stopped = in
+	return &sfn.StopExecutionOutput{}, f.err
+}
+
+// TestStop: Stop stops the execution with the cause; one that does not exist is
+// nothing to stop; other errors come back; a client that cannot stop is an error.
+func TestStop(t *testing.T) {
+	ctx := context.Background()
+	f := &stoppingSFN{}
+	if err := sfnexec.New(f).Stop(ctx, "arn:x", "purged"); err != nil || aws.ToString(f.stopped.ExecutionArn) != "arn:x" || aws.ToString(f.stopped.Cause) != "purged" {
+		t.Errorf("stop: %v %+v", err, f.stopped)
+	}
+	f.err = &sfntypes.ExecutionDoesNotExist{Message: aws.String("no")}
+	if err := sfnexec.New(f).Stop(ctx, "arn:x", "purged"); err != nil {
+		t.Errorf("stop of a missing execution: %v", err)
+	}
+	f.err = errors.New("throttled")
+	if err := sfnexec.New(f).Stop(ctx, "arn:x", "purged"); err == nil {
+		t.Error("a failed stop answered nil")
+	}
+	if err := sfnexec.New(&fakeSFN{}).Stop(ctx, "arn:x", "purged"); err == nil {
+		t.Error("a client without StopExecution answered nil")
+	}
+}
