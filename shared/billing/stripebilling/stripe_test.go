@@ -50,11 +50,15 @@ type stubSub struct {
 	price             string
 	schedule          string
 	cancelAtPeriodEnd bool
+	item              string // the item's id, default si_stub
 }
 
 func (s stubSub) json() string {
 	if s.status == "" {
 		s.status = "active"
+	}
+	if s.item == "" {
+		s.item = "si_stub"
 	}
 	var schedule any
 	if s.schedule != "" {
@@ -65,7 +69,7 @@ func (s stubSub) json() string {
 		"cancel_at_period_end": s.cancelAtPeriodEnd, "schedule": schedule,
 		"current_period_start": 1700000000, "current_period_end": 1702592000,
 		"items": map[string]any{"object": "list", "data": []any{map[string]any{
-			"id": "si_stub", "object": "subscription_item", "quantity": 2,
+			"id": s.item, "object": "subscription_item", "quantity": 2,
 			"price": map[string]any{"id": s.price, "object": "price"},
 		}}},
 	})
@@ -258,26 +262,31 @@ func TestChangePlan(t *testing.T) {
 	}
 }
 
-// Stripe dedupes writes by Idempotency-Key (for 24 h it replays the first answer);
-// stripe-mock keeps no state and answers both. What the adapter owes Stripe is the same
-// key and the same parameters on the retry, which is what this checks.
+// Stripe dedupes writes by Idempotency-Key: for 24 h it replays the first answer, and
+// refuses the key with other parameters (idempotency_error), as the recording proxy
+// does. A retry whose read still shows the old price (stubbed here: a read that
+// raced the first write) sends the update again; it must carry the same key and the
+// same parameters, and gets Stripe's replay instead of a second change.
 func TestChangePlanSameKeySendsSameRequest(t *testing.T) {
 	b, proxy := newStripe(t)
-	req := billing.ChangeRequest{SubscriptionID: "sub_123", Plan: tenant.Professional, IdempotencyKey: "op_4:billing"}
-	for i := 0; i < 2; i++ {
-		if _, err := b.ChangePlan(context.Background(), req); err != nil {
-			t.Fatal(err)
-		}
+	req := billing.ChangeRequest{SubscriptionID: "sub_123", Plan: tenant.Professional, IdempotencyKey: "op_4:0:billing"}
+	if _, err := b.ChangePlan(context.Background(), req); err != nil {
+		t.Fatal(err)
+	}
+	item := proxy.RequestsTo("POST /v1/subscriptions/sub_123")[0].Form.Get("items[0][id]")
+	proxy.StubNext(1, "GET /v1/subscriptions/", 200, stubSub{price: "price_starter", item: item}.json())
+	if _, err := b.ChangePlan(context.Background(), req); err != nil {
+		t.Fatal(err) // an idempotency_error: the retry sent other parameters
 	}
 	posts := proxy.RequestsTo("POST /v1/subscriptions/sub_123")
 	if len(posts) != 2 {
-		t.Fatalf("got %d POSTs, want 2 (stripe-mock does not dedupe)", len(posts))
+		t.Fatalf("got %d POSTs, want 2", len(posts))
 	}
-	if posts[0].IdempotencyKey != "op_4:billing" || posts[1].IdempotencyKey != posts[0].IdempotencyKey {
-		t.Errorf("keys %q, %q; want both op_4:billing", posts[0].IdempotencyKey, posts[1].IdempotencyKey)
+	if posts[0].IdempotencyKey != "op_4:0:billing" || posts[1].IdempotencyKey != posts[0].IdempotencyKey {
+		t.Errorf("keys %q, %q; want both op_4:0:billing", posts[0].IdempotencyKey, posts[1].IdempotencyKey)
 	}
-	if posts[0].Form.Encode() != posts[1].Form.Encode() {
-		t.Errorf("retry sent other parameters (Stripe would answer idempotency_error):\n%v\n%v", posts[0].Form, posts[1].Form)
+	if !posts[0].Applied || !posts[1].Replayed || posts[1].Applied {
+		t.Errorf("want the first applied and the second replayed: %+v", posts)
 	}
 }
 
