@@ -45,7 +45,8 @@ func billingState(s *stack.Stack, subID string, price string, canceling bool) (s
 }
 
 // deletedClone is a copy of an example tenant that was soft-deleted at deletedAt with
-// a 30-day retention: state DELETED, entitlements revoked, subscription canceling.
+// a 30-day retention: state DELETED, entitlements revoked, subscription canceling at
+// the end of its period (on the plan's price, as Stripe holds it).
 func deletedClone(t *testing.T, s *stack.Stack, example, id string, deletedAt time.Time) {
 	t.Helper()
 	ctx := context.Background()
@@ -60,6 +61,8 @@ func deletedClone(t *testing.T, s *stack.Stack, example, id string, deletedAt ti
 	if _, err := s.Store().PutEntitlements(ctx, &tenant.Entitlements{TenantID: id, Plan: c.Plan, Access: tenant.AccessRevoked, EventPublished: true}, 0); err != nil {
 		t.Fatal(err)
 	}
+	s.Stripe.SetSubscription(testenv.SubscriptionState{ID: c.Billing.SubscriptionID, Customer: c.Billing.CustomerID, Status: "active",
+		Price: "price_" + string(c.Plan), CancelAtPeriodEnd: true, Metadata: map[string]string{"tenant_id": id}})
 }
 
 // TestSoftDeleteAndWinBack: a professional tenant deletes itself with a 30-day

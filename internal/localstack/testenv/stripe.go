@@ -125,7 +125,8 @@ type Stripe struct {
 // Stripe and drops the answer.
 type stripeRule struct {
 	matcher
-	n       int
+	keySuffix string // "" matches any key
+	n         int
 	forever bool
 	lose    bool
 	status  int // 0 drops the connection
@@ -204,6 +205,14 @@ func (s *Stripe) Reset() {
 	s.forget()
 }
 
+// ClearFaults drops every pending FailNext, FailKey, StubNext and LoseNext rule, and
+// keeps the recorded requests and what the model remembers.
+func (s *Stripe) ClearFaults() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.rules = nil
+}
+
 // forget empties the recorded and remembered state; s.mu is held (or s is new).
 func (s *Stripe) forget() {
 	s.requests, s.rules, s.order = nil, nil, nil
@@ -223,6 +232,11 @@ func (s *Stripe) forget() {
 // that key's answer from then on (except 409, 429 and a dropped connection, which
 // Stripe answers before it runs the request).
 func (s *Stripe) FailNext(n int, match string, status int, stripeErrorType string) {
+	s.StubNext(n, match, status, string(injectedError(status, stripeErrorType)))
+}
+
+// injectedError is the Stripe-shaped error body FailNext answers with.
+func injectedError(status int, stripeErrorType string) []byte {
 	body := map[string]any{
 		"type":    stripeErrorType,
 		"message": fmt.Sprintf("testenv: injected %d %s", status, stripeErrorType),
@@ -235,7 +249,7 @@ func (s *Stripe) FailNext(n int, match string, status int, stripeErrorType strin
 		body["code"] = "rate_limit"
 	}
 	b, _ := json.Marshal(map[string]any{"error": body})
-	s.StubNext(n, match, status, string(b))
+	return b
 }
 
 // StubNext makes the next n requests that match (see FailNext) answer with status and
@@ -248,6 +262,18 @@ func (s *Stripe) StubNext(n int, match string, status int, body string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.rules = append(s.rules, &stripeRule{matcher: parseMatch(match), n: n, status: status, body: []byte(body)})
+}
+
+// FailKey is FailNext for the requests whose idempotency key ends with suffix, on any
+// path: ":billing-rollback" fails a compensation's write whatever its operation and
+// attempt, and lets the forward step's write of the same subscription through.
+func (s *Stripe) FailKey(n int, suffix string, status int, stripeErrorType string) {
+	if n <= 0 || suffix == "" {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.rules = append(s.rules, &stripeRule{keySuffix: suffix, n: n, status: status, body: injectedError(status, stripeErrorType)})
 }
 
 // LoseNext lets the next n requests that match (see FailNext) reach Stripe, which
@@ -321,7 +347,7 @@ func (s *Stripe) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	s.mu.Lock()
 	idx := len(s.requests)
-	rule := s.takeRule(r.Method, r.URL.Path)
+	rule := s.takeRule(r.Method, r.URL.Path, rec.IdempotencyKey)
 	rec.Injected = rule != nil && !rule.lose
 	s.requests = append(s.requests, rec)
 	s.mu.Unlock()
@@ -384,9 +410,9 @@ func subscriptionID(path string) string {
 }
 
 // takeRule returns the first rule matching and uses one of its answers; s.mu is held.
-func (s *Stripe) takeRule(method, path string) *stripeRule {
+func (s *Stripe) takeRule(method, path, key string) *stripeRule {
 	for i, rule := range s.rules {
-		if rule.matches(method, path) {
+		if rule.matches(method, path) && strings.HasSuffix(key, rule.keySuffix) {
 			rule.n--
 			if rule.n <= 0 && !rule.forever {
 				s.rules = append(s.rules[:i], s.rules[i+1:]...)

@@ -193,6 +193,14 @@ func TestStripeProxy(t *testing.T) {
 		if !reqs[0].Injected || reqs[1].Injected || !reqs[1].Replayed || reqs[1].Status != 500 || reqs[1].Applied || !reqs[3].Applied || reqs[3].Replayed {
 			t.Errorf("recorded %+v", reqs)
 		}
+		// FailKey picks the request by its key's end, on any path.
+		p.FailKey(1, ":billing-rollback", 500, "api_error")
+		if st, _ := do(t, p, "POST", "/v1/subscriptions/sub_3", upd, "op_3:0:billing"); st != 200 {
+			t.Errorf("FailKey hit another key: %d", st)
+		}
+		if st, _ := do(t, p, "POST", "/v1/subscriptions/sub_3", url.Values{"items[0][price]": {"price_free"}}, "op_3:0:billing-rollback"); st != 500 {
+			t.Errorf("FailKey missed its key: %d", st)
+		}
 		// 429 (and 409, and a dropped connection) happen before Stripe runs the request:
 		// nothing is stored under the key.
 		p.FailNext(1, "POST /v1/subscriptions/sub_2", 429, "invalid_request_error")
