@@ -52,3 +52,7 @@ func (l *lazyBilling) Resume(ctx context.Context, subscriptionID, idempotencyKey
 func (l *lazyBilling) Get(ctx context.Context, subscriptionID string) (billing.Subscription, error) {
 	return l.get(ctx).Get(ctx, subscriptionID)
 }
+
+func (l *lazyBilling) CreatedBy(ctx context.Context, customerID, operationID string) ([]billing.Subscription, error) {
+	return l.get(ctx).CreatedBy(ctx, customerID, operationID)
+}
