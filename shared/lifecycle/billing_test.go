@@ -108,8 +108,7 @@ func TestReactivateCanceledSubscription(t *testing.T) {
 		t.Run("onto "+string(plan), func(t *testing.T) {
 			id := fmt.Sprintf("ended-%d", i)
 			st.Clone(t, s, "tenant_acme", id) // starter
-			ended := testenv.SubscriptionState{ID: "sub_" + id, Customer: "cus_" + id, Status: "canceled", Price: "price_starter",
-				Metadata: map[string]string{"tenant_id": id}}
+			ended := endedSubscription(id)
 			s.Stripe.SetSubscription(ended)
 			deliverStripe(t, s, stack.StripeEventSpec{Type: "customer.subscription.deleted", TenantID: id, ID: "evt_ended_" + id})
 			if tn := waitReleased(t, s, id, tenant.Suspended); !strings.Contains(tn.SuspendReason, "cancel") {
@@ -169,7 +168,7 @@ func TestLostSubscriptionCreateIsCompensated(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			id := fmt.Sprintf("lostnew-%d", i)
 			deletedClone(t, s, "tenant_acme", id, time.Now().UTC().Add(-time.Hour))
-			ended := testenv.SubscriptionState{ID: "sub_" + id, Customer: "cus_" + id, Status: "canceled", Price: "price_starter"}
+			ended := endedSubscription(id)
 			s.Stripe.SetSubscription(ended)
 			defer s.Lambda.ClearFaults()
 			defer s.Stripe.ClearFaults()

@@ -143,15 +143,17 @@ func TestCreateSubscription(t *testing.T) {
 					"name": "Acme Corp", "email": "billing@acme.test", "metadata[tenant_id]": "tenant_acme"}},
 				{method: "POST", path: "/v1/subscriptions", key: "op_1:billing", form: map[string]string{
 					"customer": "cus_*", "items[0][price]": "price_starter", "metadata[tenant_id]": "tenant_acme"},
-					absent: []string{"proration_behavior", "items[0][id]"}},
+					absent: []string{"proration_behavior", "items[0][id]", "metadata[operation_id]", "metadata[attempt]"}},
 			},
 		},
 		{
-			name: "existing customer (reactivation): no customer create",
-			req:  billing.CreateRequest{TenantID: "tenant_suspended", CustomerID: "cus_existing", Plan: tenant.Enterprise, IdempotencyKey: "op_2:billing:new"},
+			name: "existing customer (reactivation): no customer create; the operation in the metadata",
+			req: billing.CreateRequest{TenantID: "tenant_suspended", CustomerID: "cus_existing", Plan: tenant.Enterprise, IdempotencyKey: "op_2:1:billing-new",
+				OperationID: "op_2", Attempt: 1},
 			want: []want{
-				{method: "POST", path: "/v1/subscriptions", key: "op_2:billing:new", form: map[string]string{
-					"customer": "cus_existing", "items[0][price]": "price_ent", "metadata[tenant_id]": "tenant_suspended"}},
+				{method: "POST", path: "/v1/subscriptions", key: "op_2:1:billing-new", form: map[string]string{
+					"customer": "cus_existing", "items[0][price]": "price_ent", "metadata[tenant_id]": "tenant_suspended",
+					"metadata[operation_id]": "op_2", "metadata[attempt]": "1"}},
 			},
 			wantCusID: "cus_existing",
 		},
@@ -259,6 +261,67 @@ func TestChangePlan(t *testing.T) {
 				t.Errorf("Plan %q, want %q", sub.Plan, tt.wantPlan)
 			}
 		})
+	}
+}
+
+// A subscription that has ended is never changed: Stripe refuses it, and a price that
+// matches on a dead subscription must not pass for a tenant being billed.
+func TestChangePlanEnded(t *testing.T) {
+	for _, status := range []string{"canceled", "incomplete_expired"} {
+		t.Run(status, func(t *testing.T) {
+			b, proxy := newStripe(t)
+			for _, plan := range []tenant.Plan{tenant.Starter, tenant.Professional} {
+				proxy.StubNext(1, "GET /v1/subscriptions/", 200, stubSub{status: status, price: "price_starter"}.json())
+				sub, err := b.ChangePlan(context.Background(), billing.ChangeRequest{SubscriptionID: "sub_123", Plan: plan, IdempotencyKey: "op_3:0:billing"})
+				if !errors.Is(err, billing.ErrEnded) || sub.Status != status || !sub.Ended() {
+					t.Errorf("onto %s: %+v, %v; want ErrEnded with the subscription", plan, sub, err)
+				}
+				proxy.StubNext(1, "GET /v1/subscriptions/", 200, stubSub{status: status, price: "price_starter"}.json())
+				if _, err := b.SchedulePlanChange(context.Background(), billing.ChangeRequest{SubscriptionID: "sub_123", Plan: plan, IdempotencyKey: "op_3:0:billing"}); !errors.Is(err, billing.ErrEnded) {
+					t.Errorf("schedule onto %s: %v, want ErrEnded", plan, err)
+				}
+			}
+			for _, r := range proxy.Requests() {
+				if r.Method != "GET" {
+					t.Errorf("a write to an ended subscription: %s %s", r.Method, r.Path)
+				}
+			}
+		})
+	}
+}
+
+// CreatedBy finds the subscriptions a flow created (its operation in their metadata)
+// among the customer's subscriptions in every status, also one whose create answer
+// was lost.
+func TestCreatedBy(t *testing.T) {
+	b, proxy := newStripe(t)
+	ctx := context.Background()
+	proxy.SetSubscription(testenv.SubscriptionState{ID: "sub_old", Customer: "cus_1", Status: "canceled", Price: "price_starter"})
+	proxy.SetSubscription(testenv.SubscriptionState{ID: "sub_other_op", Customer: "cus_1", Status: "active", Price: "price_starter",
+		Metadata: map[string]string{"operation_id": "op_other"}})
+	proxy.LoseNext(2, "POST /v1/subscriptions$") // the answer, and the transport's one resend
+	_, err := b.CreateSubscription(ctx, billing.CreateRequest{TenantID: "t1", CustomerID: "cus_1", Plan: tenant.Professional,
+		IdempotencyKey: "op_7:0:billing-new", OperationID: "op_7"})
+	if !errors.As(err, new(*billing.TransientError)) {
+		t.Fatalf("create with its answer lost: %v, want a TransientError", err)
+	}
+	created := proxy.RequestsTo("POST /v1/subscriptions$")[0].ObjectID
+	got, err := b.CreatedBy(ctx, "cus_1", "op_7")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].ID != created || got[0].OperationID != "op_7" || got[0].Ended() || got[0].Plan != tenant.Professional {
+		t.Errorf("CreatedBy %+v, want only %s", got, created)
+	}
+	if got, err := b.CreatedBy(ctx, "cus_2", "op_7"); err != nil || len(got) != 0 {
+		t.Errorf("another customer: %+v %v", got, err)
+	}
+	list := proxy.RequestsTo("GET /v1/subscriptions$")
+	if len(list) != 2 || list[0].Query.Get("customer") != "cus_1" || list[0].Query.Get("status") != "all" {
+		t.Errorf("list requests %+v", list)
+	}
+	if _, err := b.CreatedBy(ctx, "", "op_7"); err == nil {
+		t.Error("CreatedBy without a customer must fail")
 	}
 }
 
