@@ -127,10 +127,10 @@ type stripeRule struct {
 	matcher
 	keySuffix string // "" matches any key
 	n         int
-	forever bool
-	lose    bool
-	status  int // 0 drops the connection
-	body    []byte
+	forever   bool
+	lose      bool
+	status    int // 0 drops the connection
+	body      []byte
 }
 
 // NewStripeProxy starts a recording proxy to upstream (a stripe-mock URL) on a free
