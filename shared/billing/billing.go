@@ -171,7 +171,7 @@ var (
 	// ErrNotResumable means Resume found the subscription canceled (or expired
 	// before its first payment): a new subscription is needed.
 	ErrNotResumable = errors.New("billing: subscription cannot be resumed")
-	// ErrEnded means ChangePlan or SchedulePlanChange found the subscription ended:
-	// Stripe refuses to change its price, and it bills nothing any more.
+	// ErrEnded is matched by the *EndedError ChangePlan and SchedulePlanChange answer
+	// for a subscription that has ended.
 	ErrEnded = errors.New("billing: subscription has ended")
 )

@@ -8,6 +8,7 @@ import (
 
 	"github.com/tenantflow/tenantflow/internal/localstack/lambdasvc"
 	st "github.com/tenantflow/tenantflow/internal/localstack/stacktest"
+	"github.com/tenantflow/tenantflow/internal/localstack/testenv"
 	"github.com/tenantflow/tenantflow/shared/tenant"
 )
 
@@ -59,5 +60,27 @@ func TestOperatorRetryUsesNewIdempotencyKeys(t *testing.T) {
 	want := []string{opID + ":0:billing=200", opID + ":0:billing-rollback=500", opID + ":1:billing-rollback=200"}
 	if got := slices.Compact(keys); !slices.Equal(got, want) {
 		t.Errorf("updates %v, want %v", got, want)
+	}
+}
+
+// TestPlanChangeOfEndedSubscriptionRefused: a plan change never restarts billing. On
+// a subscription Stripe has ended, the upgrade fails with EndedError, sends Stripe no
+// update (it would refuse one), and its rollback has no price to move back, so nothing
+// needs attention.
+func TestPlanChangeOfEndedSubscriptionRefused(t *testing.T) {
+	s := st.Shared(t)
+	id := "ended-upgrade"
+	st.Clone(t, s, "tenant_techstart", id) // free
+	s.Stripe.SetSubscription(testenv.SubscriptionState{ID: "sub_" + id, Customer: "cus_" + id, Status: "canceled", Price: "price_free"})
+	opID := st.OperationID(t, planChange(t, s, tenant.KindUpgrade, id, tenant.Starter, false))
+	op := st.WaitDone(t, s, opID)
+	if op["status"] != "FAILED" || op["error"] != "EndedError" || op["needs_attention"] == true {
+		t.Fatalf("operation %v", op)
+	}
+	if tn := st.Tenant(t, s, id); tn.State != tenant.Active || tn.Plan != tenant.Free || tn.Operation != "" {
+		t.Fatalf("tenant %s on %s held by %q", tn.State, tn.Plan, tn.Operation)
+	}
+	if posts := s.Stripe.RequestsTo("POST /v1/subscriptions/sub_" + id); len(posts) != 0 {
+		t.Errorf("%d updates sent to an ended subscription", len(posts))
 	}
 }

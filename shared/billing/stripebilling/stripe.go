@@ -165,8 +165,8 @@ func (s *Stripe) CreateSubscription(ctx context.Context, req billing.CreateReque
 // ":release-schedule"), and, unless the item already has the plan's price, updates
 // the item's price with proration_behavior=create_prorations (the caller's key).
 // Skipping the no-op update makes a rollback of a change that never happened free. An
-// ended subscription is left alone (billing.ErrEnded): Stripe refuses the update, and
-// a matching price on it would not mean the tenant is billed.
+// ended subscription is left alone (*billing.EndedError): Stripe refuses the update,
+// and a matching price on it would not mean the tenant is billed.
 func (s *Stripe) ChangePlan(ctx context.Context, req billing.ChangeRequest) (billing.Subscription, error) {
 	op := "change plan of subscription " + req.SubscriptionID
 	if err := checkKey(op, req.IdempotencyKey, suffixReleaseSchedule); err != nil {
@@ -181,7 +181,7 @@ func (s *Stripe) ChangePlan(ctx context.Context, req billing.ChangeRequest) (bil
 		return billing.Subscription{}, err
 	}
 	if ended(sub.Status) {
-		return s.convert(sub), fmt.Errorf("%w: %s is %s", billing.ErrEnded, req.SubscriptionID, sub.Status)
+		return s.convert(sub), &billing.EndedError{SubscriptionID: req.SubscriptionID, Status: string(sub.Status)}
 	}
 	return s.changePlan(ctx, req, price, sub, item)
 }
@@ -236,7 +236,7 @@ func (s *Stripe) SchedulePlanChange(ctx context.Context, req billing.ChangeReque
 		return billing.Subscription{}, err
 	}
 	if ended(sub.Status) {
-		return s.convert(sub), fmt.Errorf("%w: %s is %s", billing.ErrEnded, req.SubscriptionID, sub.Status)
+		return s.convert(sub), &billing.EndedError{SubscriptionID: req.SubscriptionID, Status: string(sub.Status)}
 	}
 	if item.Price != nil && item.Price.ID == price {
 		return s.changePlan(ctx, req, price, sub, item)
