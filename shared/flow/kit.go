@@ -108,16 +108,20 @@ type Claim struct {
 }
 
 // Claim moves the tenant into c.Busy for this operation and the operation to RUNNING,
-// in one transaction. A repeat after a lost answer finds the claim in place and
-// succeeds; a tenant held by another operation, or waiting for attention, is a
-// *tenant.ConflictError; a state outside c.From an *tenant.InvalidTransitionError.
+// in one transaction. The API's reservation of the tenant for this same operation is
+// what the claim expects to find (it takes it over); a repeat after a lost answer
+// finds the claim in place and succeeds; a tenant held by another operation, or
+// waiting for attention, is a *tenant.ConflictError; a state outside c.From an
+// *tenant.InvalidTransitionError.
 func (k *Kit) Claim(ctx context.Context, ref Ref, c Claim) (*tenant.Tenant, error) {
 	return k.Store.Change(ctx, ref.TenantID, actor(ref, c.Reason), func(cur *tenant.Tenant) (store.Write, error) {
-		if cur.State == c.Busy && cur.Operation == ref.OperationID {
+		if owns(cur, ref, c.Busy) {
 			return store.Write{}, store.ErrUnchanged
 		}
-		if err := Available(cur); err != nil {
-			return store.Write{}, err
+		if !reserved(cur, ref) {
+			if err := Available(cur); err != nil {
+				return store.Write{}, err
+			}
 		}
 		if !slices.Contains(c.From, cur.State) {
 			if err := tenant.CheckTransition(cur.State, c.Busy); err != nil {
@@ -139,8 +143,9 @@ func (k *Kit) Claim(ctx context.Context, ref Ref, c Claim) (*tenant.Tenant, erro
 	})
 }
 
-// Available refuses a tenant that another operation holds or that waits for an
-// operator: the API's pre-checks and Claim use the same rule.
+// Available refuses a tenant that an operation holds (reserved or claimed) or that
+// waits for an operator, naming that operation: the API's pre-checks, its reservation
+// and Claim use the same rule.
 func Available(t *tenant.Tenant) error {
 	switch {
 	case t.Operation != "":
@@ -164,8 +169,28 @@ func (k *Kit) Owned(ctx context.Context, ref Ref, busy tenant.State) (*tenant.Te
 	return t, nil
 }
 
+// owns reports whether ref's operation holds t by its claim: in busy, with the state
+// it came from recorded (a claim always records it).
 func owns(t *tenant.Tenant, ref Ref, busy tenant.State) bool {
-	return t.State == busy && t.Operation == ref.OperationID
+	return t.State == busy && t.Operation == ref.OperationID && t.PreviousState != ""
+}
+
+// reserved reports whether ref's operation holds t only by the reservation the API (or
+// the downgrade sweep) wrote before starting its execution: the operation id is set,
+// the state is unchanged and nothing is recorded of where it came from. A purge's
+// busy state is the state it starts from, so the recorded state is what tells a
+// reservation from a claim.
+func reserved(t *tenant.Tenant, ref Ref) bool {
+	return t.Operation == ref.OperationID && t.PreviousState == ""
+}
+
+// AvailableFor is Available for a request on behalf of operation id: the tenant's
+// reservation for that same operation does not count against it.
+func AvailableFor(t *tenant.Tenant, id string) error {
+	if t.Operation == id && t.PreviousState == "" && t.Attention == "" {
+		return nil
+	}
+	return Available(t)
 }
 
 func notOwned(t *tenant.Tenant, ref Ref, busy tenant.State) error {
@@ -236,11 +261,12 @@ func (k *Kit) Compensating(ctx context.Context, ref Ref, busy tenant.State) (t *
 }
 
 // Release ends a failed operation: its tenant goes to the Settlement's state (or, if
-// the operation never claimed it, is detached from it) and the operation becomes
-// FAILED with the caught error, the steps that could not be undone, and
-// needs_attention when there are any — one transaction. An operation that had
-// succeeded is left alone and reported SUCCEEDED. Repeating Release writes the same;
-// only the call that failed the operation reports it (Outcome.Released, metrics).
+// the operation only reserved it or never got it, the reservation is lifted and
+// anything else pointing at the operation detached) and the operation becomes FAILED
+// with the caught error, the steps that could not be undone, and needs_attention when
+// there are any — one transaction. An operation that had succeeded is left alone and
+// reported SUCCEEDED. Repeating Release writes the same; only the call that failed the
+// operation reports it (Outcome.Released, metrics).
 func (k *Kit) Release(ctx context.Context, def *Definition, ref Ref, caught *CaughtError) (Outcome, error) {
 	op, err := k.Store.GetOperation(ctx, ref.OperationID)
 	if err != nil {
@@ -249,14 +275,6 @@ func (k *Kit) Release(ctx context.Context, def *Definition, ref Ref, caught *Cau
 	if op.Status == tenant.OpSucceeded {
 		return Outcome{Status: tenant.OpSucceeded}, nil
 	}
-	t, err := k.Store.GetTenant(ctx, ref.TenantID)
-	if err != nil {
-		return Outcome{}, err
-	}
-	s, err := def.Settle(ctx, t, op)
-	if err != nil {
-		return Outcome{}, err
-	}
 	first := op.Status != tenant.OpFailed
 	errName, cause := op.Error, op.Cause
 	if caught != nil {
@@ -264,6 +282,23 @@ func (k *Kit) Release(ctx context.Context, def *Definition, ref Ref, caught *Cau
 	}
 	if errName == "" {
 		errName, cause = "OperationFailed", "the flow ended without a recorded error"
+	}
+	t, err := k.Store.GetTenant(ctx, ref.TenantID)
+	var nf *tenant.NotFoundError
+	if errors.As(err, &nf) {
+		// Nothing to release (an execution started by hand for a tenant that does not
+		// exist): the operation still ends.
+		if err := k.Store.UpdateOperation(ctx, store.OpUpdate{ID: op.ID, Status: tenant.OpFailed, Error: errName, Cause: cause}); err != nil {
+			return Outcome{}, err
+		}
+		return Outcome{Status: tenant.OpFailed, Released: first}, nil
+	}
+	if err != nil {
+		return Outcome{}, err
+	}
+	s, err := def.Settle(ctx, t, op)
+	if err != nil {
+		return Outcome{}, err
 	}
 	u := &store.OpUpdate{ID: op.ID, Status: tenant.OpFailed, Error: errName, Cause: cause, Incomplete: s.Incomplete}
 	reason := fmt.Sprintf("%s failed: %s: %s", ref.Kind, errName, cause)
@@ -285,11 +320,26 @@ func (k *Kit) Release(ctx context.Context, def *Definition, ref Ref, caught *Cau
 			}}, nil
 		}
 		probe := *cur
-		if s.Detach != nil && s.Detach(&probe) {
-			wrote = true
-			return store.Write{Reason: reason, Op: u, Mutate: func(x *tenant.Tenant) { s.Detach(x) }}, nil
+		detach := s.Detach != nil && s.Detach(&probe)
+		unreserve := reserved(cur, ref)
+		if !detach && !unreserve {
+			return store.Write{}, store.ErrUnchanged
 		}
-		return store.Write{}, store.ErrUnchanged
+		wrote = true
+		w := store.Write{Op: u, Mutate: func(x *tenant.Tenant) {
+			if detach {
+				s.Detach(x)
+			}
+			if unreserve {
+				x.Operation = ""
+			}
+		}}
+		if detach {
+			// Dropping a pending change is audited; lifting a reservation changed
+			// nothing a reader of the audit trail would see.
+			w.Reason = reason
+		}
+		return w, nil
 	})
 	if err != nil {
 		return Outcome{}, err

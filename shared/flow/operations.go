@@ -109,23 +109,85 @@ func NewOperations(s OperationsStore, x Executions, flows ...*Definition) *Opera
 	return o
 }
 
-// Start records op (RUNNING) and starts its execution with input. When the start
-// fails the operation is marked FAILED, so it never shows RUNNING without an execution.
+// Start records op (RUNNING) and reserves its tenant for it in one transaction —
+// the tenant keeps its state and carries the operation's id, so from this moment
+// every other request on it is refused (409 naming op), exactly as once the flow has
+// claimed it — and then starts its execution with input. The flow's claim takes the
+// reservation over. When the start fails, the reservation is lifted and op is FAILED
+// (one transaction), so it never shows RUNNING without an execution; if even that
+// write fails, the reconciler ends op once its start grace has passed.
 func (o *Operations) Start(ctx context.Context, op *tenant.Operation, input any) (*tenant.Operation, error) {
 	def, err := o.flow(op.Kind)
 	if err != nil {
 		return nil, err
 	}
-	op.Status = tenant.OpRunning
-	created, err := o.store.CreateOperation(ctx, op)
+	created, err := o.reserve(ctx, op)
 	if err != nil {
 		return nil, err
 	}
 	if err := StartExecution(ctx, o.sfn, def.StateMachineARN, created.ExecutionName(), input); err != nil {
-		_ = o.store.UpdateOperation(ctx, store.OpUpdate{ID: op.ID, Status: tenant.OpFailed, Error: "StartExecutionFailed", Cause: err.Error()})
+		if rerr := o.abandon(ctx, created, err); rerr != nil {
+			return nil, fmt.Errorf("%w (operation %s is left to the reconciler: ending it failed: %v)", err, op.ID, rerr)
+		}
 		return nil, err
 	}
 	return created, nil
+}
+
+// reserve records op as RUNNING and sets it as its tenant's operation, in one
+// conditional transaction: refused, writing nothing, when the tenant is held or waits
+// for an operator (a *tenant.ConflictError naming that operation). The reservation is
+// not audited: the tenant's state does not change until the flow claims it.
+func (o *Operations) reserve(ctx context.Context, op *tenant.Operation) (*tenant.Operation, error) {
+	created := *op
+	created.Status = tenant.OpRunning
+	next, err := o.store.Change(ctx, op.TenantID, store.Actor{Who: op.RequestedBy, OperationID: op.ID}, func(cur *tenant.Tenant) (store.Write, error) {
+		if err := Available(cur); err != nil {
+			return store.Write{}, err
+		}
+		return store.Write{Create: &created, Mutate: func(x *tenant.Tenant) { x.Operation = op.ID }}, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	created.CreatedAt, created.UpdatedAt = next.UpdatedAt, next.UpdatedAt
+	return &created, nil
+}
+
+// abandonTimeout bounds the write that ends an operation whose start failed. It runs
+// on a context of its own: the request's may be spent by then (a start that timed out).
+const abandonTimeout = 5 * time.Second
+
+// abandon ends op, whose execution could not be started: its tenant's reservation is
+// lifted and op FAILED with the start's error, in one transaction. A tenant the
+// execution has claimed after all (the start's answer was lost, not the start) is
+// left to that execution.
+func (o *Operations) abandon(ctx context.Context, op *tenant.Operation, cause error) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), abandonTimeout)
+	defer cancel()
+	ref := Ref{OperationID: op.ID, TenantID: op.TenantID, Kind: op.Kind}
+	u := store.OpUpdate{ID: op.ID, Status: tenant.OpFailed, Error: "StartExecutionFailed", Cause: cause.Error()}
+	claimed := false
+	_, err := o.store.Change(ctx, op.TenantID, actor(ref, ""), func(cur *tenant.Tenant) (store.Write, error) {
+		switch {
+		case reserved(cur, ref):
+			return store.Write{Op: &u, Mutate: func(x *tenant.Tenant) { x.Operation = "" }}, nil
+		case cur.Operation == op.ID:
+			claimed = true
+		}
+		return store.Write{}, store.ErrUnchanged
+	})
+	if err != nil || claimed {
+		return err
+	}
+	// Not reserved by op any more (the reconciler, or the flow's own release, ended
+	// it): make sure the record has ended too.
+	err = o.store.UpdateOperation(ctx, u)
+	var ce *tenant.ConflictError
+	if errors.As(err, &ce) {
+		return nil // already ended
+	}
+	return err
 }
 
 func (o *Operations) flow(kind string) (*Definition, error) {
@@ -139,8 +201,9 @@ func (o *Operations) flow(kind string) (*Definition, error) {
 }
 
 // Get returns an operation. While the record says RUNNING it asks Step Functions, so
-// an execution that died without reaching its release step still reports FAILED (the
-// reconciler will release its tenant).
+// it never reports RUNNING for an execution that has ended or that does not exist
+// once the start's grace has passed: it then reports FAILED with the reason the
+// reconciler will record when it ends the operation (and releases its tenant).
 func (o *Operations) Get(ctx context.Context, id string) (*tenant.Operation, error) {
 	op, err := o.store.GetOperation(ctx, id)
 	if err != nil {
@@ -150,21 +213,16 @@ func (o *Operations) Get(ctx context.Context, id string) (*tenant.Operation, err
 	if op.Status != tenant.OpRunning || !ok {
 		return op, nil
 	}
-	out, err := o.sfn.Describe(ctx, ExecutionARN(def.StateMachineARN, op.ExecutionName()))
-	if err != nil {
-		return op, nil // the record is still the best answer we have
+	// UpdatedAt is when the record last changed: at the latest, when it was opened.
+	caught, err := executionEnded(ctx, o.sfn, def, op, op.UpdatedAt, time.Now())
+	if err != nil || caught == nil {
+		return op, nil // running, or the record is still the best answer we have
 	}
-	switch out.Status {
-	case ExecutionFailed, ExecutionTimedOut, ExecutionAborted:
-		// Re-read: the release step may have just finished the record.
-		if again, err := o.store.GetOperation(ctx, id); err == nil && again.Done() {
-			return again, nil
-		}
-		op.Status, op.Error, op.Cause = tenant.OpFailed, out.Error, out.Cause
-		if op.Error == "" {
-			op.Error = "Execution" + string(out.Status)
-		}
+	// Re-read: the release step may have just finished the record.
+	if again, err := o.store.GetOperation(ctx, id); err == nil && again.Done() {
+		return again, nil
 	}
+	op.Status, op.Error, op.Cause = tenant.OpFailed, caught.Error, caught.Cause
 	return op, nil
 }
 

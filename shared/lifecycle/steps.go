@@ -108,8 +108,9 @@ func (s *Steps) Claim(ctx context.Context, in Input) (Input, error) {
 		c.From = []tenant.State{tenant.Suspended, tenant.Deleted}
 	}
 	// The pending change is known only inside the claim; mark it first so a retry
-	// after a lost answer still ends that operation.
-	if cur.PendingChange != nil && cur.Operation == "" {
+	// after a lost answer still ends that operation. The tenant is free, or reserved
+	// by this operation (the API's reservation before the start).
+	if cur.PendingChange != nil && (cur.Operation == "" || cur.Operation == in.OperationID) {
 		if err := s.kit.Mark(ctx, in.Ref, dropPrefix+cur.PendingChange.OperationID); err != nil {
 			return in, err
 		}

@@ -59,11 +59,12 @@ const (
 	reserve   = 5 * time.Second
 )
 
-// Handle starts every due change. A tenant that cannot start (not ACTIVE, held by
-// another operation, waiting for attention, operation gone) has its pending change
-// cleared with the reason, so it leaves the index and is not read again; a failure
-// to start one execution is logged and counted and the sweep goes on (the entry stays
-// and the next sweep tries again). Starting is idempotent (the execution name is the
+// Handle starts every due change: it reserves the tenant for the change's operation,
+// then starts its execution. A tenant that cannot start (not ACTIVE, held by another
+// operation, waiting for attention, operation gone) has its pending change cleared
+// with the reason, so it leaves the index and is not read again; a failure to start
+// one execution is logged and counted, its reservation lifted, and the sweep goes on
+// (the entry stays and the next sweep tries again). Starting is idempotent (the execution name is the
 // operation id), so overlapping sweeps cannot start a change twice.
 func (s *Sweeper) Handle(ctx context.Context, ev events.CloudWatchEvent) (SweepResult, error) {
 	now := ev.Time
@@ -150,7 +151,7 @@ func (s *Sweeper) one(ctx context.Context, t *tenant.Tenant, now time.Time, res 
 		s.clear(ctx, t, nil, "its operation already ended "+string(op.Status), res)
 		return
 	}
-	if err := flow.Available(t); err != nil || t.State != tenant.Active {
+	if err := flow.AvailableFor(t, op.ID); err != nil || t.State != tenant.Active {
 		reason := fmt.Sprintf("the tenant is %s", t.State)
 		if err != nil {
 			reason = err.Error()
@@ -162,13 +163,68 @@ func (s *Sweeper) one(ctx context.Context, t *tenant.Tenant, now time.Time, res 
 		s.reschedule(ctx, t, op, later, res)
 		return
 	}
+	if err := s.reserve(ctx, t, op); err != nil {
+		var ce *tenant.ConflictError
+		if errors.As(err, &ce) {
+			s.clear(ctx, t, op, ce.Reason, res)
+			return
+		}
+		res.Failed = append(res.Failed, t.ID)
+		log.Error("sweep: reserve tenant", "error", err.Error())
+		return
+	}
 	if err := flow.StartExecution(ctx, s.sfn, s.arn, op.ExecutionName(), inputOf(op)); err != nil {
 		res.Failed = append(res.Failed, t.ID)
 		log.Error("sweep: start downgrade", "error", err.Error())
+		if err := s.unreserve(ctx, t, op); err != nil {
+			log.Error("sweep: lift the reservation of a downgrade that did not start (the reconciler will)", "error", err.Error())
+		}
 		return
 	}
 	res.Started = append(res.Started, op.ID)
 	log.Info("period-end downgrade started", "effective_at", pc.EffectiveAt, "now", now)
+}
+
+// reserve holds the tenant for the due change before its execution starts, as the
+// API does for the changes it starts (flow.Operations.Start): the tenant keeps its
+// state and carries the operation's id, and the operation becomes RUNNING (open), in
+// one transaction. From then on every other request on the tenant is refused naming
+// this change, and the downgrade's claim takes the reservation over. A reservation of
+// an earlier sweep (whose start failed to answer, or overlaps this one) is kept.
+func (s *Sweeper) reserve(ctx context.Context, t *tenant.Tenant, op *tenant.Operation) error {
+	by := store.Actor{Who: "system:downgrade-sweep", OperationID: op.ID}
+	_, err := s.store.ChangeFrom(ctx, t.ID, t, by, func(cur *tenant.Tenant) (store.Write, error) {
+		if cur.PendingChange == nil || cur.PendingChange.OperationID != op.ID {
+			return store.Write{}, &tenant.ConflictError{TenantID: cur.ID, Reason: "the pending change is no longer operation " + op.ID}
+		}
+		if cur.Operation == op.ID {
+			return store.Write{}, store.ErrUnchanged
+		}
+		if err := flow.Available(cur); err != nil {
+			return store.Write{}, err
+		}
+		if cur.State != tenant.Active {
+			return store.Write{}, &tenant.ConflictError{TenantID: cur.ID, Reason: fmt.Sprintf("the tenant is %s", cur.State)}
+		}
+		return store.Write{Mutate: func(x *tenant.Tenant) { x.Operation = op.ID },
+			Op: &store.OpUpdate{ID: op.ID, Status: tenant.OpRunning}}, nil
+	})
+	return err
+}
+
+// unreserve undoes reserve after the start failed: the tenant is free again and the
+// change SCHEDULED, still due, so the next sweep tries again. If this write fails too,
+// the reconciler ends the operation once its start grace has passed.
+func (s *Sweeper) unreserve(ctx context.Context, t *tenant.Tenant, op *tenant.Operation) error {
+	by := store.Actor{Who: "system:downgrade-sweep", OperationID: op.ID}
+	_, err := s.store.ChangeFrom(ctx, t.ID, nil, by, func(cur *tenant.Tenant) (store.Write, error) {
+		if cur.Operation != op.ID || cur.PreviousState != "" {
+			return store.Write{}, store.ErrUnchanged // not (only) reserved by it any more
+		}
+		return store.Write{Mutate: func(x *tenant.Tenant) { x.Operation = "" },
+			Op: &store.OpUpdate{ID: op.ID, Status: tenant.OpScheduled}}, nil
+	})
+	return err
 }
 
 // periodMoved re-checks the billing period when the change runs: if the subscription

@@ -142,9 +142,10 @@ func (s *Steps) Start(ctx context.Context, in Input) (Input, error) {
 	return in, nil
 }
 
-// owned is flow.Kit.Owned's rule for a Change decision.
+// owned is flow.Kit.Owned's rule for a Change decision: held by this purge's claim
+// (which records the previous state), not merely reserved for it by the sweep.
 func owned(t *tenant.Tenant, ref flow.Ref) error {
-	if t.State != Busy || t.Operation != ref.OperationID {
+	if t.State != Busy || t.Operation != ref.OperationID || t.PreviousState == "" {
 		return &tenant.ConflictError{TenantID: t.ID, Reason: fmt.Sprintf("tenant is %s for operation %q, not %s for %s", t.State, t.Operation, Busy, ref.OperationID)}
 	}
 	return nil

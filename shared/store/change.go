@@ -34,6 +34,9 @@ type Write struct {
 	Reason string
 	// Op, when set, updates the operation in the same transaction.
 	Op *OpUpdate
+	// Create, when set, creates this operation (its id must be new) in the same
+	// transaction: the API records an operation and reserves its tenant in one write.
+	Create *tenant.Operation
 }
 
 // Decide looks at the current tenant and says what to write: a Write, ErrUnchanged,
@@ -125,6 +128,15 @@ func (s *Store) writeChange(ctx context.Context, cur *tenant.Tenant, to tenant.S
 		opIndex = len(items)
 		items = append(items, w.Op.item(s.table, ts(now)))
 	}
+	createIndex := -1
+	if w.Create != nil {
+		_, op, err := s.operationItem(w.Create)
+		if err != nil {
+			return nil, false, err
+		}
+		createIndex = len(items)
+		items = append(items, types.TransactWriteItem{Put: &types.Put{TableName: &s.table, Item: op, ConditionExpression: aws.String("attribute_not_exists(pk)")}})
+	}
 	_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
 	if err == nil {
 		return &next, false, nil
@@ -143,6 +155,8 @@ func (s *Store) writeChange(ctx context.Context, cur *tenant.Tenant, to tenant.S
 			return nil, true, nil
 		case code(opIndex) == "ConditionalCheckFailed":
 			return nil, false, &tenant.ConflictError{TenantID: cur.ID, Reason: "operation " + w.Op.ID + " cannot move to " + string(w.Op.Status)}
+		case code(createIndex) == "ConditionalCheckFailed":
+			return nil, false, &tenant.ConflictError{TenantID: cur.ID, Reason: "operation " + w.Create.ID + " already exists"}
 		}
 	}
 	return nil, false, conflictFrom(err, cur.ID, "tenant changed concurrently", "change tenant")

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
@@ -37,6 +39,23 @@ type operationRecord struct {
 	Attention     bool     `dynamodbav:"needs_attention"`
 	Resolution    string   `dynamodbav:"resolution,omitempty"`
 	Marks         []string `dynamodbav:"marks,omitempty,stringset"`
+
+	// Sparse Open index keys: set exactly while the operation is RUNNING, by the write
+	// that makes it RUNNING, and removed by the write that ends it (OpUpdate.item), so
+	// the reconciler finds every open operation without a Scan.
+	OpenKind string `dynamodbav:"open_kind,omitempty"`
+	OpenAt   string `dynamodbav:"open_at,omitempty"`
+}
+
+func (r operationRecord) toOperation() *tenant.Operation {
+	return &tenant.Operation{
+		ID: r.OperationID, TenantID: r.TenantID, Kind: r.Kind, Status: tenant.OperationStatus(r.Status),
+		FromPlan: tenant.Plan(r.FromPlan), ToPlan: tenant.Plan(r.ToPlan), AtPeriodEnd: r.AtPeriodEnd,
+		EffectiveAt: parseTSPtr(r.EffectiveAt), RequestedBy: r.RequestedBy, Error: r.Error, Cause: r.Cause,
+		CreatedAt: parseTS(r.CreatedAt), UpdatedAt: parseTS(r.UpdatedAt),
+		PreviousState: tenant.State(r.PreviousState), RetentionDays: r.RetentionDays, Reason: r.Reason, Attempt: r.Attempt,
+		CompensationIncomplete: r.Incomplete, NeedsAttention: r.Attention, Resolution: r.Resolution, Marks: r.Marks,
+	}
 }
 
 func opKey(id string) map[string]types.AttributeValue {
@@ -72,6 +91,9 @@ func (s *Store) operationItem(op *tenant.Operation) (*tenant.Operation, map[stri
 	if o.EffectiveAt != nil {
 		r.EffectiveAt = ts(*o.EffectiveAt)
 	}
+	if o.Status == tenant.OpRunning {
+		r.OpenKind, r.OpenAt = OpenOperation, ts(now)
+	}
 	item, err := attributevalue.MarshalMap(r)
 	if err != nil {
 		return nil, nil, fmt.Errorf("marshal operation %s: %w", o.ID, err)
@@ -92,14 +114,48 @@ func (s *Store) GetOperation(ctx context.Context, id string) (*tenant.Operation,
 	if err := attributevalue.UnmarshalMap(out.Item, &r); err != nil {
 		return nil, fmt.Errorf("unmarshal operation %s: %w", id, err)
 	}
-	return &tenant.Operation{
-		ID: r.OperationID, TenantID: r.TenantID, Kind: r.Kind, Status: tenant.OperationStatus(r.Status),
-		FromPlan: tenant.Plan(r.FromPlan), ToPlan: tenant.Plan(r.ToPlan), AtPeriodEnd: r.AtPeriodEnd,
-		EffectiveAt: parseTSPtr(r.EffectiveAt), RequestedBy: r.RequestedBy, Error: r.Error, Cause: r.Cause,
-		CreatedAt: parseTS(r.CreatedAt), UpdatedAt: parseTS(r.UpdatedAt),
-		PreviousState: tenant.State(r.PreviousState), RetentionDays: r.RetentionDays, Reason: r.Reason, Attempt: r.Attempt,
-		CompensationIncomplete: r.Incomplete, NeedsAttention: r.Attention, Resolution: r.Resolution, Marks: r.Marks,
-	}, nil
+	return r.toOperation(), nil
+}
+
+// OpenOp is an open operation as the Open index lists it, with the time it became open
+// (created RUNNING, started by the sweep, or reopened for an operator retry).
+type OpenOp struct {
+	*tenant.Operation
+	OpenedAt time.Time
+}
+
+// OpenCursor is where the next page of open operations starts; nil starts at the
+// oldest. It is opaque to callers.
+type OpenCursor map[string]types.AttributeValue
+
+// OpenOperations returns one page of at most limit operations that are RUNNING and
+// became so at or before `before`, oldest first, reading only the sparse Open index
+// (never a Scan), and the cursor of the next page (nil after the last). The index is
+// eventually consistent: a caller re-reads an operation before acting on it.
+func (s *Store) OpenOperations(ctx context.Context, before time.Time, after OpenCursor, limit int32) ([]OpenOp, OpenCursor, error) {
+	page, err := s.db.Query(ctx, &dynamodb.QueryInput{
+		TableName: &s.table, IndexName: aws.String(OpenIndex),
+		KeyConditionExpression: aws.String("open_kind = :k AND open_at <= :before"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":k": &types.AttributeValueMemberS{Value: OpenOperation}, ":before": &types.AttributeValueMemberS{Value: ts(before)},
+		},
+		ExclusiveStartKey: after, Limit: aws.Int32(limit),
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("query open operations: %w", err)
+	}
+	var recs []operationRecord
+	if err := attributevalue.UnmarshalListOfMaps(page.Items, &recs); err != nil {
+		return nil, nil, fmt.Errorf("unmarshal open operations: %w", err)
+	}
+	out := make([]OpenOp, len(recs))
+	for i, r := range recs {
+		out[i] = OpenOp{Operation: r.toOperation(), OpenedAt: parseTS(r.OpenAt)}
+	}
+	if len(page.LastEvaluatedKey) == 0 {
+		return out, nil, nil
+	}
+	return out, OpenCursor(page.LastEvaluatedKey), nil
 }
 
 // OpUpdate is a change of an operation's status written in the same transaction as a
@@ -123,19 +179,26 @@ type OpUpdate struct {
 }
 
 // item returns the TransactWriteItem of u. Unless reopening, only a SCHEDULED or
-// RUNNING operation may change, or one already in u.Status (a repeated step).
+// RUNNING operation may change, or one already in u.Status (a repeated step). The
+// Open index keys follow the status: set when it becomes RUNNING (a reopened one is
+// open anew from now), kept while it stays RUNNING, removed by any other status.
 func (u *OpUpdate) item(table string, now string) types.TransactWriteItem {
 	names := map[string]string{"#st": "status"}
 	vals := map[string]types.AttributeValue{
 		":st": &types.AttributeValueMemberS{Value: string(u.Status)}, ":now": &types.AttributeValueMemberS{Value: now},
 	}
 	var set, cond string
+	var remove []string
 	if u.Reopen {
 		vals[":true"] = &types.AttributeValueMemberBOOL{Value: true}
 		vals[":prev"] = &types.AttributeValueMemberN{Value: strconv.Itoa(u.Attempt - 1)}
 		vals[":n"] = &types.AttributeValueMemberN{Value: strconv.Itoa(u.Attempt)}
 		set = "SET #st = :st, updated_at = :now, attempt = :n"
 		cond = "attribute_exists(pk) AND needs_attention = :true AND attempt = :prev"
+		if u.Status == tenant.OpRunning {
+			vals[":ok"] = &types.AttributeValueMemberS{Value: OpenOperation}
+			set += ", open_kind = :ok, open_at = :now"
+		}
 	} else {
 		names["#e"] = "error"
 		vals[":e"] = &types.AttributeValueMemberS{Value: u.Error}
@@ -156,9 +219,18 @@ func (u *OpUpdate) item(table string, now string) types.TransactWriteItem {
 			vals[":inc"] = &types.AttributeValueMemberL{Value: l}
 			set += ", compensation_incomplete = :inc"
 		} else {
-			set += " REMOVE compensation_incomplete"
+			remove = append(remove, "compensation_incomplete")
+		}
+		if u.Status == tenant.OpRunning {
+			vals[":ok"] = &types.AttributeValueMemberS{Value: OpenOperation}
+			set += ", open_kind = :ok, open_at = if_not_exists(open_at, :now)"
+		} else {
+			remove = append(remove, "open_kind", "open_at")
 		}
 		cond = "attribute_exists(pk) AND (#st IN (:sched, :run) OR #st = :st)"
+	}
+	if len(remove) > 0 {
+		set += " REMOVE " + strings.Join(remove, ", ")
 	}
 	return types.TransactWriteItem{Update: &types.Update{
 		TableName: &table, Key: opKey(u.ID), UpdateExpression: aws.String(set), ConditionExpression: aws.String(cond),

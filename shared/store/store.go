@@ -35,6 +35,16 @@ const (
 	// DueIndex is sparse: only tenants with something due carry due_kind/due_at, so a
 	// sweep reads O(due) items (HASH due_kind, RANGE due_at).
 	DueIndex = "Due"
+	// OpenIndex is sparse too: only open work carries open_kind/open_at (an operation
+	// while RUNNING, an export job while queued or running), so the reconciler reads
+	// O(open) items (HASH open_kind, RANGE open_at: when it became open).
+	OpenIndex = "Open"
+)
+
+// Open kinds stored in open_kind.
+const (
+	OpenOperation = "OP"     // an operation item while RUNNING
+	OpenExport    = "EXPORT" // an export job item while queued or running
 )
 
 // Due kinds stored in due_kind.

@@ -456,3 +456,92 @@ func TestChangeFromAStaleCopy(t *testing.T) {
 		t.Fatalf("after %d decisions: %+v %v", calls, got, err)
 	}
 }
+
+// TestOpenIndexFollowsTheStatus: an operation is in the Open index exactly while it is
+// RUNNING, from the write that makes it RUNNING to the one that ends it; a reopened
+// one is open anew; a SCHEDULED one is not open.
+func TestOpenIndexFollowsTheStatus(t *testing.T) {
+	ctx := context.Background()
+	clock := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	db, names := testenv.Tables(t)
+	s := store.New(db, names["TenantsTable"], func() time.Time { return clock })
+	open := func() map[string]time.Time {
+		t.Helper()
+		got := map[string]time.Time{}
+		var cur store.OpenCursor
+		for {
+			page, next, err := s.OpenOperations(ctx, clock.Add(time.Hour), cur, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, o := range page {
+				got[o.ID] = o.OpenedAt
+			}
+			if next == nil {
+				return got
+			}
+			cur = next
+		}
+	}
+	tn := seed(t, s, "open-t", tenant.Active)
+	// Recorded RUNNING together with the tenant's reservation, in one transaction.
+	if _, err := s.Change(ctx, tn.ID, store.Actor{Who: "t"}, func(*tenant.Tenant) (store.Write, error) {
+		return store.Write{Create: &tenant.Operation{ID: "op-run", TenantID: tn.ID, Kind: tenant.KindUpgrade, Status: tenant.OpRunning},
+			Mutate: func(x *tenant.Tenant) { x.Operation = "op-run" }}, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.GetTenant(ctx, tn.ID); got.Operation != "op-run" || got.State != tenant.Active {
+		t.Fatalf("reserved tenant %+v", got)
+	}
+	if _, err := s.CreateOperation(ctx, &tenant.Operation{ID: "op-sched", TenantID: tn.ID, Kind: tenant.KindDowngrade, Status: tenant.OpScheduled}); err != nil {
+		t.Fatal(err)
+	}
+	opened := clock
+	if got := open(); len(got) != 1 || !got["op-run"].Equal(opened) {
+		t.Fatalf("open after create: %v", got)
+	}
+	// A second operation of the same id is refused and writes nothing.
+	var ce *tenant.ConflictError
+	if _, err := s.Change(ctx, tn.ID, store.Actor{Who: "t"}, func(*tenant.Tenant) (store.Write, error) {
+		return store.Write{Create: &tenant.Operation{ID: "op-run", TenantID: tn.ID, Kind: tenant.KindUpgrade, Status: tenant.OpRunning},
+			Mutate: func(x *tenant.Tenant) { x.Operation = "other" }}, nil
+	}); !errors.As(err, &ce) {
+		t.Fatalf("recreating op-run: want ConflictError, got %v", err)
+	}
+	// Staying RUNNING (the claim) keeps the time it opened; ending it removes it.
+	clock = clock.Add(time.Minute)
+	if err := s.UpdateOperation(ctx, store.OpUpdate{ID: "op-run", Status: tenant.OpRunning, PreviousState: tenant.Active}); err != nil {
+		t.Fatal(err)
+	}
+	if got := open(); !got["op-run"].Equal(opened) {
+		t.Fatalf("open after the claim: %v", got)
+	}
+	if err := s.UpdateOperation(ctx, store.OpUpdate{ID: "op-run", Status: tenant.OpFailed, Error: "E", Cause: "c", Incomplete: []string{"billing"}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := open(); len(got) != 0 {
+		t.Fatalf("open after FAILED: %v", got)
+	}
+	// Reopened for an operator retry: open again, from the reopening.
+	clock = clock.Add(time.Minute)
+	if err := s.UpdateOperation(ctx, store.OpUpdate{ID: "op-run", Status: tenant.OpRunning, Reopen: true, Attempt: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if got := open(); len(got) != 1 || !got["op-run"].Equal(clock) {
+		t.Fatalf("open after reopening: %v", got)
+	}
+	// The sweep's start makes a SCHEDULED operation RUNNING: open from then; only
+	// operations opened at or before the given time are listed.
+	clock = clock.Add(2 * time.Hour)
+	if err := s.UpdateOperation(ctx, store.OpUpdate{ID: "op-sched", Status: tenant.OpRunning}); err != nil {
+		t.Fatal(err)
+	}
+	if early, _, err := s.OpenOperations(ctx, clock.Add(-time.Hour), nil, 10); err != nil || len(early) != 1 || early[0].ID != "op-run" {
+		t.Fatalf("open at or before an hour ago: %+v %v", early, err)
+	}
+	all, _, err := s.OpenOperations(ctx, clock, nil, 10)
+	if err != nil || len(all) != 2 || all[0].ID != "op-run" || all[1].ID != "op-sched" {
+		t.Fatalf("open, oldest first: %+v %v", all, err)
+	}
+}

@@ -183,7 +183,10 @@ func (h *Handler) apply(ctx context.Context, log *slog.Logger, f Fact, in Intent
 		return OutcomeNotTenantsSub, nil
 	}
 	if mark.OperationID != "" && t.Operation == "" {
-		// The flow the previous event started may not have claimed the tenant yet.
+		// The flow the previous event started may not hold the tenant yet. Wait for it
+		// only while it runs: GetOperation reports an operation whose execution ended
+		// or never started as FAILED (it asks Step Functions, as GET /operations/{id}
+		// does), so a dead one never blocks the subscription's later events.
 		op, err := h.Tenants.GetOperation(ctx, mark.OperationID)
 		if err != nil && !errors.As(err, &nf) {
 			return "", err

@@ -63,6 +63,33 @@ func (s *Service) Recycle(name string) error {
 	return nil
 }
 
+// Kill ends every live process of a function at once (SIGKILL to its process
+// group), as a crash of its execution environments would: an invocation in flight
+// ends with Runtime.ExitError wherever its work had got to, and the next invocation
+// starts a new process. It reports how many processes it killed. Tests use it to
+// kill a function between two of its writes, from outside.
+func (s *Service) Kill(name string) (int, error) {
+	f, err := s.lookup(name)
+	if err != nil {
+		return 0, err
+	}
+	s.mu.Lock()
+	var victims []*instance
+	for inst := range s.live {
+		if inst.fn == f {
+			victims = append(victims, inst)
+		}
+	}
+	s.mu.Unlock()
+	for _, inst := range victims {
+		inst.kill(syscall.SIGKILL)
+	}
+	for _, inst := range victims {
+		inst.waitExit(2 * time.Second)
+	}
+	return len(victims), nil
+}
+
 // peakRSS reads VmHWM (kB) of a process.
 func peakRSS(pid int) int64 {
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))

@@ -154,6 +154,7 @@ type fault struct {
 	remaining int // faults still to serve; -1: always
 	errorType string
 	message   string
+	delay     time.Duration
 	chaos     *chaosState // the Chaos that drew it (nil: armed by Inject)
 }
 
@@ -195,6 +196,10 @@ type FaultSpec struct {
 	ErrorType string
 	// Message is the errorMessage (default "fault injected by devstack").
 	Message string
+	// Delay holds each faulted invocation this long before the fault applies, as a
+	// slow dependency or a long cold start would: a test gets a window in which the
+	// step has been called but has not run (e.g. to stop its execution first).
+	Delay time.Duration
 }
 
 // Fault describes an active injected fault, as Faults and GET /_devstack/faults
@@ -549,7 +554,15 @@ func (s *Service) execute(f *function, payload []byte) (Result, error) {
 	case f.chaos != nil:
 		hit = f.chaos.draw()
 	}
+	f.mu.Unlock()
+	if hit != nil && hit.delay > 0 {
+		select {
+		case <-time.After(hit.delay):
+		case <-s.ctx.Done():
+		}
+	}
 	if hit != nil && !hit.after {
+		f.mu.Lock()
 		f.stats.Faults++
 		f.stats.Errors++
 		if hit.chaos != nil {
@@ -562,7 +575,6 @@ func (s *Service) execute(f *function, payload []byte) (Result, error) {
 		s.observe(f, payload, res, FaultBefore)
 		return res, nil
 	}
-	f.mu.Unlock()
 	if s.cfg.Verbose {
 		s.sink.printf("["+f.cfg.LogicalID+"] ", "START RequestId: %s Version: $LATEST", res.RequestID)
 	}
@@ -948,6 +960,9 @@ func (s *Service) Inject(spec FaultSpec) error {
 	if spec.Skip < 0 {
 		return fmt.Errorf("lambdasvc: fault skip must be 0 or positive, got %d", spec.Skip)
 	}
+	if spec.Delay < 0 {
+		return fmt.Errorf("lambdasvc: fault delay must be 0 or positive, got %s", spec.Delay)
+	}
 	if spec.ErrorType == "" {
 		spec.ErrorType = "InjectedFault"
 	}
@@ -955,7 +970,8 @@ func (s *Service) Inject(spec FaultSpec) error {
 		spec.Message = "fault injected by devstack"
 	}
 	f.mu.Lock()
-	f.fault = &fault{after: spec.After, skip: spec.Skip, count: spec.Count, remaining: spec.Count, errorType: spec.ErrorType, message: spec.Message}
+	f.fault = &fault{after: spec.After, skip: spec.Skip, count: spec.Count, remaining: spec.Count, errorType: spec.ErrorType, message: spec.Message,
+		delay: spec.Delay}
 	f.mu.Unlock()
 	return nil
 }

@@ -154,15 +154,21 @@ func (a *api) retry(ctx context.Context, opID string) error {
 type reconcileResult struct {
 	Checked  int      `json:"checked"`
 	Running  int      `json:"running"`
+	Ended    []string `json:"ended"`
 	Released []string `json:"released"`
 	Failed   []string `json:"failed"`
 }
 
-// reconcile runs one scheduled ReconcileFunction, as its EventBridge schedule would.
+// reconcile runs one scheduled ReconcileFunction now, as its EventBridge schedule
+// would.
 func (a *api) reconcile(ctx context.Context) (reconcileResult, error) {
-	now := time.Now().UTC()
+	return a.reconcileAt(ctx, time.Now().UTC())
+}
+
+// reconcileAt runs one scheduled ReconcileFunction with the event time at.
+func (a *api) reconcileAt(ctx context.Context, at time.Time) (reconcileResult, error) {
 	raw, _ := json.Marshal(events.CloudWatchEvent{Version: "0", ID: fmt.Sprintf("loadgen-reconcile-%d", a.seq.Add(1)), DetailType: "Scheduled Event",
-		Source: "aws.events", AccountID: testenv.AccountID, Time: now, Region: testenv.Region, Detail: json.RawMessage("{}")})
+		Source: "aws.events", AccountID: testenv.AccountID, Time: at.UTC(), Region: testenv.Region, Detail: json.RawMessage("{}")})
 	var out reconcileResult
 	res, err := a.s.Lambda.Invoke(ctx, "ReconcileFunction", raw)
 	if err != nil {

@@ -6,15 +6,16 @@
 // step invocations at random (lambdasvc.Chaos). Afterwards every tenant is checked
 // against a sequential replay of its accepted operations through a model of the flows
 // (Model): final state and plan, audit transitions, entitlements, the Stripe price the
-// flows last set, nothing left RUNNING or in a busy state.
+// flows last set, nothing left RUNNING or in a busy state, and, after one run of the
+// reconciler, nothing open without a live execution.
 //
-// The operations of one tenant are serialized, as the flows' claim serializes them:
-// each one starts when the previous one has ended, so the seed decides every tenant's
-// sequence whatever the scheduling across tenants, and a failure is reproduced by
-// running again with the seed the report prints. On top of that a share of the
-// requests is sent twice, the second while the first runs or at the same moment: the
-// API answers 409 once a flow has claimed the tenant, and of two requests accepted
-// before that, exactly one may take the claim and succeed (at most one under faults).
+// The operations of one tenant are serialized, as the API's reservation serializes
+// them: each one starts when the previous one has ended, so the seed decides every
+// tenant's sequence whatever the scheduling across tenants, and a failure is
+// reproduced by running again with the seed the report prints. On top of that a share
+// of the requests is sent twice, the second while the first runs or at the same
+// moment: the API reserves the tenant for the first operation before it starts it, so
+// the second is a 409 naming it (of two sent at the same moment, either may win).
 //
 // The bench sections lifecycle-load and chaos (internal/bench) and the test of this
 // package run it, at two sizes.
@@ -128,10 +129,14 @@ const (
 	CheckDuplicate = "duplicate"
 	// CheckError: the load could not do something it had to (an API error, a timeout).
 	CheckError = "error"
+	// CheckOpen: after one reconcile period, an operation or export job of the load's
+	// tenants that the Open index still holds although its execution does not exist
+	// or has ended.
+	CheckOpen = "open_without_execution"
 )
 
 // Checks lists the checks in report order.
-var Checks = []string{CheckPrediction, CheckState, CheckPlan, CheckEntitlements, CheckPrice, CheckAudit, CheckRunning, CheckTransient, CheckDuplicate, CheckError}
+var Checks = []string{CheckPrediction, CheckState, CheckPlan, CheckEntitlements, CheckPrice, CheckAudit, CheckRunning, CheckTransient, CheckDuplicate, CheckError, CheckOpen}
 
 // Violation is one integrity failure.
 type Violation struct {
@@ -149,10 +154,9 @@ func (v Violation) String() string {
 // DuplicateStats counts the duplicate requests: the same request again, 0-300 ms
 // after the first was accepted or at the same time as the first.
 type DuplicateStats struct {
-	// Sent duplicates; Refused answered 409 or 422 (the first had claimed the tenant,
-	// or had already finished); Accepted answered 202 (sent before the first's claim).
-	// WonByDuplicate are the pairs where the duplicate took the claim and the first
-	// lost it.
+	// Sent duplicates; Refused answered 409 or 422 (the first had reserved the
+	// tenant, or had already finished); Accepted answered 202 (the first was refused,
+	// or had ended). WonByDuplicate are the pairs where the duplicate succeeded.
 	Sent, Refused, Accepted, WonByDuplicate int
 }
 

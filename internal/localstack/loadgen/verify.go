@@ -2,21 +2,28 @@ package loadgen
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/sfn"
+	sfntypes "github.com/aws/aws-sdk-go-v2/service/sfn/types"
 
 	"github.com/tenantflow/tenantflow/internal/localstack/testenv"
+	"github.com/tenantflow/tenantflow/shared/store"
 	"github.com/tenantflow/tenantflow/shared/tenant"
 )
 
-// verify checks every tenant after the load, and that no operation of the load's
-// tenants is left RUNNING.
+// verify checks every tenant after the load, that no operation of the load's tenants
+// is left RUNNING, and that after one reconcile period nothing of theirs is open
+// without a live execution.
 func (g *gen) verify(ctx context.Context, runs []*tenantRun) error {
 	bySub := map[string][]testenv.StripeRequest{}
 	for _, r := range g.s.Stripe.Requests() {
@@ -30,7 +37,78 @@ func (g *gen) verify(ctx context.Context, runs []*tenantRun) error {
 	}); err != nil {
 		return err
 	}
-	return g.scanRunning(ctx)
+	if err := g.scanRunning(ctx); err != nil {
+		return err
+	}
+	return g.checkOpen(ctx)
+}
+
+// reconcilePeriod is the reconciler's schedule (template.yaml): checkOpen runs it as
+// it would run one period after the load, past the grace a start is given.
+const reconcilePeriod = 5 * time.Minute
+
+// machines are the state machines (template logical ids) of the operation kinds.
+var machines = map[string]string{
+	tenant.KindUpgrade: "UpgradeStateMachine", tenant.KindDowngrade: "DowngradeStateMachine",
+	tenant.KindDeletion: "DeletionStateMachine", tenant.KindReactivation: "ReactivationStateMachine",
+	tenant.KindSuspension: "SuspensionStateMachine", tenant.KindPurge: "PurgeStateMachine",
+}
+
+// checkOpen runs the reconciler once, as its schedule would one period after the
+// load, then reads the sparse Open index: every operation (open_kind OP) and export
+// job (EXPORT) of the load's tenants still open must have a live execution. One whose
+// execution does not exist or has ended is an open_without_execution violation.
+func (g *gen) checkOpen(ctx context.Context) error {
+	res, err := g.api.reconcileAt(ctx, time.Now().Add(reconcilePeriod))
+	if err != nil {
+		return fmt.Errorf("reconcile after the load: %w", err)
+	}
+	g.cfg.Logf("loadgen: one reconcile period after the load: checked %d open operations, ended %v", res.Checked, res.Ended)
+	client := g.s.SFNClient()
+	for _, kind := range []string{store.OpenOperation, store.OpenExport} {
+		p := dynamodb.NewQueryPaginator(g.s.DynamoDB(), &dynamodb.QueryInput{
+			TableName: aws.String(g.s.TenantsTable), IndexName: aws.String(store.OpenIndex),
+			KeyConditionExpression: aws.String("open_kind = :k"),
+			FilterExpression:       aws.String("begins_with(tenant_id, :prefix)"),
+			ExpressionAttributeValues: map[string]types.AttributeValue{
+				":k": &types.AttributeValueMemberS{Value: kind}, ":prefix": &types.AttributeValueMemberS{Value: g.cfg.Prefix + "-"},
+			},
+		})
+		for p.HasMorePages() {
+			page, err := p.NextPage(ctx)
+			if err != nil {
+				return fmt.Errorf("query the Open index: %w", err)
+			}
+			for _, it := range page.Items {
+				var rec struct {
+					OperationID string `dynamodbav:"operation_id"`
+					ExportID    string `dynamodbav:"export_id"`
+					TenantID    string `dynamodbav:"tenant_id"`
+					Kind        string `dynamodbav:"kind"`
+					Attempt     int    `dynamodbav:"attempt"`
+				}
+				if err := attributevalue.UnmarshalMap(it, &rec); err != nil {
+					return fmt.Errorf("open item: %w", err)
+				}
+				id, machine, name := rec.OperationID, machines[rec.Kind], (&tenant.Operation{ID: rec.OperationID, Attempt: rec.Attempt}).ExecutionName()
+				if kind == store.OpenExport {
+					id, machine, name = rec.ExportID, "ExportStateMachine", rec.ExportID
+				}
+				arn := strings.Replace(g.s.StateMachines[machine], ":stateMachine:", ":execution:", 1) + ":" + name
+				out, err := client.DescribeExecution(ctx, &sfn.DescribeExecutionInput{ExecutionArn: aws.String(arn)})
+				var nf *sfntypes.ExecutionDoesNotExist
+				switch {
+				case errors.As(err, &nf):
+					g.violate(CheckOpen, rec.TenantID, id, "%s open, execution %s does not exist", kind, name)
+				case err != nil:
+					return fmt.Errorf("describe %s: %w", name, err)
+				case out.Status != sfntypes.ExecutionStatusRunning:
+					g.violate(CheckOpen, rec.TenantID, id, "%s open, execution %s ended %s", kind, name, out.Status)
+				}
+			}
+		}
+	}
+	return nil
 }
 
 // verifyTenant compares one tenant with the replay of its accepted operations.

@@ -15,7 +15,7 @@ import (
 
 // Reset returns a running stack to its freshly seeded state without restarting any
 // process: it waits for running executions to end, empties the tables and the event
-// queue, forgets recorded Stripe requests and injected faults, and seeds again. Tests
+// queue, forgets recorded Stripe requests and injected faults (Lambda, AWS endpoints), and seeds again. Tests
 // that share one stack call it so each starts from the same data (and `go test
 // -count=N` repeats them faithfully).
 func (s *Stack) Reset(ctx context.Context, withData bool) error {
@@ -37,6 +37,7 @@ func (s *Stack) Reset(ctx context.Context, withData bool) error {
 	}
 	s.Stripe.Reset()
 	s.Lambda.ClearFaults()
+	s.AWSFaults.Clear()
 	return s.Seed(ctx, withData)
 }
 

@@ -94,6 +94,9 @@ type Stack struct {
 	Lambda *lambdasvc.Service
 	SFN    *sfnsvc.Service
 	AWS    aws.Config
+	// AWSFaults sits between FaultedFunctions and DynamoDB and Step Functions; its
+	// rules break their calls from outside (Reset clears them).
+	AWSFaults *AWSFaults
 
 	// Names of the local resources.
 	TenantsTable   string
@@ -244,6 +247,17 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	fnEnv := map[string]map[string]string{}
 	for id, c := range s.Principals {
 		fnEnv[id] = map[string]string{"AWS_ACCESS_KEY_ID": c.AccessKeyID, "AWS_SECRET_ACCESS_KEY": c.SecretAccessKey}
+	}
+	if s.AWSFaults, err = startAWSFaults(s.Moto.Endpoint, s.SFN.Endpoint()); err != nil {
+		return nil, err
+	}
+	s.closers = append(s.closers, s.AWSFaults.Close)
+	for _, id := range FaultedFunctions {
+		if fnEnv[id] == nil {
+			fnEnv[id] = map[string]string{}
+		}
+		fnEnv[id]["AWS_ENDPOINT_URL_DYNAMODB"] = s.AWSFaults.URL()
+		fnEnv[id]["AWS_ENDPOINT_URL_SFN"] = s.AWSFaults.URL()
 	}
 	lcfg := lambdasvc.Config{Root: opts.Root, Functions: fns, Env: env, FunctionEnv: fnEnv, Log: opts.Log, Addr: fmt.Sprintf("127.0.0.1:%d", lambdaPort), Region: testenv.Region, AccountID: testenv.AccountID}
 	if opts.Bootstraps != nil {

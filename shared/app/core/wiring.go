@@ -76,7 +76,9 @@ var Wirings = map[string]Needs{
 	"PlanReleaseFunction":           {Tenants: true},
 	"DowngradeSweepFunction": {Tenants: true, Queries: []string{store.DueIndex}, Stripe: true,
 		Start: []string{DowngradeStateMachine}},
-	"ReconcileFunction": {Tenants: true, Queries: []string{store.StateIndex}, Describe: flowMachines},
+	// The reconciler reads the Open index and describes the executions of every flow
+	// whose operations it ends, the purge's included.
+	"ReconcileFunction": {Tenants: true, Queries: []string{store.OpenIndex}, Describe: append(append([]string{}, flowMachines...), PurgeStateMachine)},
 	// Deletion, reactivation and suspension (shared/lifecycle) share their steps.
 	"LifecycleClaimFunction":       {Tenants: true},
 	"LifecycleAccessFunction":      {Tenants: true, Events: true},
@@ -104,7 +106,7 @@ var Wirings = map[string]Needs{
 	// The Stripe webhook (shared/webhook) suspends and reactivates; it never calls
 	// Stripe: the events carry what it needs.
 	"StripeWebhookFunction": {Tenants: true, WebhookSecret: true,
-		Start: []string{ReactivationStateMachine, SuspensionStateMachine}},
+		Start: []string{ReactivationStateMachine, SuspensionStateMachine}, Describe: []string{ReactivationStateMachine, SuspensionStateMachine}},
 }
 
 // env lists the variables the Needs require.

@@ -8,6 +8,7 @@ import (
 	"github.com/tenantflow/tenantflow/shared/app/planapp"
 	"github.com/tenantflow/tenantflow/shared/app/sfnapp"
 	"github.com/tenantflow/tenantflow/shared/flow"
+	"github.com/tenantflow/tenantflow/shared/purge"
 )
 
 // Followed are every flow the API and the reconciler follow: upgrade, downgrade,
@@ -18,8 +19,11 @@ func Followed(d *core.Deps) []*flow.Definition {
 	return []*flow.Definition{up, down, del, re, sus}
 }
 
-// Reconciler builds the scheduled reconciler for every followed flow.
+// Reconciler builds the scheduled reconciler for every followed flow and the purge:
+// it ends every open operation whose execution is over, whatever its kind (the purge
+// sweep would release a dead purge only when its tenant is due again).
 func Reconciler(logicalID string) *flow.Reconciler {
 	d := core.Load(logicalID, sfnapp.Executions)
-	return flow.NewReconciler(d.Store(), core.Provided[flow.Executions](d), d.Log, Followed(d)...).WithMetrics(d.Metrics())
+	flows := append(Followed(d), purge.Definition(d.StateMachineARN(core.PurgeStateMachine)))
+	return flow.NewReconciler(d.Store(), core.Provided[flow.Executions](d), d.Log, flows...).WithMetrics(d.Metrics())
 }

@@ -20,6 +20,8 @@ import (
 	"github.com/tenantflow/tenantflow/shared/app/sfnapp"
 	"github.com/tenantflow/tenantflow/shared/flow"
 	"github.com/tenantflow/tenantflow/shared/lifecycle"
+	"github.com/tenantflow/tenantflow/shared/store"
+	"github.com/tenantflow/tenantflow/shared/tenant"
 	"github.com/tenantflow/tenantflow/shared/webhook"
 )
 
@@ -34,7 +36,7 @@ func New(logicalID string) (*core.Deps, *webhook.Handler) {
 	_, re, sus := lifecycleapp.Flows(d)
 	ops := flow.NewOperations(d.Store(), core.Provided[flow.Executions](d), re, sus)
 	h := &webhook.Handler{
-		Ledger: d.Store(), Tenants: d.Store(), Log: d.Log,
+		Ledger: d.Store(), Tenants: truthful{store: d.Store(), ops: ops}, Log: d.Log,
 		Lifecycle: lifecycle.NewStarter(d.Store(), ops, d.Catalog, d.Config.DefaultRetentionDays),
 	}
 	if name := d.Config.StripeWebhookSecretName; name != "" {
@@ -42,6 +44,22 @@ func New(logicalID string) (*core.Deps, *webhook.Handler) {
 		h.Verifier = &lazyVerifier{read: func(ctx context.Context) (string, error) { return webhookSecret(ctx, sm, name) }}
 	}
 	return d, h
+}
+
+// truthful reads tenants from the store and operations as GET /operations/{id} shows
+// them (flow.Operations.Get): while a record says RUNNING, Step Functions is asked, so
+// the webhook never waits on an operation whose execution ended or never started.
+type truthful struct {
+	store *store.Store
+	ops   *flow.Operations
+}
+
+func (t truthful) GetTenant(ctx context.Context, id string) (*tenant.Tenant, error) {
+	return t.store.GetTenant(ctx, id)
+}
+
+func (t truthful) GetOperation(ctx context.Context, id string) (*tenant.Operation, error) {
+	return t.ops.Get(ctx, id)
 }
 
 // secretReadTimeout bounds the first delivery's read of the signing secret; API
