@@ -34,6 +34,7 @@ var sections = []bench.Bench{
 	bench.Export,
 	bench.LifecycleLoad,
 	bench.Chaos,
+	bench.Soak,
 }
 
 func main() {

@@ -96,7 +96,9 @@ func cmdStripeEvent(args []string, stdout, stderr io.Writer) int {
 			"Sends one correctly signed Stripe event about the tenant's subscription to the running\n"+
 			"devstack's POST /webhooks/stripe and prints the answer (exit 1 unless 2xx). Types are\n"+
 			"the fixtures of events/stripe-webhook: invoice.paid, customer.subscription.deleted,\n"+
-			"customer.subscription.updated-unpaid (or customer.subscription.updated --status unpaid), ... E.g.\n"+
+			"customer.subscription.updated-unpaid (or customer.subscription.updated --status unpaid), ...;\n"+
+			"a -2025 suffix (invoice.paid-2025, customer.subscription.updated-unpaid-2025) sends the shape\n"+
+			"of Stripe's 2025 API versions (the invoice's subscription under parent). E.g.\n"+
 			"  go run ./cmd/devstack stripe-event customer.subscription.updated --status unpaid --tenant tenant_acme\n\n")
 		fs.PrintDefaults()
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/tenantflow/tenantflow/shared/store"
+	"github.com/tenantflow/tenantflow/shared/tenantview"
 )
 
 // Reader reaches every source of a tenant's data.
@@ -101,12 +102,19 @@ func (r *Reader) fill(ctx context.Context, tenantID string, cur Cursor, p *part,
 	return cur, nil
 }
 
-// control writes the tenant's control-plane records: the tenant item, its audit
-// trail, its entitlements (its partition, except export jobs, which are not the
-// tenant's data) and the records of the operations its audit trail names.
+// control writes the tenant's control-plane records: the tenant item and its
+// entitlements as stored (the tenant's own data, plan, usage and billing references),
+// then its audit trail and its operations in the views the tenant's own token gets
+// from the API (shared/tenantview): no operator identity, no internal reasons, causes
+// or marks. Export jobs and the export marker are records about exports, not the
+// tenant's data, and are left out.
+//
+// Operations are found by tenant (the ByTenant index), so one no audit line names
+// (a request refused before any transition) is exported too; those the audit names
+// are added when the index does not list them (records written before operations
+// carried the index key).
 func (r *Reader) control(ctx context.Context, tenantID string, p *part) error {
-	ops := []string{}
-	seen := map[string]bool{}
+	named := []string{}
 	var start map[string]dbtypes.AttributeValue
 	for {
 		out, err := r.ControlPlane.Query(ctx, &dynamodb.QueryInput{
@@ -124,14 +132,14 @@ func (r *Reader) control(ctx context.Context, tenantID string, p *part) error {
 			case sk == store.TenantSortKey:
 				err = p.write(SourceTenant, "tenant", plain(item))
 			case store.IsAuditSortKey(sk):
-				err = p.write(SourceAudit, "audit", plain(item))
-				if op := str(item["operation_id"]); op != "" && !seen[op] {
-					seen[op] = true
-					ops = append(ops, op)
+				var e store.AuditEntry
+				if e, err = store.DecodeAuditEntry(item); err == nil {
+					err = p.write(SourceAudit, "audit", tenantview.Audit(e))
+				}
+				if op := str(item["operation_id"]); op != "" {
+					named = append(named, op)
 				}
 			case strings.HasPrefix(sk, skPrefix), sk == activeSK:
-				// Export jobs and the export marker are records about exports, not
-				// the tenant's data.
 			default:
 				err = p.write(SourceEntitlements, "entitlements", plain(item))
 			}
@@ -144,21 +152,64 @@ func (r *Reader) control(ctx context.Context, tenantID string, p *part) error {
 		}
 		start = out.LastEvaluatedKey
 	}
-	for _, op := range ops {
-		out, err := r.ControlPlane.GetItem(ctx, &dynamodb.GetItemInput{TableName: &r.Table, Key: store.OperationKey(op), ConsistentRead: aws.Bool(true)})
+	ids, err := r.operationsOf(ctx, tenantID)
+	if err != nil {
+		return err
+	}
+	seen := map[string]bool{}
+	for _, id := range append(ids, named...) {
+		if seen[id] {
+			continue
+		}
+		seen[id] = true
+		out, err := r.ControlPlane.GetItem(ctx, &dynamodb.GetItemInput{TableName: &r.Table, Key: store.OperationKey(id), ConsistentRead: aws.Bool(true)})
 		if err != nil {
-			return fmt.Errorf("read operation %s of %s: %w", op, tenantID, err)
+			return fmt.Errorf("read operation %s of %s: %w", id, tenantID, err)
 		}
 		// Only this tenant's records (the check keeps a corrupted trail from
 		// exporting another tenant's history).
 		if out.Item == nil || str(out.Item["tenant_id"]) != tenantID {
 			continue
 		}
-		if err := p.write(SourceOperations, "operation", plain(out.Item)); err != nil {
+		op, err := store.DecodeOperation(out.Item)
+		if err != nil {
+			return fmt.Errorf("operation %s of %s: %w", id, tenantID, err)
+		}
+		if err := p.write(SourceOperations, "operation", tenantview.OperationOf(op)); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// operationsOf lists the ids of the tenant's operations through the ByTenant index
+// (its operation items: partition keys OP#...), oldest first (operation ids start with
+// their creation time). The index is eventually consistent, so control reads each
+// record itself.
+func (r *Reader) operationsOf(ctx context.Context, tenantID string) ([]string, error) {
+	opPrefix := str(store.OperationKey("")["pk"])
+	var ids []string
+	var start map[string]dbtypes.AttributeValue
+	for {
+		out, err := r.ControlPlane.Query(ctx, &dynamodb.QueryInput{
+			TableName: &r.Table, IndexName: aws.String(store.ByTenantIndex), ExclusiveStartKey: start,
+			KeyConditionExpression:   aws.String("#t = :t AND begins_with(pk, :op)"),
+			ExpressionAttributeNames: map[string]string{"#t": store.TenantRefAttribute},
+			ExpressionAttributeValues: map[string]dbtypes.AttributeValue{
+				":t": &dbtypes.AttributeValueMemberS{Value: tenantID}, ":op": &dbtypes.AttributeValueMemberS{Value: opPrefix},
+			},
+		})
+		if err != nil {
+			return nil, fmt.Errorf("list operations of %s: %w", tenantID, err)
+		}
+		for _, item := range out.Items {
+			ids = append(ids, str(item["operation_id"]))
+		}
+		if len(out.LastEvaluatedKey) == 0 {
+			return ids, nil
+		}
+		start = out.LastEvaluatedKey
+	}
 }
 
 // data writes the tenant's application items after cur.After, stopping after the

@@ -80,7 +80,7 @@ func TestStepFixtures(t *testing.T) {
 	now := time.Now().UTC()
 	for _, id := range []string{fixtureJob, fixtureStuckJob} {
 		job := &export.Job{ID: id, TenantID: "tenant_acme", Status: export.Queued, RequestedBy: "operator_fixture", CreatedAt: now, UpdatedAt: now,
-			Key: export.ObjectKey("tenant_acme", id), Parts: []export.Part{}, Counts: map[string]int64{}, Cursor: export.Cursor{Phase: export.PhaseControl}}
+			Key: export.ObjectKey("tenant_acme", id), Counts: map[string]int64{}, Cursor: export.Cursor{Phase: export.PhaseControl}}
 		if err := jobs.Put(context.Background(), job, -1, ""); err != nil {
 			t.Fatal(err)
 		}

@@ -13,11 +13,14 @@
 //     between invocations as the digest's marshalled state (sha256 implements
 //     encoding.BinaryMarshaler), not as data.
 //   - Exactly-once lines over at-least-once steps: a chunk commits cursor, hash state
-//     and the part's ETag to the job record only after the part is uploaded, with a
-//     condition on the part count. A chunk that dies before its commit is re-run from
+//     and the part (count and a digest chained over the parts' ETags) to the job
+//     record only after the part is uploaded, with a condition on the part count. A chunk that dies before its commit is re-run from
 //     the state recorded before the part and re-uploads the same part number with the
 //     same bytes (S3 keeps the last upload of a part number); a re-run of a chunk whose
 //     commit happened (its answer was lost) finds the part recorded and does nothing.
+//   - Bounded bookkeeping: the job is one item of constant size whatever the number
+//     of parts; Finalize lists the parts from S3 and checks them against the count and
+//     digest (docs/export-format.md states the largest export this allows).
 //   - Each part is one gzip member; concatenated members are one valid gzip file, so
 //     `gunzip` and Go's gzip.Reader read the export as one stream.
 //
@@ -26,7 +29,10 @@
 package export
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/tenantflow/tenantflow/shared/flow"
@@ -35,8 +41,9 @@ import (
 // Kind is the flow kind of exports (the Ref.Kind of every step input).
 const Kind = "export"
 
-// FormatVersion is the version of the NDJSON format (docs/export-format.md).
-const FormatVersion = 1
+// FormatVersion is the version of the NDJSON format (docs/export-format.md). Version 2
+// writes audit and operation lines in the views a tenant's own token gets (tenantview).
+const FormatVersion = 2
 
 // Status of an export job.
 type Status string
@@ -79,13 +86,6 @@ type Cursor struct {
 	After string `json:"after,omitempty" dynamodbav:"after,omitempty"`
 }
 
-// Part is one uploaded multipart part.
-type Part struct {
-	Number int32  `json:"number" dynamodbav:"number"`
-	ETag   string `json:"etag" dynamodbav:"etag"`
-	Size   int64  `json:"size" dynamodbav:"size"`
-}
-
 // Manifest is the export's last line and is kept on the job.
 type Manifest struct {
 	FormatVersion int              `json:"format_version" dynamodbav:"format_version"`
@@ -113,16 +113,22 @@ type Job struct {
 	GeneratedAt *time.Time `json:"generated_at,omitempty" dynamodbav:"generated_at,omitempty"`
 	CompletedAt *time.Time `json:"completed_at,omitempty" dynamodbav:"completed_at,omitempty"`
 
-	Key       string           `json:"-" dynamodbav:"object_key"`
-	UploadID  string           `json:"-" dynamodbav:"upload_id,omitempty"`
-	Parts     []Part           `json:"-" dynamodbav:"parts"`
-	PartCount int              `json:"parts" dynamodbav:"part_count"`
-	HashState []byte           `json:"-" dynamodbav:"hash_state,omitempty"`
-	Cursor    Cursor           `json:"-" dynamodbav:"cursor"`
-	Counts    map[string]int64 `json:"counts" dynamodbav:"counts"`
-	Items     int64            `json:"items" dynamodbav:"items"`
-	Bytes     int64            `json:"bytes" dynamodbav:"bytes"`
-	Estimated int64            `json:"estimated_items" dynamodbav:"estimated_items"`
+	Key      string `json:"-" dynamodbav:"object_key"`
+	UploadID string `json:"-" dynamodbav:"upload_id,omitempty"`
+	// PartCount is how many parts the chunks have committed, and PartsDigest a hash
+	// chained over each of them (number, ETag, size: see recordPart). The parts
+	// themselves are not kept: S3 lists them (ListParts) when Finalize completes the
+	// upload and checks them against these two, so the job stays one small item
+	// whatever the export's size, where a list of ETags would pass DynamoDB's 400 KB
+	// item limit long before S3's 10,000 parts.
+	PartCount   int              `json:"parts" dynamodbav:"part_count"`
+	PartsDigest string           `json:"-" dynamodbav:"parts_digest,omitempty"`
+	HashState   []byte           `json:"-" dynamodbav:"hash_state,omitempty"`
+	Cursor      Cursor           `json:"-" dynamodbav:"cursor"`
+	Counts      map[string]int64 `json:"counts" dynamodbav:"counts"`
+	Items       int64            `json:"items" dynamodbav:"items"`
+	Bytes       int64            `json:"bytes" dynamodbav:"bytes"`
+	Estimated   int64            `json:"estimated_items" dynamodbav:"estimated_items"`
 	// EstimateAfter and EstimateDone are where the budgeted count stands (see
 	// EstimateBudget): until it is done, Estimated is a lower bound.
 	EstimateAfter string `json:"-" dynamodbav:"estimate_after,omitempty"`
@@ -133,6 +139,30 @@ type Job struct {
 	Manifest  *Manifest `json:"manifest,omitempty" dynamodbav:"manifest,omitempty"`
 	Error     string    `json:"error,omitempty" dynamodbav:"error,omitempty"`
 	Cause     string    `json:"cause,omitempty" dynamodbav:"cause,omitempty"`
+
+	// OpenKind and OpenAt are the keys of the tenants table's sparse Open index
+	// (store.OpenExport, and CreatedAt): present exactly while the job is queued or
+	// running. Jobs.Put sets or removes them from the status, so the write that ends
+	// a job also takes it out of the index (EndDeadJobs reads it).
+	OpenKind string `json:"-" dynamodbav:"open_kind,omitempty"`
+	OpenAt   string `json:"-" dynamodbav:"open_at,omitempty"`
+}
+
+// Open reports whether the job is queued or running: its execution has work to do.
+func (j *Job) Open() bool { return j.Status == Queued || j.Status == Running }
+
+// recordPart records part number (the next one) as committed: the count, and the
+// digest chained over every part's number, ETag (without its quotes) and size, which
+// Finalize recomputes from S3's listing of the upload. A part overwritten after its
+// commit (a zombie invocation writing other bytes) no longer matches.
+func (j *Job) recordPart(number int32, etag string, size int64) {
+	j.PartCount = int(number)
+	j.PartsDigest = chainPart(j.PartsDigest, number, etag, size)
+}
+
+func chainPart(prev string, number int32, etag string, size int64) string {
+	h := sha256.Sum256(fmt.Appendf(nil, "%s|%d|%s|%d", prev, number, strings.Trim(etag, `"`), size))
+	return hex.EncodeToString(h[:])
 }
 
 // Percent is the progress against the estimate (capped at 99 until the export
@@ -150,6 +180,7 @@ func (j *Job) Percent() float64 {
 
 // Key prefixes of the job record and the object.
 const skPrefix = "EXPORT#"
+
 
 // ObjectKey is where an export's file lives in the exports bucket.
 func ObjectKey(tenantID, exportID string) string {
@@ -198,3 +229,36 @@ type JobStateError struct {
 }
 
 func (e *JobStateError) Error() string { return "export " + e.ExportID + ": " + e.Reason }
+
+// PartsMismatchError is an upload whose parts, as S3 lists them, are not the ones the
+// chunks committed (a part missing, or overwritten after its commit): the file would
+// not match its checksum, so the export fails rather than complete. Final.
+type PartsMismatchError struct {
+	ExportID string
+	Reason   string
+}
+
+func (e *PartsMismatchError) Error() string {
+	return "export " + e.ExportID + ": the uploaded parts are not the committed ones: " + e.Reason
+}
+
+// RefusedError is an export the tenant can no longer have: it is purged, its retention
+// is over (the purge may run at any time), or a purge holds it. The API answers 409
+// export-refused.
+type RefusedError struct {
+	TenantID string
+	Reason   string
+}
+
+func (e *RefusedError) Error() string { return "export of " + e.TenantID + " refused: " + e.Reason }
+
+// TooLargeError is an export that needs more parts than S3 allows one upload
+// (MaxParts of PartBytes each): it fails with this error rather than S3's. Final.
+type TooLargeError struct {
+	ExportID  string
+	PartBytes int
+}
+
+func (e *TooLargeError) Error() string {
+	return fmt.Sprintf("export %s: larger than %d parts of %d bytes, the most one S3 upload holds", e.ExportID, MaxParts, e.PartBytes)
+}

@@ -40,9 +40,16 @@ type Objects interface {
 	ListObjectsV2(ctx context.Context, in *s3.ListObjectsV2Input, optFns ...func(*s3.Options)) (*s3.ListObjectsV2Output, error)
 	CreateMultipartUpload(ctx context.Context, in *s3.CreateMultipartUploadInput, optFns ...func(*s3.Options)) (*s3.CreateMultipartUploadOutput, error)
 	UploadPart(ctx context.Context, in *s3.UploadPartInput, optFns ...func(*s3.Options)) (*s3.UploadPartOutput, error)
+	ListParts(ctx context.Context, in *s3.ListPartsInput, optFns ...func(*s3.Options)) (*s3.ListPartsOutput, error)
 	CompleteMultipartUpload(ctx context.Context, in *s3.CompleteMultipartUploadInput, optFns ...func(*s3.Options)) (*s3.CompleteMultipartUploadOutput, error)
-	AbortMultipartUpload(ctx context.Context, in *s3.AbortMultipartUploadInput, optFns ...func(*s3.Options)) (*s3.AbortMultipartUploadOutput, error)
+	Uploads
 	HeadObject(ctx context.Context, in *s3.HeadObjectInput, optFns ...func(*s3.Options)) (*s3.HeadObjectOutput, error)
+}
+
+// Uploads is the part of the S3 client that aborts an export's multipart upload: the
+// release step, and the Service when it ends a job whose execution died.
+type Uploads interface {
+	AbortMultipartUpload(ctx context.Context, in *s3.AbortMultipartUploadInput, optFns ...func(*s3.Options)) (*s3.AbortMultipartUploadOutput, error)
 }
 
 var (
@@ -86,8 +93,15 @@ var errLost = errors.New("export record changed concurrently")
 // Put writes job when the stored record still has wantParts parts and status
 // wantStatus (wantParts < 0: the record must not exist). Losing the condition is
 // errLost: the caller re-reads and decides again.
+//
+// The job's Open index keys follow its status: set while it is queued or running,
+// removed by the write that ends it.
 func (j *Jobs) Put(ctx context.Context, job *Job, wantParts int, wantStatus Status) error {
 	job.PK, job.SK = store.TenantPartition(job.TenantID), skPrefix+job.ID
+	job.OpenKind, job.OpenAt = "", ""
+	if job.Open() {
+		job.OpenKind, job.OpenAt = store.OpenExport, job.CreatedAt.UTC().Format(time.RFC3339Nano)
+	}
 	item, err := attributevalue.MarshalMap(job)
 	if err != nil {
 		return fmt.Errorf("encode export %s: %w", job.ID, err)
@@ -198,6 +212,38 @@ func (j *Jobs) List(ctx context.Context, tenantID string) ([]*Job, error) {
 	}
 	sort.Slice(jobs, func(a, b int) bool { return jobs[a].CreatedAt.After(jobs[b].CreatedAt) })
 	return jobs, nil
+}
+
+// OpenBefore returns the open (queued or running) jobs of every tenant that were
+// opened before t, read through the sparse Open index: what is open, never a Scan.
+// The index is eventually consistent; callers re-read a job (Get) before acting on it.
+func (j *Jobs) OpenBefore(ctx context.Context, t time.Time) ([]*Job, error) {
+	var jobs []*Job
+	var start map[string]dbtypes.AttributeValue
+	for {
+		out, err := j.DB.Query(ctx, &dynamodb.QueryInput{
+			TableName: &j.Table, IndexName: aws.String(store.OpenIndex), ExclusiveStartKey: start,
+			KeyConditionExpression: aws.String("open_kind = :k AND open_at < :t"),
+			ExpressionAttributeValues: map[string]dbtypes.AttributeValue{
+				":k": &dbtypes.AttributeValueMemberS{Value: store.OpenExport},
+				":t": &dbtypes.AttributeValueMemberS{Value: t.UTC().Format(time.RFC3339Nano)},
+			},
+		})
+		if err != nil {
+			return nil, fmt.Errorf("list open exports: %w", err)
+		}
+		for _, item := range out.Items {
+			var job Job
+			if err := attributevalue.UnmarshalMap(item, &job); err != nil {
+				return nil, fmt.Errorf("decode open export %s: %w", str(item["export_id"]), err)
+			}
+			jobs = append(jobs, &job)
+		}
+		if len(out.LastEvaluatedKey) == 0 {
+			return jobs, nil
+		}
+		start = out.LastEvaluatedKey
+	}
 }
 
 // transient marks a lost conditional write as worth a retry of the step.

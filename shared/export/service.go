@@ -10,26 +10,33 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/tenantflow/tenantflow/shared/flow"
 	"github.com/tenantflow/tenantflow/shared/store"
 	"github.com/tenantflow/tenantflow/shared/tenant"
 )
 
-// TenantReader reads the tenant an export is requested for.
+// TenantReader reads the tenant an export is requested for, and the operation that
+// holds it (a purge holding the tenant refuses exports).
 type TenantReader interface {
 	GetTenant(ctx context.Context, id string) (*tenant.Tenant, error)
+	GetOperation(ctx context.Context, id string) (*tenant.Operation, error)
 }
 
 // Service is what the HTTP API does with exports: record a job and start its flow,
-// report on jobs, and sign download URLs.
+// report on jobs, and sign download URLs. It also ends jobs whose execution died
+// (EndDeadJobs, for the reconciler; Request does it for the job it finds).
 type Service struct {
 	Jobs            *Jobs
 	Tenants         TenantReader
 	SFN             flow.Executions
 	StateMachineARN string
 	Presign         *s3.PresignClient
-	Bucket          string
+	// Uploads aborts the multipart upload of a job it ends because its execution
+	// died (nil: such a job with an upload cannot be ended, and the error says so).
+	Uploads Uploads
+	Bucket  string
 	// URLTTL is how long a signed download URL is valid (default 15 minutes).
 	URLTTL time.Duration
 	Now    func() time.Time
@@ -39,6 +46,12 @@ type Service struct {
 // being created (its request writes the job right after the marker) rather than one
 // whose request died in between.
 const markerGrace = 10 * time.Second
+
+// StartGrace is how long a queued job without an execution counts as one whose
+// request is still starting it (StartExecution follows the job's write at once; its
+// SDK retries and the API's own timeout end well within this) rather than one whose
+// request died in between. Past it, the job is ended ExecutionNeverStarted.
+const StartGrace = 2 * time.Minute
 
 // DefaultURLTTL is the validity of a download URL.
 const DefaultURLTTL = 15 * time.Minute
@@ -88,15 +101,18 @@ func NewExportID() string {
 }
 
 // Request records an export of the tenant and starts its flow, or returns the export
-// of the tenant that is already queued or running (created false). A purged tenant has
-// nothing left to export.
+// of the tenant that is already queued or running (created false). An export whose
+// execution has ended without ending it, or never started, is not one: Request ends
+// it failed (abortDead) and creates a new one, so a dead job never blocks the
+// tenant's right of access. A tenant whose data is gone or about to be erased gets a
+// *RefusedError (refusal).
 func (s *Service) Request(ctx context.Context, tenantID, by string) (*View, bool, error) {
 	t, err := s.Tenants.GetTenant(ctx, tenantID)
 	if err != nil {
 		return nil, false, err
 	}
-	if t.State == tenant.Purged {
-		return nil, false, &tenant.ConflictError{TenantID: tenantID, Reason: "the tenant is purged; it has no data left to export"}
+	if err := s.refusal(ctx, t); err != nil {
+		return nil, false, err
 	}
 	// The marker names the tenant's latest export: while that one is queued or
 	// running it is the answer; otherwise this request moves the marker to a new id,
@@ -111,9 +127,21 @@ func (s *Service) Request(ctx context.Context, tenantID, by string) (*View, bool
 			j, err := s.Jobs.Get(ctx, tenantID, seen)
 			var nf *tenant.NotFoundError
 			switch {
-			case err == nil && (j.Status == Queued || j.Status == Running):
-				v, err := s.view(ctx, j)
-				return v, false, err
+			case err == nil && j.Open():
+				ended, err := s.endIfDead(ctx, j, s.now())
+				if errors.Is(err, errLost) {
+					if try < 8 {
+						continue // the job moved on meanwhile: decide again
+					}
+					err = fmt.Errorf("export %s of %s kept changing: %w", j.ID, tenantID, store.ErrContended)
+				}
+				if err != nil {
+					return nil, false, err
+				}
+				if !ended {
+					v, err := s.view(ctx, j)
+					return v, false, err
+				}
 			case err != nil && !errors.As(err, &nf):
 				return nil, false, err
 			case err != nil && s.now().Sub(at) < markerGrace:
@@ -137,18 +165,144 @@ func (s *Service) Request(ctx context.Context, tenantID, by string) (*View, bool
 	}
 	now := s.now().UTC()
 	job := &Job{ID: id, TenantID: tenantID, Status: Queued, RequestedBy: by, CreatedAt: now, UpdatedAt: now,
-		Key: ObjectKey(tenantID, id), Parts: []Part{}, Counts: map[string]int64{}, Cursor: Cursor{Phase: PhaseControl}}
+		Key: ObjectKey(tenantID, id), Counts: map[string]int64{}, Cursor: Cursor{Phase: PhaseControl}}
 	if err := s.Jobs.Put(ctx, job, -1, ""); err != nil {
 		return nil, false, err
 	}
 	in := Input{Ref: flow.Ref{OperationID: id, TenantID: tenantID, Kind: Kind}}
 	if err := flow.StartExecution(ctx, s.SFN, s.StateMachineARN, id, in); err != nil {
+		// A job left queued here (this write failing too) is ended by the next
+		// request or the reconciler once StartGrace has passed.
 		job.Status, job.Error, job.Cause = Failed, "StartExecutionFailed", err.Error()
-		_ = s.Jobs.Put(ctx, job, 0, Queued)
+		if perr := s.Jobs.Put(ctx, job, 0, Queued); perr != nil {
+			return nil, false, errors.Join(err, fmt.Errorf("record the failed start: %w", perr))
+		}
 		return nil, false, err
 	}
 	v, err := s.view(ctx, job)
 	return v, true, err
+}
+
+// refusal says why t can have no new export, or nil. Its data is gone (PURGED) or may
+// be erased at any moment: past purge_after the purge sweep may start (the export
+// would race the purge's deletes and leave an upload behind its certificate), and a
+// purge holding the tenant is erasing it now. A DELETED tenant inside its retention
+// still exports, also while another flow (a win-back) holds it.
+func (s *Service) refusal(ctx context.Context, t *tenant.Tenant) error {
+	switch {
+	case t.State == tenant.Purged:
+		return &RefusedError{TenantID: t.ID, Reason: "the tenant is purged; it has no data left to export"}
+	case t.State == tenant.Deleted && t.PurgeAfter != nil && !s.now().Before(*t.PurgeAfter):
+		return &RefusedError{TenantID: t.ID, Reason: "the retention period ended at " + t.PurgeAfter.UTC().Format(time.RFC3339) + "; the tenant's data is being erased"}
+	case t.Operation == "":
+		return nil
+	}
+	op, err := s.Tenants.GetOperation(ctx, t.Operation)
+	var nf *tenant.NotFoundError
+	switch {
+	case errors.As(err, &nf):
+		return nil // a reservation whose operation is not written yet, or already gone
+	case err != nil:
+		return err
+	case op.Kind == tenant.KindPurge:
+		return &RefusedError{TenantID: t.ID, Reason: "a purge is erasing the tenant's data"}
+	}
+	return nil
+}
+
+// EndDeadJobs ends every export job that is open (queued or running, found through
+// the sparse Open index, never a Scan), was opened at least StartGrace before now,
+// and has no live execution: its execution ended without ending the job (its steps
+// and its release step failed, or it was stopped or timed out), or none was ever
+// started (the API died between recording the job and StartExecution). Each such job
+// ends failed with error ExecutionEnded or ExecutionNeverStarted and a cause naming
+// the execution, its multipart upload aborted; the write that ends it is conditioned
+// on the job as read, so a job that moves on meanwhile is left to its execution.
+// Jobs with a running execution are left alone.
+//
+// It is meant for a scheduled reconciler: it returns how many jobs it checked and how
+// many it ended. A job that cannot be checked or ended does not stop the others; the
+// errors of all such jobs are returned joined, with the counts of the rest.
+func (s *Service) EndDeadJobs(ctx context.Context, now time.Time) (checked, ended int, err error) {
+	open, err := s.Jobs.OpenBefore(ctx, now.Add(-StartGrace))
+	if err != nil {
+		return 0, 0, err
+	}
+	var errs []error
+	for _, seen := range open {
+		// The index is eventually consistent: decide by the job itself.
+		j, err := s.Jobs.Get(ctx, seen.TenantID, seen.ID)
+		var nf *tenant.NotFoundError
+		switch {
+		case errors.As(err, &nf):
+			continue // deleted meanwhile (a purge)
+		case err != nil:
+			errs = append(errs, err)
+			continue
+		case !j.Open():
+			continue
+		}
+		checked++
+		done, err := s.endIfDead(ctx, j, now)
+		switch {
+		case errors.Is(err, errLost):
+			// The job changed since it was read: its execution is acting on it.
+		case err != nil:
+			errs = append(errs, fmt.Errorf("export %s of %s: %w", j.ID, j.TenantID, err))
+		case done:
+			ended++
+		}
+	}
+	return checked, ended, errors.Join(errs...)
+}
+
+// endIfDead ends the open job j failed when its execution is dead (deadness), after
+// aborting its multipart upload, and reports whether it did. The write is conditioned
+// on the job as read: errLost means it changed meanwhile and the caller decides again.
+func (s *Service) endIfDead(ctx context.Context, j *Job, now time.Time) (bool, error) {
+	errName, cause, err := s.deadness(ctx, j, now)
+	if err != nil || errName == "" {
+		return false, err
+	}
+	if j.UploadID != "" {
+		if s.Uploads == nil {
+			return false, fmt.Errorf("export %s: its execution is dead but its upload cannot be aborted here (no S3 client)", j.ID)
+		}
+		_, err := s.Uploads.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: aws.String(s.Bucket), Key: aws.String(j.Key), UploadId: aws.String(j.UploadID)})
+		var nsu *s3types.NoSuchUpload
+		if err != nil && !errors.As(err, &nsu) {
+			return false, fmt.Errorf("abort the upload of dead export %s: %w", j.ID, err)
+		}
+	}
+	prev := j.Status
+	j.Status, j.Error, j.Cause, j.UpdatedAt = Failed, errName, cause, now.UTC()
+	if err := s.Jobs.Put(ctx, j, j.PartCount, prev); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// deadness names why the open job j has no live execution ("" while it has one, or
+// may still get one): Step Functions says the execution (named after the export) has
+// ended, or there is none StartGrace after the job was recorded.
+func (s *Service) deadness(ctx context.Context, j *Job, now time.Time) (errName, cause string, err error) {
+	out, err := s.SFN.Describe(ctx, flow.ExecutionARN(s.StateMachineARN, j.ID))
+	switch {
+	case errors.Is(err, flow.ErrNoExecution):
+		if now.Sub(j.CreatedAt) < StartGrace {
+			return "", "", nil
+		}
+		return "ExecutionNeverStarted", "no execution " + j.ID + " was started for the export: its request ended between recording it and starting it", nil
+	case err != nil:
+		return "", "", fmt.Errorf("describe the execution of export %s: %w", j.ID, err)
+	case out.Status == flow.ExecutionRunning:
+		return "", "", nil
+	}
+	cause = fmt.Sprintf("execution %s ended %s without ending the export", j.ID, out.Status)
+	if out.Error != "" {
+		cause += " (" + out.Error + ")"
+	}
+	return "ExecutionEnded", cause, nil
 }
 
 // Get returns one export of the tenant; a completed one with a freshly signed URL.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -71,17 +72,41 @@ func (s *Steps) Start(ctx context.Context, in Input) (Progress, error) {
 	job.Status, job.UploadID, job.GeneratedAt, job.UpdatedAt = Running, aws.ToString(up.UploadId), &now, now
 	job.Estimated, job.EstimateAfter, job.EstimateDone = est.Items, est.After, est.Done
 	job.Cursor = Cursor{Phase: PhaseControl}
+	log := s.logger(in.Ref, "start")
 	if err := s.Jobs.Put(ctx, job, 0, Queued); err != nil {
-		// A concurrent start won; its upload is the one; this one is aborted.
-		_, _ = s.Reader.Objects.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: &s.Reader.Bucket, Key: aws.String(job.Key), UploadId: up.UploadId})
+		if s.uploadRecorded(ctx, in, aws.ToString(up.UploadId), err, log) {
+			return Progress{More: true}, nil
+		}
 		return Progress{}, transient("start", err)
 	}
-	s.logger(in.Ref, "start").Info("export started", "estimated_items", est.Items, "estimate_complete", est.Done, "key", job.Key)
+	log.Info("export started", "estimated_items", est.Items, "estimate_complete", est.Done, "key", job.Key)
 	return Progress{More: true}, nil
 }
 
+// uploadRecorded decides, after Start's write failed, whether the job records the
+// upload Start opened: the write may have been done with only its answer lost, and
+// then Start has done its work (answering an error would send the export to its
+// release, which aborts the upload, over a lost answer). The upload is aborted only
+// when the job, read again, names another one or none: a concurrent start won, or the
+// write was refused. When the job cannot be read either, the upload is left: aborting
+// one the job may name would break the export, while a stray upload is aborted by the
+// bucket's lifecycle rule.
+func (s *Steps) uploadRecorded(ctx context.Context, in Input, uploadID string, err error, log *slog.Logger) bool {
+	cur, gerr := s.Jobs.Get(ctx, in.TenantID, in.OperationID)
+	switch {
+	case gerr != nil:
+		log.Warn("start's write failed and the job cannot be read; its upload is left open", "upload_id", uploadID, "error", err.Error(), "read_error", gerr.Error())
+		return false
+	case cur.Status == Running && cur.UploadID == uploadID:
+		log.Warn("start's write was done but its answer was lost; the job records this upload", "upload_id", uploadID, "error", err.Error())
+		return true
+	}
+	_, _ = s.Reader.Objects.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: &s.Reader.Bucket, Key: aws.String(cur.Key), UploadId: aws.String(uploadID)})
+	return false
+}
+
 // Chunk writes the next part from the cursor and hash state recorded before it, then
-// commits cursor, hash state and the part's ETag in one conditional write. A chunk
+// commits cursor, hash state and the part (count and digest) in one conditional write. A chunk
 // whose part is already recorded (a re-run after a lost answer) does nothing.
 func (s *Steps) Chunk(ctx context.Context, in Input) (Progress, error) {
 	if err := checkRef(in.Ref); err != nil {
@@ -150,14 +175,17 @@ func (s *Steps) Chunk(ctx context.Context, in Input) (Progress, error) {
 		return Progress{}, err
 	}
 	number := int32(job.PartCount + 1)
+	if number > MaxParts {
+		return Progress{}, &TooLargeError{ExportID: job.ID, PartBytes: size}
+	}
 	out, err := s.Reader.Objects.UploadPart(ctx, &s3.UploadPartInput{Bucket: &s.Reader.Bucket, Key: aws.String(job.Key), UploadId: aws.String(job.UploadID),
 		PartNumber: aws.Int32(number), Body: bytes.NewReader(body), ContentLength: aws.Int64(int64(len(body)))})
 	if err != nil {
 		return Progress{}, err
 	}
 	prev := job.PartCount
-	job.Parts = append(job.Parts, Part{Number: number, ETag: aws.ToString(out.ETag), Size: int64(len(body))})
-	job.PartCount, job.HashState, job.Cursor, job.Counts = len(job.Parts), state, cur, counts
+	job.recordPart(number, aws.ToString(out.ETag), int64(len(body)))
+	job.HashState, job.Cursor, job.Counts = state, cur, counts
 	job.Items += p.items
 	job.Bytes += int64(len(body))
 	job.Manifest = manifest
@@ -169,8 +197,10 @@ func (s *Steps) Chunk(ctx context.Context, in Input) (Progress, error) {
 	return Progress{Parts: job.PartCount, More: cur.Phase != PhaseDone, Items: job.Items, Bytes: job.Bytes}, nil
 }
 
-// Finalize completes the upload and records size and whole-file SHA-256. A repeat
-// after the upload was completed (its answer lost) finds the object and records it.
+// Finalize completes the upload and records size and whole-file SHA-256. The parts are
+// listed from S3 (the job keeps only their count and digest) and must be exactly the
+// ones the chunks committed, else *PartsMismatchError. A repeat after the upload was
+// completed (its answer lost) finds the object and records it.
 func (s *Steps) Finalize(ctx context.Context, in Input) (Progress, error) {
 	if err := checkRef(in.Ref); err != nil {
 		return Progress{}, err
@@ -186,12 +216,11 @@ func (s *Steps) Finalize(ctx context.Context, in Input) (Progress, error) {
 	if job.Status != Running || job.Cursor.Phase != PhaseDone {
 		return Progress{}, &JobStateError{ExportID: job.ID, Reason: "finalize before the last chunk (status " + string(job.Status) + ", phase " + job.Cursor.Phase + ")"}
 	}
-	parts := make([]s3types.CompletedPart, len(job.Parts))
-	for i, p := range job.Parts {
-		parts[i] = s3types.CompletedPart{PartNumber: aws.Int32(p.Number), ETag: aws.String(p.ETag)}
+	parts, err := s.Reader.committedParts(ctx, job)
+	if err == nil {
+		_, err = s.Reader.Objects.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: &s.Reader.Bucket, Key: aws.String(job.Key),
+			UploadId: aws.String(job.UploadID), MultipartUpload: &s3types.CompletedMultipartUpload{Parts: parts}})
 	}
-	_, err = s.Reader.Objects.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: &s.Reader.Bucket, Key: aws.String(job.Key),
-		UploadId: aws.String(job.UploadID), MultipartUpload: &s3types.CompletedMultipartUpload{Parts: parts}})
 	var nsu *s3types.NoSuchUpload
 	if errors.As(err, &nsu) {
 		head, herr := s.Reader.Objects.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &s.Reader.Bucket, Key: aws.String(job.Key)})
@@ -257,4 +286,47 @@ func (s *Steps) Release(ctx context.Context, in Input) (flow.Outcome, error) {
 		flow.Emit(s.Metrics, s.Log, in.Ref, metrics.Counted(metrics.ExportsFailed, Kind, false).With("error", job.Error))
 		return flow.Outcome{Status: "FAILED"}, nil
 	}
+}
+
+// MaxParts is S3's most parts of one multipart upload, so the largest export is
+// MaxParts parts of the deployment's part size (ExportPartBytes; docs/export-format.md).
+const MaxParts = 10_000
+
+// committedParts lists the parts of the job's upload from S3, page by page, and checks
+// they are exactly the ones the chunks committed: numbers 1 to PartCount, sizes adding
+// up to the bytes written, and the same digest chained over number, ETag and size.
+// What it returns is the part list CompleteMultipartUpload takes.
+func (r *Reader) committedParts(ctx context.Context, job *Job) ([]s3types.CompletedPart, error) {
+	parts := make([]s3types.CompletedPart, 0, job.PartCount)
+	digest, size := "", int64(0)
+	var marker *string
+	for {
+		out, err := r.Objects.ListParts(ctx, &s3.ListPartsInput{Bucket: &r.Bucket, Key: aws.String(job.Key),
+			UploadId: aws.String(job.UploadID), PartNumberMarker: marker})
+		if err != nil {
+			return nil, err
+		}
+		for _, p := range out.Parts {
+			n := aws.ToInt32(p.PartNumber)
+			if int(n) != len(parts)+1 {
+				return nil, &PartsMismatchError{ExportID: job.ID, Reason: fmt.Sprintf("S3 lists part %d where part %d was expected", n, len(parts)+1)}
+			}
+			digest = chainPart(digest, n, aws.ToString(p.ETag), aws.ToInt64(p.Size))
+			size += aws.ToInt64(p.Size)
+			parts = append(parts, s3types.CompletedPart{PartNumber: aws.Int32(n), ETag: p.ETag})
+		}
+		if !aws.ToBool(out.IsTruncated) {
+			break
+		}
+		marker = out.NextPartNumberMarker
+	}
+	switch {
+	case len(parts) != job.PartCount:
+		return nil, &PartsMismatchError{ExportID: job.ID, Reason: fmt.Sprintf("S3 lists %d parts, the chunks committed %d", len(parts), job.PartCount)}
+	case size != job.Bytes:
+		return nil, &PartsMismatchError{ExportID: job.ID, Reason: fmt.Sprintf("the parts hold %d bytes, the chunks wrote %d", size, job.Bytes)}
+	case digest != job.PartsDigest:
+		return nil, &PartsMismatchError{ExportID: job.ID, Reason: "a part's ETag or size differs from the one committed (overwritten after its commit)"}
+	}
+	return parts, nil
 }

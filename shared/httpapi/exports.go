@@ -2,9 +2,11 @@ package httpapi
 
 import (
 	"context"
+	"errors"
 	"net/http"
 
 	"github.com/tenantflow/tenantflow/shared/export"
+	"github.com/tenantflow/tenantflow/shared/tenant"
 )
 
 // Exports records and reports GDPR data exports; shared/export implements it. It may
@@ -17,7 +19,8 @@ type Exports interface {
 
 // requestExport serves POST /tenants/{id}/exports: the operator or the tenant's own
 // token (also for SUSPENDED and DELETED-in-retention tenants). 202 with the new job, or
-// with the one already queued or running.
+// with the one already queued or running; 409 export-refused once the tenant is
+// purged, past purge_after, or held by a purge.
 func (h *Handler) requestExport(ctx context.Context, r *request) (response, error) {
 	if err := r.targetTenant(); err != nil {
 		return response{}, err
@@ -36,7 +39,9 @@ func (h *Handler) requestExport(ctx context.Context, r *request) (response, erro
 }
 
 // getExport serves GET /tenants/{id}/exports/{export_id}: status, progress, and for a
-// completed export a download URL signed afresh on each call.
+// completed export a download URL signed afresh on each call. A malformed export id is
+// a 404 stating the rule before anything is read, an unknown one a 404; neither
+// repeats the id.
 func (h *Handler) getExport(ctx context.Context, r *request) (response, error) {
 	if err := r.targetTenant(); err != nil {
 		return response{}, err
@@ -47,7 +52,15 @@ func (h *Handler) getExport(ctx context.Context, r *request) (response, error) {
 	if h.exports == nil {
 		return response{}, errNoExports
 	}
-	v, err := h.exports.Get(ctx, r.tenantID, r.ev.PathParameters["export_id"])
+	id := r.ev.PathParameters["export_id"]
+	if !validExportID(id) {
+		return response{}, &malformedIDError{kind: "export", rule: exportIDRule}
+	}
+	v, err := h.exports.Get(ctx, r.tenantID, id)
+	var nf *tenant.NotFoundError
+	if errors.As(err, &nf) {
+		return response{}, &unknownIDError{kind: "export"}
+	}
 	if err != nil {
 		return response{}, err
 	}

@@ -360,7 +360,8 @@ var fixtures = map[string]expectation{
 		}
 	}},
 	"create-export-bad-wrong-tenant.json": {403, detail("tenant_enterprise")},
-	"get-export-unknown.json":             {404, detail("exp_19b7a2c0000_0123456789abcdef")},
+	"get-export-unknown.json":             {404, all(detail("export not found"), without("exp_19b7a2c0000_0123456789abcdef"))},
+	"get-export-bad-long-id.json":         {404, all(detail("export not found", `"exp_"`), shortDetail)},
 	"list-exports.json": {200, func(t *testing.T, _ *env, resp events.APIGatewayV2HTTPResponse) {
 		if strings.TrimSpace(resp.Body) != `{"exports":[]}` {
 			t.Errorf("body %s, want no exports", resp.Body)
@@ -387,6 +388,18 @@ func started(t *testing.T, _ *env, resp events.APIGatewayV2HTTPResponse) {
 	var a httpapi.AcceptedResponse
 	if err := json.Unmarshal([]byte(resp.Body), &a); err != nil || a.OperationID == "" || a.Status != tenant.OpRunning {
 		t.Errorf("answer %s (%v)", resp.Body, err)
+	}
+}
+
+// without expects a problem whose detail contains none of the fragments.
+func without(fragments ...string) func(*testing.T, *env, events.APIGatewayV2HTTPResponse) {
+	return func(t *testing.T, _ *env, resp events.APIGatewayV2HTTPResponse) {
+		p := problem(t, resp)
+		for _, f := range fragments {
+			if strings.Contains(p.Detail, f) {
+				t.Errorf("detail %q repeats %q", p.Detail, f)
+			}
+		}
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"strings"
@@ -190,8 +191,17 @@ func (f *fakeExecutions) Start(_ context.Context, _, name, _ string) error {
 	return nil
 }
 
-func (f *fakeExecutions) Describe(context.Context, string) (flow.Execution, error) {
-	return flow.Execution{}, errors.New("fakeExecutions: Describe is not used by exports")
+// Describe answers RUNNING for an execution Start has started (they never end here)
+// and ErrNoExecution for any other.
+func (f *fakeExecutions) Describe(_ context.Context, arn string) (flow.Execution, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, name := range f.started {
+		if strings.HasSuffix(arn, ":"+name) {
+			return flow.Execution{Status: flow.ExecutionRunning}, nil
+		}
+	}
+	return flow.Execution{}, fmt.Errorf("%w: %s (fakeExecutions)", flow.ErrNoExecution, arn)
 }
 
 func (f *fakeExecutions) names() []string {

@@ -16,6 +16,7 @@ import (
 const (
 	tenantIDRule    = "tenant ids are 3-64 characters of a-z, 0-9, '_' or '-', starting with a letter or digit"
 	operationIDRule = `operation ids are "op_" followed by 1-77 characters of a-z, 0-9 or '_'`
+	exportIDRule    = `export ids are "exp_" followed by 1-76 characters of a-z, 0-9 or '_'`
 )
 
 // operationIDPattern is the shape of every operation id. flow.NewOperationID makes
@@ -25,6 +26,12 @@ const (
 // It is compiled on first use: compiling its counted repetition takes a fraction of a
 // millisecond that a cold start serving no operation route need not pay.
 var operationIDPattern = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^op_[a-z0-9_]{1,77}$`) })
+
+// exportIDPattern is the shape of every export id: export.NewExportID makes "exp_" +
+// hexadecimal milliseconds + "_" + 16 hexadecimal digits, and the id is also the name
+// of the export's execution (at most 80 characters). A longer id would reach DynamoDB
+// as a sort key it refuses (over 1 KB) and come back a 500.
+var exportIDPattern = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^exp_[a-z0-9_]{1,76}$`) })
 
 // malformedIDError is a path id that breaks the rule of its kind: 404. The id itself is
 // not repeated (it may be 2,000 characters of anything); the rule is.
@@ -53,3 +60,13 @@ func (r *request) targetTenant() error {
 
 // validOperationID reports whether id has the shape of an operation id.
 func validOperationID(id string) bool { return operationIDPattern().MatchString(id) }
+
+// validExportID reports whether id has the shape of an export id.
+func validExportID(id string) bool { return exportIDPattern().MatchString(id) }
+
+// unknownIDError is a well-formed path id that names nothing the caller can see: 404.
+// Like malformedIDError it does not repeat the id (the client sent it; a page that
+// echoes input is one more place to inject into).
+type unknownIDError struct{ kind string }
+
+func (e *unknownIDError) Error() string { return e.kind + " not found" }

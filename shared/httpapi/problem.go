@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 
+	"github.com/tenantflow/tenantflow/shared/export"
 	"github.com/tenantflow/tenantflow/shared/store"
 	"github.com/tenantflow/tenantflow/shared/tenant"
 )
@@ -64,6 +65,8 @@ func toProblem(err error) Problem {
 		ae  *authError
 		ue  *unavailableError
 		mie *malformedIDError
+		uie *unknownIDError
+		xre *export.RefusedError
 		ule *tenant.UsageExceedsLimitError
 		ite *tenant.InvalidTransitionError
 		ree *tenant.RetentionExpiredError
@@ -88,6 +91,12 @@ func toProblem(err error) Problem {
 		return newProblem(http.StatusServiceUnavailable, "dependency-unavailable", ue.detail)
 	case errors.As(err, &mie):
 		return newProblem(http.StatusNotFound, "not-found", mie.Error())
+	case errors.As(err, &uie):
+		return newProblem(http.StatusNotFound, "not-found", uie.Error())
+	case errors.As(err, &xre):
+		p := newProblem(http.StatusConflict, "export-refused", xre.Error())
+		p.Title = "Export refused"
+		return p
 	case errors.As(err, &ule):
 		p := newProblem(http.StatusUnprocessableEntity, "usage-exceeds-limit", ule.Error())
 		p.Title = "Usage exceeds the limits of the target plan"

@@ -16,6 +16,7 @@ import (
 
 	"github.com/tenantflow/tenantflow/shared/store"
 	"github.com/tenantflow/tenantflow/shared/tenant"
+	"github.com/tenantflow/tenantflow/shared/tenantview"
 )
 
 // Listing bounds of GET /tenants.
@@ -295,11 +296,10 @@ func (h *Handler) getAudit(ctx context.Context, r *request) (response, error) {
 		entries = []store.AuditEntry{}
 	}
 	if !r.who.admin {
-		// A tenant's own token sees what happened and when, not who on the operator
-		// side did it nor the raw failure text in a reason (it can carry provider
-		// request ids), like the public operation view.
+		// A tenant's own token sees the tenant's view of each entry (the same its
+		// export holds).
 		for i := range entries {
-			entries[i].Who, entries[i].Reason = "", ""
+			entries[i] = tenantview.Audit(entries[i])
 		}
 	}
 	return response{status: http.StatusOK, body: AuditResponse{TenantID: r.tenantID, Entries: entries}}, nil

@@ -1,12 +1,11 @@
 package httpapi
 
 import (
-	"regexp"
-	"sync"
 	"time"
 
 	"github.com/tenantflow/tenantflow/shared/store"
 	"github.com/tenantflow/tenantflow/shared/tenant"
+	"github.com/tenantflow/tenantflow/shared/tenantview"
 )
 
 // The response bodies are their own types rather than the domain types, so that the
@@ -60,30 +59,9 @@ type AcceptedResponse struct {
 }
 
 // OperationResponse is an operation as a tenant's own token sees it (admins get the
-// whole tenant.Operation). It is an allow-list of fields: requested_by names the
-// subject that asked, and cause is the raw text of the failure, which can carry
-// provider request ids or Lambda internals; neither is for the tenant. Fields added to
-// tenant.Operation later (for operators, such as whether compensation finished) stay
-// out until they are added here on purpose. Optional fields are always present (null
-// when unset), like in TenantResponse.
-type OperationResponse struct {
-	OperationID string                 `json:"operation_id"`
-	TenantID    string                 `json:"tenant_id"`
-	Kind        string                 `json:"kind"`
-	Status      tenant.OperationStatus `json:"status"`
-	FromPlan    tenant.Plan            `json:"from_plan"`
-	ToPlan      tenant.Plan            `json:"to_plan"`
-	AtPeriodEnd bool                   `json:"at_period_end"`
-	EffectiveAt *time.Time             `json:"effective_at"`
-	CreatedAt   time.Time              `json:"created_at"`
-	UpdatedAt   time.Time              `json:"updated_at"`
-	// Error is the name of the error a failed operation ended with, e.g.
-	// UsageExceedsLimitError; never its cause.
-	Error *string `json:"error"`
-	// Message is a fixed sentence chosen by status and error name (operationMessage):
-	// safe to show to the tenant's users as it is.
-	Message string `json:"message"`
-}
+// whole tenant.Operation): the allow-list of shared/tenantview, which the tenant's data
+// export writes too.
+type OperationResponse = tenantview.Operation
 
 // AuditResponse is a tenant's audit trail, oldest first.
 type AuditResponse struct {
@@ -118,70 +96,8 @@ func limitsView(l tenant.Limits) LimitsResponse {
 	return out
 }
 
-// errorNamePattern is what an error name looks like (a Go type name as Lambda reports
-// it, or a Step Functions name such as States.Timeout). Anything else is not shown: the
-// name travels from the state machine's Catch and is not checked on the way.
-// Compiled on first use, as operationIDPattern.
-var errorNamePattern = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_.]{0,63}$`) })
-
-// genericFailureName stands for a missing error name or one that does not look like
-// one; it names no flow, since every kind of operation shows this view.
-const genericFailureName = "OperationFailed"
-
-// operationView is the public view of op for its tenant's tokens. It copies the
-// allowed fields one by one, so nothing reaches a tenant that is not listed in
-// OperationResponse, and it replaces an error name that does not look like one.
-func operationView(op *tenant.Operation) OperationResponse {
-	v := OperationResponse{
-		OperationID: op.ID, TenantID: op.TenantID, Kind: op.Kind, Status: op.Status, FromPlan: op.FromPlan, ToPlan: op.ToPlan,
-		AtPeriodEnd: op.AtPeriodEnd, EffectiveAt: op.EffectiveAt, CreatedAt: op.CreatedAt, UpdatedAt: op.UpdatedAt,
-	}
-	name := op.Error
-	if name != "" && !errorNamePattern().MatchString(name) {
-		name = genericFailureName
-	}
-	if name == "" && op.Status == tenant.OpFailed {
-		name = genericFailureName
-	}
-	v.Error = optional(name)
-	v.Message = operationMessage(op.Status, name)
-	if op.Status == tenant.OpFailed && op.NeedsAttention {
-		v.Message = msgAttention
-	}
-	return v
-}
-
-// Messages of OperationResponse. They are fixed so that nothing of a failure's cause
-// reaches a tenant; the operation id lets support find the cause in the record and logs.
-const (
-	msgScheduled     = "the change is scheduled and runs at effective_at"
-	msgRunning       = "the change is in progress"
-	msgSucceeded     = "the change is complete"
-	msgUsageExceeded = "usage exceeds the limits of the target plan"
-	msgFailed        = "the change did not complete and was rolled back; contact support with the operation id"
-	msgAttention     = "the change did not complete and is not fully rolled back yet; our operators are on it (operation id for support)"
-	msgUnknown       = "contact support with the operation id"
-)
-
-// operationMessage picks the sentence of an operation by status and, for failures, by
-// error name (operationView adds the one case where compensation is incomplete). It
-// does not look at the cause.
-func operationMessage(status tenant.OperationStatus, errName string) string {
-	switch status {
-	case tenant.OpScheduled:
-		return msgScheduled
-	case tenant.OpRunning:
-		return msgRunning
-	case tenant.OpSucceeded:
-		return msgSucceeded
-	case tenant.OpFailed:
-		if errName == "UsageExceedsLimitError" {
-			return msgUsageExceeded
-		}
-		return msgFailed
-	}
-	return msgUnknown
-}
+// operationView is the public view of op for its tenant's tokens.
+func operationView(op *tenant.Operation) OperationResponse { return tenantview.OperationOf(op) }
 
 func optional(s string) *string {
 	if s == "" {

@@ -69,11 +69,17 @@ func (s *Starter) Delete(ctx context.Context, tenantID string, retentionDays int
 
 // Suspend suspends an ACTIVE tenant for reason.
 func (s *Starter) Suspend(ctx context.Context, tenantID, reason string, by store.Actor) (*tenant.Operation, error) {
+	return s.SuspendAs(ctx, flow.NewOperationID(), tenantID, reason, by)
+}
+
+// SuspendAs is Suspend under an operation id the caller chose (the Stripe webhook
+// records it before starting, so a retry of its event finds the same operation).
+func (s *Starter) SuspendAs(ctx context.Context, opID, tenantID, reason string, by store.Actor) (*tenant.Operation, error) {
 	t, err := s.ready(ctx, tenantID, tenant.Suspended, tenant.Active)
 	if err != nil {
 		return nil, err
 	}
-	op := &tenant.Operation{ID: flow.NewOperationID(), TenantID: t.ID, Kind: tenant.KindSuspension, FromPlan: t.Plan,
+	op := &tenant.Operation{ID: opID, TenantID: t.ID, Kind: tenant.KindSuspension, FromPlan: t.Plan,
 		Reason: reason, RequestedBy: by.Who}
 	return s.flows.Start(ctx, op, Input{Ref: ref(op), Reason: reason, RequestedBy: by.Who})
 }
@@ -82,6 +88,11 @@ func (s *Starter) Suspend(ctx context.Context, tenantID, reason string, by store
 // back onto plan. Past purge_after — even before the purge ran — or once PURGED the
 // answer is *tenant.RetentionExpiredError.
 func (s *Starter) Reactivate(ctx context.Context, tenantID string, plan tenant.Plan, by store.Actor) (*tenant.Operation, error) {
+	return s.ReactivateAs(ctx, flow.NewOperationID(), tenantID, plan, by)
+}
+
+// ReactivateAs is Reactivate under an operation id the caller chose (see SuspendAs).
+func (s *Starter) ReactivateAs(ctx context.Context, opID, tenantID string, plan tenant.Plan, by store.Actor) (*tenant.Operation, error) {
 	if _, err := s.catalog.Parse(string(plan)); err != nil {
 		return nil, err
 	}
@@ -99,7 +110,7 @@ func (s *Starter) Reactivate(ctx context.Context, tenantID string, plan tenant.P
 	if err != nil {
 		return nil, err
 	}
-	op := &tenant.Operation{ID: flow.NewOperationID(), TenantID: t.ID, Kind: tenant.KindReactivation, FromPlan: t.Plan, ToPlan: plan,
+	op := &tenant.Operation{ID: opID, TenantID: t.ID, Kind: tenant.KindReactivation, FromPlan: t.Plan, ToPlan: plan,
 		RequestedBy: by.Who}
 	return s.flows.Start(ctx, op, Input{Ref: ref(op), Plan: plan, RequestedBy: by.Who})
 }

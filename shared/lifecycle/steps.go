@@ -57,13 +57,14 @@ func (s *Steps) flow(kind string) (*flow.Definition, error) {
 	return nil, &tenant.ValidationError{Field: "kind", Reason: "must be deletion, reactivation or suspension"}
 }
 
-// dropPrefix marks, on the claiming operation, the scheduled change its claim drops,
-// so a repeated claim step can still finish that operation's record.
+// dropPrefix marks, on a lifecycle operation, the scheduled plan change its commit
+// drops, so a repeated finish step can still end that change's operation.
 const dropPrefix = "drops:"
 
 // Claim records the operation and claims the tenant: ACTIVE/SUSPENDED → DELETING,
 // ACTIVE → SUSPENDED, SUSPENDED/DELETED (inside retention) → REACTIVATING. A pending
-// plan change is dropped, and its operation FAILED with the reason.
+// plan change is kept: the flow may roll back and hand the tenant back as it was;
+// Finish drops it when the flow commits.
 func (s *Steps) Claim(ctx context.Context, in Input) (Input, error) {
 	def, err := s.flow(in.Kind)
 	if err != nil {
@@ -73,18 +74,12 @@ func (s *Steps) Claim(ctx context.Context, in Input) (Input, error) {
 	if err != nil {
 		return in, err
 	}
-	op, err := s.kit.Ensure(ctx, &tenant.Operation{ID: in.OperationID, TenantID: in.TenantID, Kind: in.Kind, Status: tenant.OpRunning,
-		FromPlan: cur.Plan, ToPlan: in.Plan, RetentionDays: in.RetentionDays, Reason: in.Reason, RequestedBy: in.RequestedBy})
-	if err != nil {
+	if _, err := s.kit.Ensure(ctx, &tenant.Operation{ID: in.OperationID, TenantID: in.TenantID, Kind: in.Kind, Status: tenant.OpRunning,
+		FromPlan: cur.Plan, ToPlan: in.Plan, RetentionDays: in.RetentionDays, Reason: in.Reason, RequestedBy: in.RequestedBy}); err != nil {
 		return in, err
 	}
 	c := flow.Claim{Busy: def.Busy, Reason: claimReason(in)}
-	var dropped string
 	c.Check = func(t *tenant.Tenant) error {
-		dropped = ""
-		if t.PendingChange != nil {
-			dropped = t.PendingChange.OperationID
-		}
 		if in.Kind == tenant.KindReactivation {
 			if _, err := s.catalog.Parse(string(in.Plan)); err != nil {
 				return err
@@ -93,11 +88,8 @@ func (s *Steps) Claim(ctx context.Context, in Input) (Input, error) {
 		}
 		return nil
 	}
-	c.Mutate = func(x *tenant.Tenant) {
-		x.PendingChange = nil
-		if in.Kind == tenant.KindSuspension {
-			x.SuspendReason = in.Reason
-		}
+	if in.Kind == tenant.KindSuspension {
+		c.Mutate = func(x *tenant.Tenant) { x.SuspendReason = in.Reason }
 	}
 	switch in.Kind {
 	case tenant.KindDeletion:
@@ -107,28 +99,8 @@ func (s *Steps) Claim(ctx context.Context, in Input) (Input, error) {
 	default:
 		c.From = []tenant.State{tenant.Suspended, tenant.Deleted}
 	}
-	// The pending change is known only inside the claim; mark it first so a retry
-	// after a lost answer still ends that operation. The tenant is free, or reserved
-	// by this operation (the API's reservation before the start).
-	if cur.PendingChange != nil && (cur.Operation == "" || cur.Operation == in.OperationID) {
-		if err := s.kit.Mark(ctx, in.Ref, dropPrefix+cur.PendingChange.OperationID); err != nil {
-			return in, err
-		}
-	}
-	if _, err := s.kit.Claim(ctx, in.Ref, c); err != nil {
-		return in, err
-	}
-	for _, m := range append(op.Marks, dropPrefix+dropped) {
-		if id, ok := strings.CutPrefix(m, dropPrefix); ok && id != "" {
-			err := s.kit.Store.UpdateOperation(ctx, store.OpUpdate{ID: id, Status: tenant.OpFailed, Error: "PendingChangeDropped",
-				Cause: fmt.Sprintf("the tenant's %s (operation %s) replaced it", in.Kind, in.OperationID)})
-			var ce *tenant.ConflictError
-			if err != nil && !errors.As(err, &ce) {
-				return in, err
-			}
-		}
-	}
-	return in, nil
+	_, err = s.kit.Claim(ctx, in.Ref, c)
+	return in, err
 }
 
 func claimReason(in Input) string {
@@ -281,25 +253,79 @@ func (s *Steps) replace(ctx context.Context, in Input, t *tenant.Tenant, old bil
 
 // Finish ends the flow: DELETING → DELETED with deleted_at and purge_after,
 // REACTIVATING → ACTIVE on the chosen plan with the deletion dates cleared, or the
-// suspension's claim released — and the operation SUCCEEDED, in one transaction.
+// suspension's claim released — and the operation SUCCEEDED, in one transaction. The
+// same write drops a pending plan change (a deleted, suspended or reactivated tenant
+// does not take a plan change scheduled before), and that change's operation then
+// ends FAILED (PendingChangeDropped).
 func (s *Steps) Finish(ctx context.Context, in Input) (Input, error) {
 	def, err := s.flow(in.Kind)
 	if err != nil {
 		return in, err
 	}
+	// The pending change is known only before the commit: mark it first, so a retry
+	// after a lost answer still ends its operation.
+	cur, err := s.kit.Store.GetTenant(ctx, in.TenantID)
+	if err != nil {
+		return in, err
+	}
+	owned := cur.Operation == in.OperationID
+	if owned && cur.PendingChange != nil {
+		if err := s.kit.Mark(ctx, in.Ref, dropPrefix+cur.PendingChange.OperationID); err != nil {
+			return in, err
+		}
+	}
+	var to tenant.State
+	var mutate func(*tenant.Tenant)
+	var reason string
 	switch in.Kind {
 	case tenant.KindDeletion:
 		now := s.now().UTC()
 		after := purgeAfter(now, in.RetentionDays)
-		return in, s.kit.Finish(ctx, in.Ref, def.Busy, tenant.Deleted, func(x *tenant.Tenant) {
-			x.DeletedAt, x.PurgeAfter, x.RetentionDays = &now, &after, in.RetentionDays
-		}, fmt.Sprintf("deleted; purge after %s", after.Format(time.RFC3339)))
+		to, reason = tenant.Deleted, fmt.Sprintf("deleted; purge after %s", after.Format(time.RFC3339))
+		mutate = func(x *tenant.Tenant) { x.DeletedAt, x.PurgeAfter, x.RetentionDays = &now, &after, in.RetentionDays }
 	case tenant.KindSuspension:
-		return in, s.kit.Finish(ctx, in.Ref, def.Busy, tenant.Suspended, nil, "suspended: "+in.Reason)
+		to, reason = tenant.Suspended, "suspended: "+in.Reason
+	default:
+		to, reason = tenant.Active, "reactivated onto "+string(in.Plan)
+		mutate = func(x *tenant.Tenant) {
+			x.Plan, x.DeletedAt, x.PurgeAfter, x.RetentionDays, x.SuspendReason = in.Plan, nil, nil, 0, ""
+		}
 	}
-	return in, s.kit.Finish(ctx, in.Ref, def.Busy, tenant.Active, func(x *tenant.Tenant) {
-		x.Plan, x.DeletedAt, x.PurgeAfter, x.RetentionDays, x.SuspendReason = in.Plan, nil, nil, 0, ""
-	}, "reactivated onto "+string(in.Plan))
+	err = s.kit.Finish(ctx, in.Ref, def.Busy, to, func(x *tenant.Tenant) {
+		x.PendingChange = nil
+		if mutate != nil {
+			mutate(x)
+		}
+	}, reason)
+	if err != nil {
+		return in, err
+	}
+	if owned && cur.PendingChange == nil {
+		return in, nil // nothing was dropped
+	}
+	// A change was dropped now, or this is a repeat after the commit (its answer
+	// lost): the operation's marks say what to end.
+	return in, s.endDropped(ctx, in)
+}
+
+// endDropped ends FAILED the scheduled plan changes a committed operation dropped
+// (its drops: marks). Repeating it changes nothing.
+func (s *Steps) endDropped(ctx context.Context, in Input) error {
+	op, err := s.kit.Store.GetOperation(ctx, in.OperationID)
+	if err != nil {
+		return err
+	}
+	for _, m := range op.Marks {
+		if id, ok := strings.CutPrefix(m, dropPrefix); ok && id != "" {
+			err := s.kit.Store.UpdateOperation(ctx, store.OpUpdate{ID: id, Status: tenant.OpFailed, Error: "PendingChangeDropped",
+				Cause: fmt.Sprintf("the tenant's %s (operation %s) replaced it", in.Kind, in.OperationID)})
+			var ce *tenant.ConflictError
+			if err != nil && !errors.As(err, &ce) {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // UndoAccess restores the entitlements this operation replaced (deletion and

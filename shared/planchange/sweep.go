@@ -20,6 +20,7 @@ type DueStore interface {
 	Due(ctx context.Context, kind string, now time.Time, after store.DueCursor, limit int32) ([]*tenant.Tenant, store.DueCursor, error)
 	GetOperation(ctx context.Context, id string) (*tenant.Operation, error)
 	ChangeFrom(ctx context.Context, id string, seen *tenant.Tenant, by store.Actor, decide store.Decide) (*tenant.Tenant, error)
+	Change(ctx context.Context, id string, by store.Actor, decide store.Decide) (*tenant.Tenant, error)
 }
 
 // Sweeper starts the period-end downgrades that are due. It is run by an EventBridge
@@ -38,13 +39,16 @@ func NewSweeper(s DueStore, x flow.Executions, p Periods, downgradeARN string, l
 	return &Sweeper{store: s, sfn: x, periods: p, arn: downgradeARN, log: log}
 }
 
-// SweepResult says what one sweep did. Read counts the index entries it read.
+// SweepResult says what one sweep did. Read counts the index entries it read;
+// Waiting lists the tenants whose due change was left for a later sweep (another
+// operation holds the tenant, or it became startable while the sweep ran).
 type SweepResult struct {
 	Now         time.Time `json:"now"`
 	Read        int       `json:"read"`
 	Started     []string  `json:"started"`
 	Cleared     []string  `json:"cleared"`
 	Rescheduled []string  `json:"rescheduled"`
+	Waiting     []string  `json:"waiting"`
 	Failed      []string  `json:"failed"`
 }
 
@@ -60,18 +64,20 @@ const (
 )
 
 // Handle starts every due change: it reserves the tenant for the change's operation,
-// then starts its execution. A tenant that cannot start (not ACTIVE, held by another
-// operation, waiting for attention, operation gone) has its pending change cleared
-// with the reason, so it leaves the index and is not read again; a failure to start
-// one execution is logged and counted, its reservation lifted, and the sweep goes on
-// (the entry stays and the next sweep tries again). Starting is idempotent (the execution name is the
+// then starts its execution. A tenant that cannot start (not ACTIVE, waiting for
+// attention, operation gone) has its pending change cleared with the reason, so it
+// leaves the index and is not read again. A tenant held by another operation keeps
+// its change for a later sweep: that operation may roll back and hand the tenant back
+// as it was (a lifecycle flow drops the change only when it commits). A failure to
+// start one execution is logged and counted, its reservation lifted, and the sweep
+// goes on (the entry stays and the next sweep tries again). Starting is idempotent (the execution name is the
 // operation id), so overlapping sweeps cannot start a change twice.
 func (s *Sweeper) Handle(ctx context.Context, ev events.CloudWatchEvent) (SweepResult, error) {
 	now := ev.Time
 	if now.IsZero() {
 		return SweepResult{}, &tenant.ValidationError{Field: "time", Reason: "scheduled event has no time"}
 	}
-	res := SweepResult{Now: now, Started: []string{}, Cleared: []string{}, Rescheduled: []string{}, Failed: []string{}}
+	res := SweepResult{Now: now, Started: []string{}, Cleared: []string{}, Rescheduled: []string{}, Waiting: []string{}, Failed: []string{}}
 	var cursor store.DueCursor
 	for len(res.Started) < maxStarts && !nearDeadline(ctx) {
 		page, next, err := s.store.Due(ctx, store.DueChange, now, cursor, sweepPage)
@@ -86,7 +92,7 @@ func (s *Sweeper) Handle(ctx context.Context, ev events.CloudWatchEvent) (SweepR
 		cursor = next
 	}
 	s.log.Info("downgrade sweep", "now", now, "read", res.Read, "started", len(res.Started), "cleared", len(res.Cleared),
-		"rescheduled", len(res.Rescheduled), "failed", len(res.Failed))
+		"rescheduled", len(res.Rescheduled), "waiting", len(res.Waiting), "failed", len(res.Failed))
 	return res, nil
 }
 
@@ -107,6 +113,7 @@ func (s *Sweeper) handlePage(ctx context.Context, page []*tenant.Tenant, now tim
 				res.Started = append(res.Started, one.Started...)
 				res.Cleared = append(res.Cleared, one.Cleared...)
 				res.Rescheduled = append(res.Rescheduled, one.Rescheduled...)
+				res.Waiting = append(res.Waiting, one.Waiting...)
 				res.Failed = append(res.Failed, one.Failed...)
 				mu.Unlock()
 			}
@@ -141,22 +148,23 @@ func (s *Sweeper) one(ctx context.Context, t *tenant.Tenant, now time.Time, res 
 	var nf *tenant.NotFoundError
 	switch {
 	case errors.As(err, &nf):
-		s.clear(ctx, t, nil, "its operation does not exist", res)
+		s.clear(ctx, t, nil, always("its operation does not exist"), res)
 		return
 	case err != nil:
 		res.Failed = append(res.Failed, t.ID)
 		log.Error("sweep: read operation", "error", err.Error())
 		return
 	case op.Done():
-		s.clear(ctx, t, nil, "its operation already ended "+string(op.Status), res)
+		s.clear(ctx, t, nil, always("its operation already ended "+string(op.Status)), res)
 		return
 	}
-	if err := flow.AvailableFor(t, op.ID); err != nil || t.State != tenant.Active {
-		reason := fmt.Sprintf("the tenant is %s", t.State)
-		if err != nil {
-			reason = err.Error()
-		}
-		s.clear(ctx, t, op, reason, res)
+	switch reason, wait := notStartable(t, op.ID); {
+	case wait:
+		res.Waiting = append(res.Waiting, t.ID)
+		log.Info("period-end downgrade waits: another operation holds the tenant", "holder", t.Operation)
+		return
+	case reason != "":
+		s.clear(ctx, t, op, startable(op), res)
 		return
 	}
 	if later, ok := s.periodMoved(ctx, t, pc, now); ok {
@@ -166,7 +174,8 @@ func (s *Sweeper) one(ctx context.Context, t *tenant.Tenant, now time.Time, res 
 	if err := s.reserve(ctx, t, op); err != nil {
 		var ce *tenant.ConflictError
 		if errors.As(err, &ce) {
-			s.clear(ctx, t, op, ce.Reason, res)
+			// Decided again on a fresh read: a tenant taken meanwhile keeps its change.
+			s.clear(ctx, t, op, startable(op), res)
 			return
 		}
 		res.Failed = append(res.Failed, t.ID)
@@ -248,28 +257,73 @@ func (s *Sweeper) periodMoved(ctx context.Context, t *tenant.Tenant, pc *tenant.
 	return time.Time{}, false
 }
 
+// notStartable says why a tenant's due change cannot start: another operation holds
+// the tenant (wait: it may hand the tenant back as it was), or a reason to clear it
+// (not ACTIVE, waiting for an operator); neither when it can start.
+func notStartable(t *tenant.Tenant, opID string) (reason string, wait bool) {
+	switch {
+	case t.Operation == opID && t.PreviousState == "" && t.Attention == "" && t.State == tenant.Active:
+		return "", false // reserved for this very change by an earlier sweep whose start failed
+	case t.Operation != "":
+		return "", true
+	case t.Attention != "":
+		return flow.Available(t).Error(), false
+	case t.State != tenant.Active:
+		return fmt.Sprintf("the tenant is %s", t.State), false
+	}
+	return "", false
+}
+
+// startable is notStartable for the change of op, as clear re-decides it.
+func startable(op *tenant.Operation) func(*tenant.Tenant) (string, bool) {
+	return func(cur *tenant.Tenant) (string, bool) { return notStartable(cur, op.ID) }
+}
+
+// always is a clear reason that does not depend on the tenant (its operation).
+func always(reason string) func(*tenant.Tenant) (string, bool) {
+	return func(*tenant.Tenant) (string, bool) { return reason, false }
+}
+
 // clear drops a pending change that cannot run, with the reason in the audit trail and
-// (when the operation exists) as the operation's FAILED cause, in one transaction.
-func (s *Sweeper) clear(ctx context.Context, t *tenant.Tenant, op *tenant.Operation, reason string, res *SweepResult) {
+// (when the operation exists) as the operation's FAILED cause, in one transaction. The
+// reason is decided again on a fresh consistent read inside the conditional write,
+// never on the index copy the sweep found the tenant with: a tenant freed (or taken
+// by another operation) since keeps its change, and the entry waits for a later sweep.
+func (s *Sweeper) clear(ctx context.Context, t *tenant.Tenant, op *tenant.Operation, why func(*tenant.Tenant) (string, bool), res *SweepResult) {
 	opID := t.PendingChange.OperationID
-	by := store.Actor{Who: "system:downgrade-sweep", OperationID: opID, Reason: "scheduled downgrade cleared: " + reason}
-	_, err := s.store.ChangeFrom(ctx, t.ID, t, by, func(cur *tenant.Tenant) (store.Write, error) {
+	var reason string
+	gone := false
+	by := store.Actor{Who: "system:downgrade-sweep", OperationID: opID}
+	_, err := s.store.Change(ctx, t.ID, by, func(cur *tenant.Tenant) (store.Write, error) {
+		reason, gone = "", false
 		if cur.PendingChange == nil || cur.PendingChange.OperationID != opID {
+			gone = true // cleared or started meanwhile
 			return store.Write{}, store.ErrUnchanged
 		}
-		w := store.Write{Reason: by.Reason, Mutate: func(x *tenant.Tenant) { x.PendingChange = nil }}
+		r, _ := why(cur)
+		if r == "" {
+			return store.Write{}, store.ErrUnchanged
+		}
+		reason = r
+		w := store.Write{Reason: "scheduled downgrade cleared: " + r, Mutate: func(x *tenant.Tenant) { x.PendingChange = nil }}
 		if op != nil {
-			w.Op = &store.OpUpdate{ID: op.ID, Status: tenant.OpFailed, Error: "PendingChangeNotStartable", Cause: reason}
+			w.Op = &store.OpUpdate{ID: op.ID, Status: tenant.OpFailed, Error: "PendingChangeNotStartable", Cause: r}
 		}
 		return w, nil
 	})
-	if err != nil {
+	switch {
+	case err != nil:
 		res.Failed = append(res.Failed, t.ID)
 		s.log.Error("sweep: clear pending change", "tenant_id", t.ID, "operation_id", opID, "error", err.Error())
-		return
+	case gone:
+		res.Cleared = append(res.Cleared, t.ID)
+	case reason == "":
+		res.Waiting = append(res.Waiting, t.ID)
+		s.log.Info("scheduled downgrade kept: the tenant changed since the index was read", "tenant_id", t.ID, "operation_id", opID)
+	default:
+		res.Cleared = append(res.Cleared, t.ID)
+		s.log.Warn("scheduled downgrade cleared", "tenant_id", t.ID, "operation_id", opID, "reason", reason)
 	}
-	res.Cleared = append(res.Cleared, t.ID)
-	s.log.Warn("scheduled downgrade cleared", "tenant_id", t.ID, "operation_id", opID, "reason", reason)
 }
 
 // reschedule moves a pending change (and its operation's effective time) to the real

@@ -117,6 +117,9 @@ func (s *Store) writeChange(ctx context.Context, cur *tenant.Tenant, to tenant.S
 		},
 	}}}
 	if cur.State != to || w.Reason != "" {
+		if w.Reason != "" {
+			by.Reason = w.Reason // decided with the write, on the tenant it was decided on
+		}
 		audit, err := s.auditItem(&next, cur.State, to, by, now)
 		if err != nil {
 			return nil, false, err

@@ -45,17 +45,10 @@ type operationRecord struct {
 	// the reconciler finds every open operation without a Scan.
 	OpenKind string `dynamodbav:"open_kind,omitempty"`
 	OpenAt   string `dynamodbav:"open_at,omitempty"`
-}
 
-func (r operationRecord) toOperation() *tenant.Operation {
-	return &tenant.Operation{
-		ID: r.OperationID, TenantID: r.TenantID, Kind: r.Kind, Status: tenant.OperationStatus(r.Status),
-		FromPlan: tenant.Plan(r.FromPlan), ToPlan: tenant.Plan(r.ToPlan), AtPeriodEnd: r.AtPeriodEnd,
-		EffectiveAt: parseTSPtr(r.EffectiveAt), RequestedBy: r.RequestedBy, Error: r.Error, Cause: r.Cause,
-		CreatedAt: parseTS(r.CreatedAt), UpdatedAt: parseTS(r.UpdatedAt),
-		PreviousState: tenant.State(r.PreviousState), RetentionDays: r.RetentionDays, Reason: r.Reason, Attempt: r.Attempt,
-		CompensationIncomplete: r.Incomplete, NeedsAttention: r.Attention, Resolution: r.Resolution, Marks: r.Marks,
-	}
+	// TenantRef is the tenant's id again, as the key of the ByTenant index: every
+	// operation of a tenant is found by tenant, audited or not.
+	TenantRef string `dynamodbav:"tenant_ref,omitempty"`
 }
 
 func opKey(id string) map[string]types.AttributeValue {
@@ -86,7 +79,7 @@ func (s *Store) operationItem(op *tenant.Operation) (*tenant.Operation, map[stri
 		PK: opPrefix + o.ID, SK: skOp, OperationID: o.ID, TenantID: o.TenantID, Kind: o.Kind, Status: string(o.Status),
 		FromPlan: string(o.FromPlan), ToPlan: string(o.ToPlan), AtPeriodEnd: o.AtPeriodEnd, RequestedBy: o.RequestedBy,
 		PreviousState: string(o.PreviousState), RetentionDays: o.RetentionDays, Reason: o.Reason,
-		CreatedAt: ts(now), UpdatedAt: ts(now),
+		CreatedAt: ts(now), UpdatedAt: ts(now), TenantRef: o.TenantID,
 	}
 	if o.EffectiveAt != nil {
 		r.EffectiveAt = ts(*o.EffectiveAt)
@@ -156,6 +149,27 @@ func (s *Store) OpenOperations(ctx context.Context, before time.Time, after Open
 		return out, nil, nil
 	}
 	return out, OpenCursor(page.LastEvaluatedKey), nil
+}
+
+func (r operationRecord) toOperation() *tenant.Operation {
+	return &tenant.Operation{
+		ID: r.OperationID, TenantID: r.TenantID, Kind: r.Kind, Status: tenant.OperationStatus(r.Status),
+		FromPlan: tenant.Plan(r.FromPlan), ToPlan: tenant.Plan(r.ToPlan), AtPeriodEnd: r.AtPeriodEnd,
+		EffectiveAt: parseTSPtr(r.EffectiveAt), RequestedBy: r.RequestedBy, Error: r.Error, Cause: r.Cause,
+		CreatedAt: parseTS(r.CreatedAt), UpdatedAt: parseTS(r.UpdatedAt),
+		PreviousState: tenant.State(r.PreviousState), RetentionDays: r.RetentionDays, Reason: r.Reason, Attempt: r.Attempt,
+		CompensationIncomplete: r.Incomplete, NeedsAttention: r.Attention, Resolution: r.Resolution, Marks: r.Marks,
+	}
+}
+
+// DecodeOperation reads an operation item as the store writes it, for readers of the
+// raw items (the tenant's export, through the ByTenant index).
+func DecodeOperation(item map[string]types.AttributeValue) (*tenant.Operation, error) {
+	var r operationRecord
+	if err := attributevalue.UnmarshalMap(item, &r); err != nil {
+		return nil, fmt.Errorf("unmarshal operation item: %w", err)
+	}
+	return r.toOperation(), nil
 }
 
 // OpUpdate is a change of an operation's status written in the same transaction as a

@@ -45,6 +45,14 @@ const (
 const (
 	OpenOperation = "OP"     // an operation item while RUNNING
 	OpenExport    = "EXPORT" // an export job item while queued or running
+	// ByTenantIndex is sparse: the items about a tenant that live outside its
+	// partition carry its id in TenantRefAttribute (HASH tenant_ref, RANGE pk), so one
+	// Query per tenant finds them, never a Scan: the export reads the tenant's
+	// operations with it (begins_with(pk, "OP#")), also one no audit line names.
+	ByTenantIndex = "ByTenant"
+	// TenantRefAttribute is ByTenantIndex's hash key: the id of the tenant an item is
+	// about.
+	TenantRefAttribute = "tenant_ref"
 )
 
 // Due kinds stored in due_kind.

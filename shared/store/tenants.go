@@ -242,12 +242,12 @@ func (s *Store) auditItem(t *tenant.Tenant, from, to tenant.State, by Actor, at 
 func (s *Store) Audit(ctx context.Context, id string) ([]AuditEntry, error) {
 	var out []AuditEntry
 	err := s.auditPages(ctx, id, func(items []map[string]types.AttributeValue) error {
-		var recs []auditRecord
-		if err := attributevalue.UnmarshalListOfMaps(items, &recs); err != nil {
-			return fmt.Errorf("unmarshal audit %s: %w", id, err)
-		}
-		for _, r := range recs {
-			out = append(out, AuditEntry{At: parseTS(r.At), Who: r.Who, From: tenant.State(r.From), To: tenant.State(r.To), OperationID: r.OperationID, Reason: r.Reason, Version: r.Version})
+		for _, item := range items {
+			e, err := DecodeAuditEntry(item)
+			if err != nil {
+				return fmt.Errorf("audit of %s: %w", id, err)
+			}
+			out = append(out, e)
 		}
 		return nil
 	})
@@ -255,6 +255,16 @@ func (s *Store) Audit(ctx context.Context, id string) ([]AuditEntry, error) {
 		return nil, err
 	}
 	return out, nil
+}
+
+// DecodeAuditEntry reads an audit item as the store writes it (Audit, and readers of
+// the tenant's partition such as the tenant's export).
+func DecodeAuditEntry(item map[string]types.AttributeValue) (AuditEntry, error) {
+	var r auditRecord
+	if err := attributevalue.UnmarshalMap(item, &r); err != nil {
+		return AuditEntry{}, fmt.Errorf("unmarshal audit item: %w", err)
+	}
+	return AuditEntry{At: parseTS(r.At), Who: r.Who, From: tenant.State(r.From), To: tenant.State(r.To), OperationID: r.OperationID, Reason: r.Reason, Version: r.Version}, nil
 }
 
 // auditPages hands each page of the tenant's audit records, oldest first, to fn

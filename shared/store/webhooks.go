@@ -33,23 +33,45 @@ const (
 	webhookDone    = "DONE"
 )
 
-// WebhookMark is the newest event applied to one Stripe subscription: events are
-// ordered by (Created, EventID), so two events of the same second still have one
-// order whatever order they arrive in. Canceled is set once the subscription's
-// deletion was seen, in any order: a deleted subscription never comes back.
+// WebhookMark is the order record of one Stripe subscription. Events are ordered by
+// (Created, EventID), so two events of the same second still have one order whatever
+// order they arrive in. A delivery first accepts its event with one conditional write
+// of the whole record (AcceptWebhookMark, on the Version it read), and only then may
+// start a flow; it ends by settling or releasing the event. So of two concurrent
+// deliveries of one subscription only one holds it at a time, and no older event is
+// applied after a newer one.
 type WebhookMark struct {
-	Created  int64
-	EventID  string
+	// Created and EventID are the newest event accepted for the subscription.
+	Created int64
+	EventID string
+	// Canceled is set once the subscription's deletion was accepted, in any order: a
+	// deleted subscription never comes back.
 	Canceled bool
 	// OperationID is the flow the last applied event started, if any: until it is
 	// done the tenant counts as busy for the next event, even before the flow's claim
 	// step has marked the tenant (the flows run asynchronously).
 	OperationID string
+	// Pending is the event accepted and not yet applied ("" when none), PendingOp the
+	// operation id reserved for the flow it may start, and LeaseUntil (epoch seconds)
+	// how long the delivery that accepted it holds the subscription. A lease given up
+	// (a 5xx answer) or expired (the delivery died) lets Stripe's retry of the same
+	// event apply it with the same operation id, or a newer event supersede it.
+	Pending    string
+	PendingOp  string
+	LeaseUntil int64
+	// Version counts the writes of the record (0: never written by this version of
+	// the webhook); every write is conditioned on it or on Pending.
+	Version int64
 }
 
 // Before reports whether an event (created, id) is older than the mark.
 func (m WebhookMark) Before(created int64, id string) bool {
 	return created < m.Created || created == m.Created && id < m.EventID
+}
+
+// Held reports whether a delivery holds the pending event at now.
+func (m WebhookMark) Held(now time.Time) bool {
+	return m.Pending != "" && m.LeaseUntil > now.Unix()
 }
 
 func webhookEventKey(id string) map[string]types.AttributeValue {
@@ -134,63 +156,118 @@ func (s *Store) ReleaseWebhookEvent(ctx context.Context, id string) error {
 	return nil
 }
 
-// WebhookMark returns the newest event applied to a subscription (zero: none yet).
+// WebhookMark returns the order record of a subscription (zero: none yet).
 func (s *Store) WebhookMark(ctx context.Context, subscriptionID string) (WebhookMark, error) {
 	out, err := s.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: &s.table, Key: webhookSubKey(subscriptionID), ConsistentRead: aws.Bool(true)})
 	if err != nil {
 		return WebhookMark{}, fmt.Errorf("read webhook order of %s: %w", subscriptionID, err)
 	}
 	var m WebhookMark
-	if v, ok := out.Item["last_created"].(*types.AttributeValueMemberN); ok {
-		m.Created, _ = strconv.ParseInt(v.Value, 10, 64)
-	}
-	if v, ok := out.Item["last_event"].(*types.AttributeValueMemberS); ok {
-		m.EventID = v.Value
-	}
+	m.Created, m.LeaseUntil, m.Version = numAttr(out.Item, "last_created"), numAttr(out.Item, "lease_until"), numAttr(out.Item, "version")
+	m.EventID, m.OperationID = strAttr(out.Item, "last_event"), strAttr(out.Item, "operation_id")
+	m.Pending, m.PendingOp = strAttr(out.Item, "pending_event"), strAttr(out.Item, "pending_op")
 	if v, ok := out.Item["canceled"].(*types.AttributeValueMemberBOOL); ok {
 		m.Canceled = v.Value
-	}
-	if v, ok := out.Item["operation_id"].(*types.AttributeValueMemberS); ok {
-		m.OperationID = v.Value
 	}
 	return m, nil
 }
 
-// AdvanceWebhookMark records event (created, id) as the newest applied to a
-// subscription, unless a newer one is recorded already (then false: a concurrent
-// delivery of a newer event won). canceled also marks the subscription deleted; that
-// mark is set whatever the order. opID is the flow the event started ("" none).
-func (s *Store) AdvanceWebhookMark(ctx context.Context, subscriptionID, tenantID string, created int64, id string, canceled bool, opID string) (bool, error) {
-	vals := map[string]types.AttributeValue{
-		":c": num(created), ":id": &types.AttributeValueMemberS{Value: id}, ":t": &types.AttributeValueMemberS{Value: tenantID},
-		":x": num(s.now().Add(WebhookRetention).Unix()), ":op": &types.AttributeValueMemberS{Value: opID},
+func numAttr(item map[string]types.AttributeValue, name string) int64 {
+	v, ok := item[name].(*types.AttributeValueMemberN)
+	if !ok {
+		return 0
 	}
-	names := map[string]string{"#x": TTLAttribute}
-	if canceled {
-		vals[":true"] = &types.AttributeValueMemberBOOL{Value: true}
-		_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-			TableName: &s.table, Key: webhookSubKey(subscriptionID),
-			UpdateExpression:          aws.String("SET canceled = :true, tenant_id = :t, #x = :x, operation_id = :op, last_created = if_not_exists(last_created, :c), last_event = if_not_exists(last_event, :id)"),
-			ExpressionAttributeNames:  names,
-			ExpressionAttributeValues: vals,
-		})
-		if err != nil {
-			return false, fmt.Errorf("mark subscription %s canceled: %w", subscriptionID, err)
+	n, _ := strconv.ParseInt(v.Value, 10, 64)
+	return n
+}
+
+func strAttr(item map[string]types.AttributeValue, name string) string {
+	if v, ok := item[name].(*types.AttributeValueMemberS); ok {
+		return v.Value
+	}
+	return ""
+}
+
+// AcceptWebhookMark writes next as the subscription's order record, for tenantID, if
+// the record is still at version seen (the mark the caller decided on); next.Version
+// is ignored, the record gets seen+1. False means another delivery wrote the record
+// since it was read: read it again and decide again.
+func (s *Store) AcceptWebhookMark(ctx context.Context, subscriptionID, tenantID string, seen int64, next WebhookMark) (bool, error) {
+	item := webhookSubKey(subscriptionID)
+	item["last_created"], item["last_event"] = num(next.Created), &types.AttributeValueMemberS{Value: next.EventID}
+	item["canceled"] = &types.AttributeValueMemberBOOL{Value: next.Canceled}
+	item["tenant_id"], item["version"] = &types.AttributeValueMemberS{Value: tenantID}, num(seen+1)
+	item[TTLAttribute] = num(s.now().Add(WebhookRetention).Unix())
+	for name, v := range map[string]string{"operation_id": next.OperationID, "pending_event": next.Pending, "pending_op": next.PendingOp} {
+		if v != "" {
+			item[name] = &types.AttributeValueMemberS{Value: v}
 		}
-		return true, nil
+	}
+	if next.Pending != "" {
+		item["lease_until"] = num(next.LeaseUntil)
+	}
+	in := &dynamodb.PutItemInput{TableName: &s.table, Item: item}
+	if seen == 0 {
+		// No record yet, or one written before records had a version.
+		in.ConditionExpression = aws.String("attribute_not_exists(version)")
+	} else {
+		in.ConditionExpression = aws.String("version = :v")
+		in.ExpressionAttributeValues = map[string]types.AttributeValue{":v": num(seen)}
+	}
+	_, err := s.db.PutItem(ctx, in)
+	if isConditionFailed(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("accept webhook event %s of %s: %w", next.EventID, subscriptionID, err)
+	}
+	return true, nil
+}
+
+// SettleWebhookMark records that the pending event eventID was applied: opID, the
+// flow it started ("" none), becomes the record's operation, and the subscription is
+// free for its next event. False: the event is no longer the pending one (its lease
+// ran out and a newer event superseded it).
+func (s *Store) SettleWebhookMark(ctx context.Context, subscriptionID, eventID, opID string) (bool, error) {
+	set := "SET version = version + :one, #x = :x"
+	vals := map[string]types.AttributeValue{
+		":e": &types.AttributeValueMemberS{Value: eventID}, ":one": num(1), ":x": num(s.now().Add(WebhookRetention).Unix()),
+	}
+	if opID != "" {
+		set += ", operation_id = :op"
+		vals[":op"] = &types.AttributeValueMemberS{Value: opID}
 	}
 	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName: &s.table, Key: webhookSubKey(subscriptionID),
-		UpdateExpression:          aws.String("SET last_created = :c, last_event = :id, tenant_id = :t, #x = :x, operation_id = :op"),
-		ConditionExpression:       aws.String("attribute_not_exists(last_created) OR last_created < :c OR (last_created = :c AND last_event <= :id)"),
-		ExpressionAttributeNames:  names,
+		UpdateExpression:          aws.String(set + " REMOVE pending_event, pending_op, lease_until"),
+		ConditionExpression:       aws.String("pending_event = :e"),
+		ExpressionAttributeNames:  map[string]string{"#x": TTLAttribute},
 		ExpressionAttributeValues: vals,
 	})
 	if isConditionFailed(err) {
 		return false, nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("advance webhook order of %s: %w", subscriptionID, err)
+		return false, fmt.Errorf("settle webhook event %s of %s: %w", eventID, subscriptionID, err)
 	}
 	return true, nil
+}
+
+// ReleaseWebhookMark gives up the lease of the pending event eventID (its delivery
+// answers 5xx), so Stripe's retry of it, or a newer event, can take the subscription
+// at once. The reserved operation id is forgotten too: an operation of that id may
+// exist, FAILED because its start failed, and the retry needs a new one.
+func (s *Store) ReleaseWebhookMark(ctx context.Context, subscriptionID, eventID string) error {
+	_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: &s.table, Key: webhookSubKey(subscriptionID),
+		UpdateExpression:    aws.String("SET version = version + :one, lease_until = :zero REMOVE pending_op"),
+		ConditionExpression: aws.String("pending_event = :e"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":e": &types.AttributeValueMemberS{Value: eventID}, ":one": num(1), ":zero": num(0),
+		},
+	})
+	if err != nil && !isConditionFailed(err) {
+		return fmt.Errorf("release webhook event %s of %s: %w", eventID, subscriptionID, err)
+	}
+	return nil
 }

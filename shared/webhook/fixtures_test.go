@@ -24,6 +24,9 @@ var fixtureOutcomes = map[string]string{
 	"customer.subscription.updated-past_due": webhook.OutcomeIgnored,
 	"customer.subscription.updated-unpaid":   "suspension_started",
 	"invoice.paid":                           "no_change",
+	// The same events in the shape of Stripe's 2025 API versions (2025-03-31.basil on).
+	"customer.subscription.updated-unpaid-2025": "suspension_started",
+	"invoice.paid-2025":                         "no_change",
 }
 
 // TestStripeFixtures delivers every Stripe event fixture once, as API Gateway would

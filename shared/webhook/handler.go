@@ -13,6 +13,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/tenantflow/tenantflow/shared/flow"
 	"github.com/tenantflow/tenantflow/shared/store"
 	"github.com/tenantflow/tenantflow/shared/tenant"
 )
@@ -24,7 +25,9 @@ type Ledger interface {
 	FinishWebhookEvent(ctx context.Context, id, tenantID, outcome string) error
 	ReleaseWebhookEvent(ctx context.Context, id string) error
 	WebhookMark(ctx context.Context, subscriptionID string) (store.WebhookMark, error)
-	AdvanceWebhookMark(ctx context.Context, subscriptionID, tenantID string, created int64, id string, canceled bool, opID string) (bool, error)
+	AcceptWebhookMark(ctx context.Context, subscriptionID, tenantID string, seen int64, next store.WebhookMark) (bool, error)
+	SettleWebhookMark(ctx context.Context, subscriptionID, eventID, opID string) (bool, error)
+	ReleaseWebhookMark(ctx context.Context, subscriptionID, eventID string) error
 }
 
 // Tenants reads tenants and the operations the webhook started.
@@ -33,15 +36,22 @@ type Tenants interface {
 	GetOperation(ctx context.Context, id string) (*tenant.Operation, error)
 }
 
-// Lifecycle starts the flows (lifecycle.Starter).
+// Lifecycle starts the flows (lifecycle.Starter) under an operation id the caller
+// chose: the webhook reserves it in the subscription's order record before starting,
+// so a retry of the same event finds the flow an earlier delivery started.
 type Lifecycle interface {
-	Suspend(ctx context.Context, tenantID, reason string, by store.Actor) (*tenant.Operation, error)
-	Reactivate(ctx context.Context, tenantID string, plan tenant.Plan, by store.Actor) (*tenant.Operation, error)
+	SuspendAs(ctx context.Context, opID, tenantID, reason string, by store.Actor) (*tenant.Operation, error)
+	ReactivateAs(ctx context.Context, opID, tenantID string, plan tenant.Plan, by store.Actor) (*tenant.Operation, error)
 }
 
-// Lease is how long one delivery holds an event: longer than the function's timeout,
-// so a concurrent redelivery never runs the same event twice.
+// Lease is how long one delivery holds an event, and the order of its subscription:
+// longer than the function's timeout (10 s), so a delivery whose lease ran out can no
+// longer write anything, and a concurrent redelivery never runs the same event twice.
 const Lease = 60 * time.Second
+
+// acceptAttempts bounds how often a delivery re-reads a subscription's order record
+// that another delivery wrote between its read and its write.
+const acceptAttempts = 4
 
 // Actor is the audit identity of the flows the webhook starts.
 var Actor = store.Actor{Who: "system:stripe-webhook"}
@@ -151,86 +161,206 @@ func (h *Handler) Handle(ctx context.Context, req events.APIGatewayV2HTTPRequest
 
 // apply runs one claimed event and says what it did; *BusyError and other errors
 // leave the event unrecorded for Stripe's retry.
+//
+// The order of a subscription's events is decided by one conditional write before
+// any flow starts: the delivery reads the subscription's order record, decides
+// whether its event is stale, already applied, or must wait, decides what the event
+// does to the tenant, and accepts the event by writing the record on the version it
+// read (a concurrent delivery that wrote first makes it read and decide again). An
+// event that starts a flow is accepted as pending, with a lease and the id reserved
+// for its flow, and holds the subscription until the delivery settles it (the flow
+// started) or releases it (5xx): a delivery of another event of the subscription
+// answers 503 meanwhile, so no decision is taken on a tenant an earlier event is about
+// to move. A delivery that dies after starting its flow leaves the reserved id in the
+// record: Stripe's retry of the event finds that flow instead of starting a second
+// one, and a newer event that supersedes the dead delivery waits for it.
 func (h *Handler) apply(ctx context.Context, log *slog.Logger, f Fact, in Intent) (string, error) {
 	if f.SubscriptionID == "" || f.TenantID == "" {
 		log.Warn("stripe event without subscription or metadata.tenant_id: cannot find the tenant")
 		return OutcomeNoTenantMetadata, nil
 	}
-	mark, err := h.Ledger.WebhookMark(ctx, f.SubscriptionID)
-	if err != nil {
-		return "", err
-	}
-	if !in.Terminal() {
-		if mark.Canceled {
-			return OutcomeCanceledSub, nil
-		}
-		if mark.Before(f.Created, f.EventID) {
-			log.Info("stripe event older than the last one applied to its subscription", "last_created", mark.Created, "last_event_id", mark.EventID)
-			return OutcomeStale, nil
-		}
-	}
-	t, err := h.Tenants.GetTenant(ctx, f.TenantID)
-	var nf *tenant.NotFoundError
-	if errors.As(err, &nf) {
-		log.Warn("stripe event for an unknown tenant")
-		return OutcomeUnknownTenant, nil
-	}
-	if err != nil {
-		return "", err
-	}
-	if t.Billing.SubscriptionID != "" && t.Billing.SubscriptionID != f.SubscriptionID {
-		log.Warn("stripe event for a subscription that is not the tenant's", "tenant_subscription_id", t.Billing.SubscriptionID)
-		return OutcomeNotTenantsSub, nil
-	}
-	if mark.OperationID != "" && t.Operation == "" {
-		// The flow the previous event started may not hold the tenant yet. Wait for it
-		// only while it runs: GetOperation reports an operation whose execution ended
-		// or never started as FAILED (it asks Step Functions, as GET /operations/{id}
-		// does), so a dead one never blocks the subscription's later events.
-		op, err := h.Tenants.GetOperation(ctx, mark.OperationID)
-		if err != nil && !errors.As(err, &nf) {
+	for range acceptAttempts {
+		m, err := h.Ledger.WebhookMark(ctx, f.SubscriptionID)
+		if err != nil {
 			return "", err
 		}
-		if err == nil && !op.Done() {
-			return "", &BusyError{TenantID: t.ID, Reason: "operation " + op.ID + " started by an earlier event has not finished"}
+		now := time.Now()
+		final, busy := admit(m, f, in.Terminal(), now)
+		switch {
+		case final == OutcomeStale:
+			log.Info("stripe event older than the last one accepted for its subscription", "last_created", m.Created, "last_event_id", m.EventID)
+			return final, nil
+		case final != "":
+			return final, nil
+		case busy != "":
+			return "", &BusyError{TenantID: f.TenantID, Reason: busy}
+		}
+		t, err := h.Tenants.GetTenant(ctx, f.TenantID)
+		var nf *tenant.NotFoundError
+		if errors.As(err, &nf) {
+			log.Warn("stripe event for an unknown tenant")
+			return OutcomeUnknownTenant, nil
+		}
+		if err != nil {
+			return "", err
+		}
+		if t.Billing.SubscriptionID != "" && t.Billing.SubscriptionID != f.SubscriptionID {
+			log.Warn("stripe event for a subscription that is not the tenant's", "tenant_subscription_id", t.Billing.SubscriptionID)
+			return OutcomeNotTenantsSub, nil
+		}
+		prev, reserved, started, err := h.previous(ctx, m, f)
+		if err != nil {
+			return "", err
+		}
+		if started == nil && prev != "" && t.Operation == "" {
+			// The flow an earlier event started may not have claimed the tenant yet.
+			op, err := h.Tenants.GetOperation(ctx, prev)
+			if err != nil && !errors.As(err, &nf) {
+				return "", err
+			}
+			if err == nil && !op.Done() {
+				return "", &BusyError{TenantID: t.ID, Reason: "operation " + op.ID + " started by an earlier event has not finished"}
+			}
+		}
+		// Decide on the tenant as read: the accept below is conditioned on the record
+		// this delivery read, so no other event of the subscription moved meanwhile.
+		act, outcome := NoChange, ""
+		if started != nil {
+			outcome, prev = outcomeOf(started), started.ID
+			log.Info("stripe event re-applied: an earlier delivery started its flow", "operation_id", started.ID)
+		} else {
+			act = Decide(in, t)
+			outcome = act.String()
+		}
+		if act == Busy {
+			return "", &BusyError{TenantID: t.ID, Reason: holder(t)}
+		}
+		next := m
+		if !m.Before(f.Created, f.EventID) {
+			next.Created, next.EventID = f.Created, f.EventID
+		}
+		next.Canceled = m.Canceled || in.Terminal()
+		next.OperationID, next.Pending, next.PendingOp, next.LeaseUntil = prev, "", "", 0
+		if act != NoChange {
+			// A flow will start: the event holds the subscription until it is settled.
+			next.Pending, next.PendingOp, next.LeaseUntil = f.EventID, reserved, now.Add(Lease).Unix()
+		}
+		ok, err := h.Ledger.AcceptWebhookMark(ctx, f.SubscriptionID, t.ID, m.Version, next)
+		if err != nil {
+			return "", err
+		}
+		if !ok {
+			continue // another delivery wrote the record meanwhile: decide again
+		}
+		if act == NoChange {
+			if started == nil {
+				log.Info("stripe event changes nothing", "intent", in.String(), "state", t.State, "suspend_reason", t.SuspendReason)
+			}
+			return outcome, nil
+		}
+		opID, err := h.start(ctx, f, in, act, t, reserved)
+		if err != nil {
+			if rerr := h.Ledger.ReleaseWebhookMark(ctx, f.SubscriptionID, f.EventID); rerr != nil {
+				log.Error("subscription order not released (the next event waits for the lease to expire)", "error", rerr.Error())
+			}
+			return "", err
+		}
+		log.Info("stripe event started a flow", "operation_id", opID)
+		if ok, err := h.Ledger.SettleWebhookMark(ctx, f.SubscriptionID, f.EventID, opID); err != nil || !ok {
+			// The flow started; the lease runs out and the operation id reserved in
+			// the record lets the next delivery find it.
+			log.Error("subscription order not settled", "error", fmt.Sprint(err), "superseded", !ok && err == nil)
+		}
+		return outcome, nil
+	}
+	return "", &BusyError{TenantID: f.TenantID, Reason: "the subscription's order record kept changing"}
+}
+
+// admit decides from the subscription's order record m whether event f may be
+// applied now. It returns a final outcome (stale, already applied, subscription
+// canceled), or why the event must wait (busy), or neither: accept it.
+func admit(m store.WebhookMark, f Fact, terminal bool, now time.Time) (outcome, busy string) {
+	if !terminal {
+		if m.Canceled {
+			return OutcomeCanceledSub, ""
+		}
+		if m.Before(f.Created, f.EventID) {
+			return OutcomeStale, ""
 		}
 	}
-	act := Decide(in, t)
-	opID := ""
+	switch {
+	case m.Pending == f.EventID && m.Held(now):
+		return "", "an earlier delivery of this event is being applied"
+	case m.Pending != "" && m.Held(now):
+		return "", "event " + m.Pending + " of this subscription is being applied"
+	case m.Pending != f.EventID && m.EventID == f.EventID:
+		return OutcomeDuplicate, "" // applied and settled: its event record was not finished
+	}
+	return "", ""
+}
+
+// previous reads what earlier deliveries left in the record m: prev is the flow the
+// last applied event started (or, when f supersedes a delivery that died holding the
+// record, the flow that delivery may have started); reserved is the operation id f
+// may start its flow under; started is the flow an earlier delivery of f itself
+// started before it died (f is then re-applied: nothing new is started).
+func (h *Handler) previous(ctx context.Context, m store.WebhookMark, f Fact) (prev, reserved string, started *tenant.Operation, err error) {
+	prev = m.OperationID
+	var nf *tenant.NotFoundError
+	switch {
+	case m.Pending == f.EventID && m.PendingOp != "":
+		op, err := h.Tenants.GetOperation(ctx, m.PendingOp)
+		switch {
+		case errors.As(err, &nf):
+			reserved = m.PendingOp
+		case err != nil:
+			return "", "", nil, err
+		case !op.Done() || op.PreviousState != "":
+			// Running, or it claimed the tenant: the earlier delivery's flow is this
+			// event's effect.
+			reserved, started = op.ID, op
+		}
+		// Otherwise it ended without ever claiming the tenant (its start failed): it
+		// did nothing, and the event is decided again under a new id.
+	case m.Pending != "" && m.PendingOp != "":
+		if _, err := h.Tenants.GetOperation(ctx, m.PendingOp); err == nil {
+			prev = m.PendingOp
+		} else if !errors.As(err, &nf) {
+			return "", "", nil, err
+		}
+	}
+	if reserved == "" {
+		reserved = flow.NewOperationID()
+	}
+	return prev, reserved, started, nil
+}
+
+// outcomeOf is the outcome of an event whose flow op an earlier delivery started.
+func outcomeOf(op *tenant.Operation) string {
+	if op.Kind == tenant.KindReactivation {
+		return StartReactivation.String()
+	}
+	return StartSuspension.String()
+}
+
+// start starts the flow act asks for on tenant t under the reserved operation id.
+func (h *Handler) start(ctx context.Context, f Fact, in Intent, act Action, t *tenant.Tenant, reserved string) (string, error) {
+	var op *tenant.Operation
+	var err error
 	switch act {
-	case Busy:
-		return "", &BusyError{TenantID: t.ID, Reason: holder(t)}
-	case StartSuspension:
+	case StartReactivation:
+		op, err = h.Lifecycle.ReactivateAs(ctx, reserved, t.ID, t.Plan, h.actor(f))
+	default:
 		reason := ReasonNonpayment
 		if in == SuspendCanceled {
 			reason = ReasonCanceled
 		}
-		op, err := h.Lifecycle.Suspend(ctx, t.ID, reason, h.actor(f))
-		if err := startErr(t, err); err != nil {
-			return "", err
-		}
-		if op != nil {
-			opID = op.ID
-			log = log.With("operation_id", op.ID)
-		}
-	case StartReactivation:
-		op, err := h.Lifecycle.Reactivate(ctx, t.ID, t.Plan, h.actor(f))
-		if err := startErr(t, err); err != nil {
-			return "", err
-		}
-		if op != nil {
-			opID = op.ID
-			log = log.With("operation_id", op.ID)
-		}
-	default:
-		log.Info("stripe event changes nothing", "intent", in.String(), "state", t.State, "suspend_reason", t.SuspendReason)
+		op, err = h.Lifecycle.SuspendAs(ctx, reserved, t.ID, reason, h.actor(f))
 	}
-	if ok, err := h.Ledger.AdvanceWebhookMark(ctx, f.SubscriptionID, t.ID, f.Created, f.EventID, in.Terminal(), opID); err != nil {
+	if err := startErr(t, err); err != nil {
 		return "", err
-	} else if !ok {
-		log.Warn("a newer event of the subscription was applied concurrently")
 	}
-	return act.String(), nil
+	return op.ID, nil
 }
 
 // startErr maps a refused start: another operation got the tenant between the read

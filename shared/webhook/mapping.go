@@ -70,12 +70,16 @@ func (a Action) String() string {
 	return [...]string{"no_change", "suspension_started", "reactivation_started", "busy"}[a]
 }
 
-// Decide is the mapping table of docs/flows.md. A tenant being deleted, deleted or
-// purged is never touched: its subscription is being (or was) canceled by the
-// deletion itself, and a win-back is the customer's decision, not a payment's.
+// Decide is the mapping table of docs/flows.md. A deleted or purged tenant is never
+// touched: its subscription was canceled by the deletion itself, and a win-back is the
+// customer's decision, not a payment's. While a deletion runs (DELETING) the event
+// waits (Busy): the deletion may still roll back, and the event must then apply to
+// the tenant it hands back.
 func Decide(in Intent, t *tenant.Tenant) Action {
 	switch t.State {
-	case tenant.Deleting, tenant.Deleted, tenant.Purged:
+	case tenant.Deleting:
+		return Busy
+	case tenant.Deleted, tenant.Purged:
 		return NoChange
 	}
 	held := t.Operation != "" || t.Attention != ""

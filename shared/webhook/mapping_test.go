@@ -60,9 +60,14 @@ func TestMappingTable(t *testing.T) {
 			t.Errorf("%s on %+v: %s, want %s", c.in, *c.t, got, c.want)
 		}
 	}
-	for _, s := range []tenant.State{tenant.Deleting, tenant.Deleted, tenant.Purged} {
-		for _, in := range []webhook.Intent{webhook.SuspendNonpayment, webhook.SuspendCanceled, webhook.Reactivate} {
-			if got := webhook.Decide(in, held(s)); got != webhook.NoChange {
+	// A deletion running may still roll back: the event waits for its outcome. Once
+	// DELETED or PURGED the tenant is never touched.
+	for _, in := range []webhook.Intent{webhook.SuspendNonpayment, webhook.SuspendCanceled, webhook.Reactivate} {
+		if got := webhook.Decide(in, held(tenant.Deleting)); got != webhook.Busy {
+			t.Errorf("%s on DELETING: %s, want busy", in, got)
+		}
+		for _, s := range []tenant.State{tenant.Deleted, tenant.Purged} {
+			if got := webhook.Decide(in, free(s, "")); got != webhook.NoChange {
 				t.Errorf("%s on %s: %s, want no_change", in, s, got)
 			}
 		}

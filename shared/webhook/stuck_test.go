@@ -89,7 +89,8 @@ func TestWebhookAsksStepFunctionsAboutTheMarkedOperation(t *testing.T) {
 	if _, err := past.CreateOperation(ctx, dead); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Store().AdvanceWebhookMark(ctx, "sub_"+id, id, time.Now().Add(-time.Hour).Unix(), "evt_dead_mark_0", false, dead.ID); err != nil {
+	mark := store.WebhookMark{Created: time.Now().Add(-time.Hour).Unix(), EventID: "evt_dead_mark_0", OperationID: dead.ID}
+	if _, err := s.Store().AcceptWebhookMark(ctx, "sub_"+id, id, 0, mark); err != nil {
 		t.Fatal(err)
 	}
 	code, body := deliverEvent(t, s, stack.StripeEventSpec{Type: "customer.subscription.updated", Status: "unpaid", TenantID: id, ID: "evt_dead_mark_1"})

@@ -42,9 +42,10 @@ type Verifier interface {
 // StripeVerifier verifies with stripe-go's webhook package and the endpoint secret.
 type StripeVerifier struct{ Secret string }
 
-// Verify accepts events of any API version: the endpoint's version is chosen in the
-// Stripe dashboard and may differ from stripe-go's, and the handler reads only fields
-// (id, type, created, status, metadata, subscription) that every version carries.
+// Verify accepts events whatever their API version: the endpoint's version is chosen
+// in the Stripe dashboard and may differ from stripe-go's pin (2023-10-16). Only the
+// envelope (id, type, created, data.object) is taken from stripe-go; ReadFact reads
+// the object's fields from the raw JSON in the shape of each version it knows.
 func (v StripeVerifier) Verify(payload []byte, signature string) (stripe.Event, error) {
 	ev, err := webhook.ConstructEventWithOptions(payload, signature, v.Secret, webhook.ConstructEventOptions{
 		Tolerance: Tolerance, IgnoreAPIVersionMismatch: true,

@@ -20,8 +20,9 @@ const StripeEventDir = "events/stripe-webhook"
 // StripeEventSpec says which event to build for which tenant.
 type StripeEventSpec struct {
 	// Type is a fixture name without .json: "invoice.paid",
-	// "customer.subscription.deleted", "customer.subscription.updated-unpaid", ... A
-	// bare "customer.subscription.updated" takes Status.
+	// "customer.subscription.deleted", "customer.subscription.updated-unpaid",
+	// "invoice.paid-2025" (the shape of Stripe's 2025 API versions), ... A bare
+	// "customer.subscription.updated" takes Status.
 	Type, Status string
 	TenantID     string
 	// SubscriptionID defaults to the seeded sub_<tenant id>.
@@ -44,16 +45,19 @@ func StripeEventTypes(root string) []string {
 
 // StripeEvent builds the payload of one event from its fixture, for spec's tenant:
 // id, created, the subscription's id and metadata.tenant_id (or the invoice's
-// subscription and subscription_details.metadata.tenant_id).
+// subscription and subscription_details.metadata.tenant_id, under parent in the shape
+// of Stripe's 2025 API versions).
 func StripeEvent(root string, spec StripeEventSpec) ([]byte, error) {
-	name := spec.Type
+	name, status := spec.Type, ""
 	if name == "customer.subscription.updated" {
 		if spec.Status == "" {
 			return nil, fmt.Errorf("%s needs a status (unpaid, active, past_due, ...)", name)
 		}
+		// A fixture of that status ("unpaid", or "unpaid-2025" for the shape of the
+		// 2025 API versions) as it is; any other status in the shape of "active".
 		name += "-" + spec.Status
 		if _, err := os.Stat(filepath.Join(root, StripeEventDir, name+".json")); err != nil {
-			name = "customer.subscription.updated-active" // any other status: same shape
+			name, status = "customer.subscription.updated-active", spec.Status
 		}
 	}
 	raw, err := os.ReadFile(filepath.Join(root, StripeEventDir, name+".json"))
@@ -83,11 +87,18 @@ func StripeEvent(root string, spec StripeEventSpec) ([]byte, error) {
 	switch obj["object"] {
 	case "subscription":
 		obj["id"], obj["metadata"], obj["customer"] = spec.SubscriptionID, meta, "cus_"+spec.TenantID
-		if spec.Status != "" {
-			obj["status"] = spec.Status
+		if status != "" {
+			obj["status"] = status
 		}
 	case "invoice":
-		obj["subscription"], obj["subscription_details"], obj["customer"] = spec.SubscriptionID, map[string]any{"metadata": meta}, "cus_"+spec.TenantID
+		obj["customer"] = "cus_" + spec.TenantID
+		if parent, ok := obj["parent"].(map[string]any); ok {
+			// API versions since 2025-03-31.basil: the subscription and its metadata
+			// snapshot live under parent.subscription_details.
+			parent["subscription_details"] = map[string]any{"subscription": spec.SubscriptionID, "metadata": meta}
+		} else {
+			obj["subscription"], obj["subscription_details"] = spec.SubscriptionID, map[string]any{"metadata": meta}
+		}
 	default:
 		obj["customer"] = "cus_" + spec.TenantID
 	}

@@ -92,8 +92,10 @@ type StripeRequest struct {
 	Applied bool `json:"applied,omitempty"`
 	// Lost is true when LoseNext dropped the answer after Stripe produced it.
 	Lost bool `json:"lost,omitempty"`
-	// ObjectID is the id of the object the answer carried (the new subscription of a
-	// create), also when the answer was lost.
+	// ObjectID is the top-level "id" of a successful JSON answer (a created
+	// subscription's id, say): stripe-mock makes up ids, so this is how a test follows
+	// what a create made. A replay carries the first answer's id; a lost answer keeps
+	// the id Stripe gave it.
 	ObjectID string `json:"object_id,omitempty"`
 }
 

@@ -74,6 +74,7 @@ type keyed struct {
 	method, path, form string
 	status             int
 	body               []byte
+	objectID           string
 }
 
 // stripeAnswer is what the proxy answers one request with.
@@ -114,7 +115,7 @@ func (s *Stripe) idempotent(rec StripeRequest) (ans *stripeAnswer, held bool) {
 			return stripeError(http.StatusBadRequest, "idempotency_error", "",
 				fmt.Sprintf("Keys for idempotent requests can only be used with the same parameters they were first used with. Try using a key other than '%s' if you meant to execute a different request.", key)), false
 		}
-		return &stripeAnswer{status: c.status, body: c.body, replayed: true}, false
+		return &stripeAnswer{status: c.status, body: c.body, replayed: true, objectID: c.objectID}, false
 	}
 	if s.inflight[key] {
 		return stripeError(http.StatusConflict, "idempotency_error", "idempotency_key_in_use",
@@ -141,7 +142,7 @@ func (s *Stripe) settle(rec StripeRequest, ans *stripeAnswer, held bool) {
 		return
 	}
 	if _, ok := s.keys[key]; !ok {
-		s.keys[key] = &keyed{method: rec.Method, path: rec.Path, form: rec.Form.Encode(), status: ans.status, body: ans.body}
+		s.keys[key] = &keyed{method: rec.Method, path: rec.Path, form: rec.Form.Encode(), status: ans.status, body: ans.body, objectID: ans.objectID}
 	}
 }
 
@@ -220,9 +221,9 @@ func (s *Stripe) model(rec StripeRequest, ans *stripeAnswer) {
 			overlay(doc, st)
 		}
 	default:
-		if !write {
-			return
-		}
+		ans.applied = write
+		ans.objectID, _ = doc["id"].(string)
+		return // nothing modeled: the answer stays stripe-mock's
 	}
 	ans.applied = write
 	ans.objectID, _ = doc["id"].(string)

@@ -87,6 +87,22 @@ func TestStripeProxy(t *testing.T) {
 		}
 	})
 
+	t.Run("records the id of what a create made", func(t *testing.T) {
+		p := newProxy(t)
+		st, body := do(t, p, "POST", "/v1/subscriptions", url.Values{"customer": {"cus_1"}, "items[0][price]": {"price_1"}}, "k1")
+		if st != 200 || body["id"] == nil {
+			t.Fatalf("status %d body %v", st, body)
+		}
+		do(t, p, "POST", "/v1/subscriptions/sub_1", url.Values{"no_such_param": {"1"}}, "k2")
+		reqs := p.Requests()
+		if reqs[0].ObjectID == "" || reqs[0].ObjectID != body["id"] {
+			t.Errorf("create recorded object id %q, the answer's is %v", reqs[0].ObjectID, body["id"])
+		}
+		if reqs[1].ObjectID != "" {
+			t.Errorf("a refused request recorded object id %q", reqs[1].ObjectID)
+		}
+	})
+
 	t.Run("stripe-mock's validation errors pass through", func(t *testing.T) {
 		p := newProxy(t)
 		st, body := do(t, p, "POST", "/v1/subscriptions/sub_1", url.Values{"no_such_param": {"1"}}, "k")

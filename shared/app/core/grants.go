@@ -139,6 +139,12 @@ func (n Needs) Grants() []Grant {
 	if n.ExportsRead {
 		add("", exportObjects, "s3:GetObject")
 	}
+	if n.ExportsAbort {
+		add("", exportObjects, "s3:AbortMultipartUpload")
+	}
+	if n.ExportsListParts {
+		add("", exportObjects, "s3:ListMultipartUploadParts")
+	}
 	if n.WebhookSecret {
 		add(HasStripeWebhookSecret, webhookSecretARN, "secretsmanager:GetSecretValue")
 	}

@@ -38,6 +38,11 @@ type Needs struct {
 	// failed exports (s3:AbortMultipartUpload); ExportsRead reads them (s3:GetObject:
 	// the API signs download URLs with it, the finalize step checks a completed one).
 	ExportsWrite, ExportsRead bool
+	// ExportsAbort aborts the multipart upload of an export job whose execution died
+	// (s3:AbortMultipartUpload) without writing exports: the API ending such a job.
+	// ExportsListParts lists an upload's parts (ListParts, which IAM authorises as
+	// s3:ListMultipartUploadParts): the finalize step, since jobs keep no ETags.
+	ExportsAbort, ExportsListParts bool
 	// WebhookSecret reads the Stripe webhook signing secret (the webhook only).
 	WebhookSecret bool
 }
@@ -66,7 +71,8 @@ var (
 // Wirings are the Needs of every function of template.yaml, by logical id.
 var Wirings = map[string]Needs{
 	"ApiFunction": {Tenants: true, Queries: []string{QueryTable, store.StateIndex}, Stripe: true,
-		Start: append(append([]string{}, flowMachines...), ExportStateMachine), Describe: flowMachines, ExportsRead: true},
+		Start:    append(append([]string{}, flowMachines...), ExportStateMachine),
+		Describe: append(append([]string{}, flowMachines...), ExportStateMachine), ExportsRead: true, ExportsAbort: true},
 	"PlanValidateFunction":          {Tenants: true},
 	"PlanProvisionFunction":         {Tenants: true, Events: true},
 	"PlanBillingFunction":           {Tenants: true, Stripe: true},
@@ -99,9 +105,10 @@ var Wirings = map[string]Needs{
 	"PurgeReleaseFunction": {Tenants: true},
 	// The data export (shared/export): the job record lives in the tenants table; each
 	// step touches only the sources it reads and the upload it writes.
-	"ExportStartFunction":    {Tenants: true, Queries: []string{QueryTable}, Data: true, ExportsWrite: true},
-	"ExportChunkFunction":    {Tenants: true, Queries: []string{QueryTable}, Data: true, Exports: true, ExportsWrite: true},
-	"ExportFinalizeFunction": {Tenants: true, ExportsWrite: true, ExportsRead: true},
+	"ExportStartFunction": {Tenants: true, Queries: []string{QueryTable}, Data: true, ExportsWrite: true},
+	"ExportChunkFunction": {Tenants: true, Queries: []string{QueryTable, store.ByTenantIndex}, Data: true, Exports: true,
+		ExportsWrite: true},
+	"ExportFinalizeFunction": {Tenants: true, ExportsWrite: true, ExportsRead: true, ExportsListParts: true},
 	"ExportReleaseFunction":  {Tenants: true, ExportsWrite: true},
 	// The Stripe webhook (shared/webhook) suspends and reactivates; it never calls
 	// Stripe: the events carry what it needs.
@@ -124,7 +131,7 @@ func (n Needs) env() []string {
 	if n.Data || n.DataDelete {
 		out = append(out, "DATA_TABLE_NAME")
 	}
-	if n.Exports || n.ExportsDelete || n.ExportsWrite || n.ExportsRead {
+	if n.S3() {
 		out = append(out, "EXPORTS_BUCKET_NAME")
 	}
 	seen := map[string]bool{}
@@ -150,7 +157,9 @@ func StateMachineEnv(logicalID string) string {
 func (n Needs) StepFunctions() bool { return len(n.Start) > 0 || len(n.Describe) > 0 }
 
 // S3 reports whether the function touches the exports bucket (the S3 client).
-func (n Needs) S3() bool { return n.Exports || n.ExportsDelete || n.ExportsWrite || n.ExportsRead }
+func (n Needs) S3() bool {
+	return n.Exports || n.ExportsDelete || n.ExportsWrite || n.ExportsRead || n.ExportsAbort || n.ExportsListParts
+}
 
 // SecretsManager reports whether the function reads a secret: the Stripe key (read on
 // the first Stripe call) or the webhook signing secret.

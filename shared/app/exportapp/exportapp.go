@@ -32,7 +32,7 @@ func Steps(logicalID string) (*core.Deps, *export.Steps) {
 	if n.Data {
 		r.Data = db
 	}
-	if n.Exports || n.ExportsWrite || n.ExportsRead {
+	if n.S3() {
 		r.Objects = s3app.Client(d)
 	}
 	steps := &export.Steps{Jobs: &export.Jobs{DB: db, Table: d.Config.Table}, Reader: r, Log: d.Log, Now: time.Now,
@@ -49,14 +49,20 @@ func Steps(logicalID string) (*core.Deps, *export.Steps) {
 }
 
 // Service builds the API's export service: job records, the export state machine
-// (the flow.Executions of sfnapp.Executions) and the signer of download URLs
-// (EXPORT_URL_TTL_SECONDS, default 15 minutes).
+// (the flow.Executions of sfnapp.Executions), the signer of download URLs
+// (EXPORT_URL_TTL_SECONDS, default 15 minutes) and, with Needs.ExportsAbort, the
+// aborter of a dead job's upload. A reconciler wired with Describe of the export
+// state machine, ExportsAbort and the Open index can use the same Service for
+// EndDeadJobs.
 func Service(d *core.Deps) *export.Service {
 	svc := &export.Service{Jobs: &export.Jobs{DB: dynamodb.NewFromConfig(d.AWS), Table: d.Config.Table}, Tenants: d.Store(),
 		SFN: core.Provided[flow.Executions](d), StateMachineARN: d.StateMachineARN(core.ExportStateMachine), Bucket: d.Config.ExportsBucket,
 		URLTTL: export.DefaultURLTTL}
 	if d.Needs().ExportsRead {
 		svc.Presign = s3.NewPresignClient(s3app.Client(d))
+	}
+	if d.Needs().ExportsAbort {
+		svc.Uploads = s3app.Client(d)
 	}
 	if v, err := strconv.Atoi(os.Getenv("EXPORT_URL_TTL_SECONDS")); err == nil && v > 0 {
 		svc.URLTTL = time.Duration(v) * time.Second
