@@ -6,11 +6,14 @@
 // (stripebilling.New picks one). This package does not import stripe-go, so the
 // functions that never call Stripe do not link it.
 //
-// Every write carries an idempotency key chosen by the caller, derived from the
-// operation id and the step (for example "op_123:billing" and
-// "op_123:billing-rollback"), so a Step Functions retry of a task replays the first
-// answer instead of changing billing twice. A method that needs more than one write
-// sends the caller's key unchanged on its main write and the key plus a fixed suffix
+// Every write carries an idempotency key chosen by the caller. A flow step's key is
+// Key(operation, attempt, step), for example "op_123:0:billing" and
+// "op_123:0:billing-rollback": a Step Functions retry of the task, within one
+// attempt, replays Stripe's first answer instead of changing billing twice, and an
+// operator retry (the operation's next attempt) sends new keys, so it is not answered
+// with an error Stripe stored for the old key (Stripe keeps a key's first answer for
+// 24 hours, a 500 included). A method that needs more than one write sends the
+// caller's key unchanged on its main write and the key plus a fixed suffix
 // (":customer", ":schedule", ":release-schedule") on the helper writes, because Stripe
 // refuses one key on two different requests.
 //
@@ -22,6 +25,7 @@ package billing
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/tenantflow/tenantflow/shared/tenant"
@@ -33,12 +37,13 @@ import (
 type Billing interface {
 	// CreateSubscription creates a customer (unless req.CustomerID names one) and a
 	// subscription on the plan's price. Used on tenant creation and when a
-	// reactivation finds the old subscription canceled.
+	// reactivation finds the old subscription ended.
 	CreateSubscription(ctx context.Context, req CreateRequest) (Subscription, error)
 
 	// ChangePlan moves the subscription to the plan's price now, with prorations.
 	// It also drops a pending scheduled change, so ChangePlan to the current plan
-	// cancels a change made by SchedulePlanChange (no other write is made then).
+	// cancels a change made by SchedulePlanChange (no other write is made then). An
+	// ended subscription is not changed: the error matches ErrEnded.
 	ChangePlan(ctx context.Context, req ChangeRequest) (Subscription, error)
 
 	// SchedulePlanChange moves the subscription to the plan's price at the end of
@@ -60,6 +65,18 @@ type Billing interface {
 
 	// Get reads the subscription.
 	Get(ctx context.Context, subscriptionID string) (Subscription, error)
+
+	// CreatedBy lists the subscriptions of the customer that a CreateRequest with this
+	// OperationID created, in any status: how a flow finds a subscription whose
+	// create answer it never received.
+	CreatedBy(ctx context.Context, customerID, operationID string) ([]Subscription, error)
+}
+
+// Key is the idempotency key of a flow step's billing write: "<operation>:<attempt>:<step>".
+// attempt is the operation's Attempt (0, then one more per operator retry), so a
+// re-run of the step within an attempt repeats its key and an operator retry does not.
+func Key(operationID string, attempt int, step string) string {
+	return fmt.Sprintf("%s:%d:%s", operationID, attempt, step)
 }
 
 // CreateRequest asks for a new subscription for a tenant.
@@ -77,6 +94,11 @@ type CreateRequest struct {
 	// IdempotencyKey is sent on the subscription create; the customer create gets
 	// IdempotencyKey + ":customer".
 	IdempotencyKey string
+	// OperationID and Attempt name the flow run that asks (empty for a tenant's
+	// first subscription). They are stored as metadata operation_id and attempt on
+	// the subscription, so CreatedBy finds it even when the create's answer was lost.
+	OperationID string
+	Attempt     int
 }
 
 // ChangeRequest asks to move a subscription to another plan.
@@ -119,10 +141,25 @@ type Subscription struct {
 	CancelAtPeriodEnd  bool
 	// ScheduleID names the subscription schedule that holds a pending plan change.
 	ScheduleID string
+	// OperationID is the metadata operation_id of a subscription a flow created.
+	OperationID string
 }
 
-// StatusDisabled is the Status of every Subscription returned by Disabled.
-const StatusDisabled = "disabled"
+// Ended reports whether the subscription will never bill again: Stripe's canceled
+// and incomplete_expired are final, and such a subscription cannot be resumed or
+// changed; the tenant needs a new one.
+func (s Subscription) Ended() bool {
+	return s.Status == StatusCanceled || s.Status == StatusIncompleteExpired
+}
+
+// Subscription statuses the flows decide on (Stripe's names), and the Status of every
+// Subscription returned by Disabled.
+const (
+	StatusCanceled          = "canceled"
+	StatusIncompleteExpired = "incomplete_expired"
+	StatusPaused            = "paused"
+	StatusDisabled          = "disabled"
+)
 
 // Errors for requests that cannot be sent. They are caller or configuration mistakes,
 // never retried.
@@ -134,4 +171,7 @@ var (
 	// ErrNotResumable means Resume found the subscription canceled (or expired
 	// before its first payment): a new subscription is needed.
 	ErrNotResumable = errors.New("billing: subscription cannot be resumed")
+	// ErrEnded is matched by the *EndedError ChangePlan and SchedulePlanChange answer
+	// for a subscription that has ended.
+	ErrEnded = errors.New("billing: subscription has ended")
 )

@@ -57,3 +57,9 @@ func (d *Disabled) Resume(ctx context.Context, subscriptionID, idempotencyKey st
 func (d *Disabled) Get(ctx context.Context, subscriptionID string) (Subscription, error) {
 	return d.skip(ctx, "get subscription", "subscription_id", subscriptionID)
 }
+
+// CreatedBy logs and finds nothing: a disabled billing creates no subscriptions.
+func (d *Disabled) CreatedBy(ctx context.Context, customerID, operationID string) ([]Subscription, error) {
+	_, _ = d.skip(ctx, "list subscriptions created by operation", "customer_id", customerID, "operation_id", operationID)
+	return nil, nil
+}

@@ -95,3 +95,20 @@ func (e *RejectedError) Error() string {
 
 // Unwrap returns the underlying *stripe.Error.
 func (e *RejectedError) Unwrap() error { return e.Err }
+
+// EndedError is what ChangePlan and SchedulePlanChange answer for a subscription that
+// has ended (canceled, incomplete_expired): Stripe would refuse the change, and the
+// subscription bills nothing whatever its price. It matches ErrEnded, and its type
+// name is what a failed plan change reports.
+type EndedError struct {
+	SubscriptionID string
+	Status         string
+}
+
+// Error names the subscription and its status.
+func (e *EndedError) Error() string {
+	return fmt.Sprintf("billing: subscription %s has ended (%s); it cannot be changed, a new subscription is needed", e.SubscriptionID, e.Status)
+}
+
+// Is makes errors.Is(err, ErrEnded) true.
+func (e *EndedError) Is(target error) bool { return target == ErrEnded }

@@ -45,7 +45,8 @@ func billingState(s *stack.Stack, subID string, price string, canceling bool) (s
 }
 
 // deletedClone is a copy of an example tenant that was soft-deleted at deletedAt with
-// a 30-day retention: state DELETED, entitlements revoked, subscription canceling.
+// a 30-day retention: state DELETED, entitlements revoked, subscription canceling at
+// the end of its period (on the plan's price, as Stripe holds it).
 func deletedClone(t *testing.T, s *stack.Stack, example, id string, deletedAt time.Time) {
 	t.Helper()
 	ctx := context.Background()
@@ -60,6 +61,8 @@ func deletedClone(t *testing.T, s *stack.Stack, example, id string, deletedAt ti
 	if _, err := s.Store().PutEntitlements(ctx, &tenant.Entitlements{TenantID: id, Plan: c.Plan, Access: tenant.AccessRevoked, EventPublished: true}, 0); err != nil {
 		t.Fatal(err)
 	}
+	s.Stripe.SetSubscription(testenv.SubscriptionState{ID: c.Billing.SubscriptionID, Customer: c.Billing.CustomerID, Status: "active",
+		Price: "price_" + string(c.Plan), CancelAtPeriodEnd: true, Metadata: map[string]string{"tenant_id": id}})
 }
 
 // TestSoftDeleteAndWinBack: a professional tenant deletes itself with a 30-day
@@ -112,6 +115,7 @@ func TestSoftDeleteAndWinBack(t *testing.T) {
 	if e := st.Entitlements(t, s, id); e.Access != tenant.AccessActive || e.Limits != pro {
 		t.Fatalf("entitlements after win-back %+v", e)
 	}
+	assertBilled(t, s, id, testenv.SubscriptionState{ID: "sub_" + id, Status: "active", Price: "price_professional"})
 	want := []string{"ACTIVE->DELETING", "DELETING->DELETED", "DELETED->REACTIVATING", "REACTIVATING->ACTIVE"}
 	if tr := st.Transitions(t, s, id); !slices.Equal(tr, want) {
 		t.Fatalf("audit %v, want %v", tr, want)
@@ -155,6 +159,7 @@ func TestSuspendedReactivatedOntoStarter(t *testing.T) {
 	if e := st.Entitlements(t, s, id); e.Access != tenant.AccessActive {
 		t.Fatalf("entitlements %+v", e)
 	}
+	assertBilled(t, s, id, testenv.SubscriptionState{ID: "sub_" + id, Status: "active", Price: "price_starter"})
 	if tr := st.Transitions(t, s, id); !slices.Equal(tr, []string{"SUSPENDED->REACTIVATING", "REACTIVATING->ACTIVE"}) {
 		t.Fatalf("audit %v", tr)
 	}
@@ -217,6 +222,7 @@ func faultModes(fn string) []struct {
 // and what the tenant looks like when it succeeded or when it was rolled back.
 type lifecycleCase struct {
 	kind  string
+	name  string // the case's name, when the kind is not enough
 	setup func(t *testing.T, s *stack.Stack, id string)
 	start func(t *testing.T, s *stack.Stack, id string) string
 	check func(t *testing.T, s *stack.Stack, id string, succeeded bool)
@@ -259,6 +265,54 @@ var lifecycleCases = []lifecycleCase{
 			}
 		},
 	},
+	{
+		// A win-back after the paid period ran out: Stripe has ended the
+		// subscription, so the reactivation creates a new one (and its compensation
+		// cancels it).
+		kind: tenant.KindReactivation, name: "reactivation-of-ended",
+		setup: func(t *testing.T, s *stack.Stack, id string) {
+			deletedClone(t, s, "tenant_acme", id, time.Now().UTC().Add(-time.Hour))
+			s.Stripe.SetSubscription(endedSubscription(id))
+		},
+		start: func(t *testing.T, s *stack.Stack, id string) string {
+			return st.OperationID(t, reactivate(t, s, id, tenant.Professional, st.Admin))
+		},
+		check: func(t *testing.T, s *stack.Stack, id string, succeeded bool) {
+			tn, e := st.Tenant(t, s, id), st.Entitlements(t, s, id)
+			var live []string
+			for _, sub := range subscriptions(s, endedSubscription(id)) {
+				if sub.Customer == "cus_"+id && !sub.Ended() {
+					live = append(live, sub.ID+"@"+sub.Price)
+				}
+			}
+			if succeeded {
+				if tn.State != tenant.Active || tn.Plan != tenant.Professional || e.Access != tenant.AccessActive {
+					t.Errorf("reactivated: %s on %s, entitlements %s", tn.State, tn.Plan, e.Access)
+				}
+				if want := []string{tn.Billing.SubscriptionID + "@price_professional"}; !slices.Equal(live, want) {
+					t.Errorf("live subscriptions %v, want %v", live, want)
+				}
+				return
+			}
+			if tn.State != tenant.Deleted || tn.Plan != tenant.Starter || e.Access != tenant.AccessRevoked || len(live) != 0 {
+				t.Errorf("rolled back: %s on %s, entitlements %s, live subscriptions %v", tn.State, tn.Plan, e.Access, live)
+			}
+		},
+	},
+}
+
+// endedSubscription is the subscription of tenant id as Stripe holds it once it has
+// ended: canceled, on the starter price.
+func endedSubscription(id string) testenv.SubscriptionState {
+	return testenv.SubscriptionState{ID: "sub_" + id, Customer: "cus_" + id, Status: "canceled", Price: "price_starter",
+		Metadata: map[string]string{"tenant_id": id}}
+}
+
+func (c lifecycleCase) String() string {
+	if c.name != "" {
+		return c.name
+	}
+	return c.kind
 }
 
 // TestLifecycleFaultMatrix runs every forward step of deletion and reactivation under
@@ -275,7 +329,7 @@ func TestLifecycleFaultMatrix(t *testing.T) {
 			for _, m := range faultModes(step) {
 				run++
 				id := fmt.Sprintf("lfm-%d-%s", run, c.kind)
-				ok := t.Run(fmt.Sprintf("%s/%s/%s", c.kind, step, m.name), func(t *testing.T) {
+				ok := t.Run(fmt.Sprintf("%s/%s/%s", c, step, m.name), func(t *testing.T) {
 					c.setup(t, s, id)
 					defer s.Lambda.ClearFaults()
 					if err := s.Lambda.Inject(m.spec); err != nil {
@@ -314,7 +368,7 @@ func TestLifecycleFaultMatrix(t *testing.T) {
 func TestLifecycleCompensationFailingAlways(t *testing.T) {
 	s := st.Shared(t)
 	for i, c := range lifecycleCases {
-		t.Run(c.kind, func(t *testing.T) {
+		t.Run(c.String(), func(t *testing.T) {
 			id := fmt.Sprintf("lcomp-%d", i)
 			c.setup(t, s, id)
 			defer s.Lambda.ClearFaults()

@@ -74,9 +74,12 @@ func busy(kind string) tenant.State {
 const (
 	markBilling         = "billing"
 	markBillingReverted = "billing-reverted"
-	// markSubscriptionCreated: a reactivation created a new subscription (the old
-	// one had ended); its compensation cancels that one.
+	// markSubscriptionCreated: a reactivation may have created a new subscription
+	// (the old one had ended); its compensation cancels what the operation created.
 	markSubscriptionCreated = "subscription-created"
+	// markResumed: a reactivation took back the cancellation at period end (or the
+	// pause) of the subscription; its compensation cancels at period end again.
+	markResumed = "billing-resumed"
 )
 
 // purgeAfter is when a tenant deleted at t with a retention of days may be purged.

@@ -23,10 +23,12 @@ type Access interface {
 
 // Billing is the part of the billing adapter these flows use (billing.Billing).
 type Billing interface {
+	Get(ctx context.Context, subscriptionID string) (billing.Subscription, error)
 	Cancel(ctx context.Context, req billing.CancelRequest) (billing.Subscription, error)
 	Resume(ctx context.Context, subscriptionID, idempotencyKey string) (billing.Subscription, error)
 	ChangePlan(ctx context.Context, req billing.ChangeRequest) (billing.Subscription, error)
 	CreateSubscription(ctx context.Context, req billing.CreateRequest) (billing.Subscription, error)
+	CreatedBy(ctx context.Context, customerID, operationID string) ([]billing.Subscription, error)
 }
 
 // Steps are the Lambda handlers of the deletion, reactivation and suspension state
@@ -169,10 +171,14 @@ func (s *Steps) Access(ctx context.Context, in Input) (Input, error) {
 	return in, s.access.ApplyAs(ctx, in.TenantID, in.OperationID, in.Plan, events.TenantReactivated)
 }
 
-// Billing stops or restarts billing. A deletion cancels the subscription at the end of
-// the paid period (a win-back inside that period resumes it); a reactivation resumes
-// it, or — when it has ended — creates a new one for the same customer, and moves it to
-// the chosen plan. It marks the operation before calling the provider.
+// Billing stops or restarts billing, deciding from the subscription as Stripe holds
+// it now. A deletion cancels the subscription at the end of the paid period (a
+// win-back inside that period resumes it). A reactivation resumes a subscription the
+// deletion set to cancel, and moves it to the chosen plan; a subscription that has
+// ended (canceled, incomplete_expired) is replaced by a new one at the plan's price,
+// because an ACTIVE tenant is a billed tenant. Each write is marked on the operation
+// first, only when the read shows there is one to make, so the undo reverts exactly
+// what this step did; its idempotency key is billing.Key of the operation's attempt.
 func (s *Steps) Billing(ctx context.Context, in Input) (Input, error) {
 	def, err := s.flow(in.Kind)
 	if err != nil {
@@ -187,56 +193,106 @@ func (s *Steps) Billing(ctx context.Context, in Input) (Input, error) {
 		log.Info("no subscription; billing unchanged")
 		return in, nil
 	}
-	if err := s.kit.Mark(ctx, in.Ref, markBilling); err != nil {
+	op, err := s.kit.Store.GetOperation(ctx, in.OperationID)
+	if err != nil {
 		return in, err
 	}
-	key := in.OperationID + ":billing"
-	sub := t.Billing.SubscriptionID
+	cur, err := s.billing.Get(ctx, t.Billing.SubscriptionID)
+	if err != nil {
+		return in, err
+	}
+	log = log.With("subscription_id", cur.ID, "status", cur.Status, "attempt", op.Attempt)
+	key := func(step string) string { return billing.Key(op.ID, op.Attempt, step) }
 	if in.Kind == tenant.KindDeletion {
-		_, err := s.billing.Cancel(ctx, billing.CancelRequest{SubscriptionID: sub, AtPeriodEnd: true, IdempotencyKey: key})
+		if cur.Ended() || cur.CancelAtPeriodEnd {
+			log.Info("subscription ended or cancels at period end already; billing unchanged")
+			return in, nil
+		}
+		if err := s.kit.Mark(ctx, in.Ref, markBilling); err != nil {
+			return in, err
+		}
+		_, err := s.billing.Cancel(ctx, billing.CancelRequest{SubscriptionID: cur.ID, AtPeriodEnd: true, IdempotencyKey: key("billing")})
 		return in, err
 	}
 	if in.target() == tenant.Suspended {
-		return in, s.keepSuspended(ctx, in, sub, key)
+		return in, s.keepSuspended(ctx, in, cur, key)
 	}
-	if t.PreviousState == tenant.Deleted {
-		_, err := s.billing.Resume(ctx, sub, key+"-resume")
-		if errors.Is(err, billing.ErrNotResumable) {
-			return in, s.newSubscription(ctx, in, t, key+"-new")
-		}
-		if err != nil {
-			return in, err
-		}
+	if cur.Ended() {
+		return in, s.replace(ctx, in, t, cur, op)
 	}
-	_, err = s.billing.ChangePlan(ctx, billing.ChangeRequest{SubscriptionID: sub, Plan: in.Plan, IdempotencyKey: key})
+	err = s.restart(ctx, in, t, cur, key)
+	if errors.Is(err, billing.ErrNotResumable) || errors.Is(err, billing.ErrEnded) {
+		log.Info("subscription ended meanwhile; replacing it")
+		return in, s.replace(ctx, in, t, cur, op)
+	}
 	return in, err
 }
 
-// keepSuspended is the billing of a win-back into SUSPENDED: it undoes the deletion's
-// cancellation at period end, so the subscription is where it was before the tenant
-// deleted itself, and nothing more. A subscription that has ended stays ended: a
-// suspended tenant gets no new subscription; whoever lifts the suspension gives it one.
-func (s *Steps) keepSuspended(ctx context.Context, in Input, sub, key string) error {
-	_, err := s.billing.Resume(ctx, sub, key+"-resume")
+// keepSuspended is the billing of a win-back into SUSPENDED: it takes back the
+// deletion's cancellation at period end (or a pause), so the subscription is where it
+// was before the tenant deleted itself, and nothing more. A subscription that has
+// ended stays ended: a suspended tenant gets no new subscription; whoever lifts the
+// suspension gives it one (ACTIVE means billed).
+func (s *Steps) keepSuspended(ctx context.Context, in Input, cur billing.Subscription, key func(string) string) error {
+	if cur.Ended() || !(cur.CancelAtPeriodEnd || cur.Status == billing.StatusPaused) {
+		s.kit.Logger(in.Ref, "billing").Info("won back into SUSPENDED: subscription left as it is", "subscription_id", cur.ID, "status", cur.Status)
+		return nil
+	}
+	for _, m := range []string{markBilling, markResumed} {
+		if err := s.kit.Mark(ctx, in.Ref, m); err != nil {
+			return err
+		}
+	}
+	_, err := s.billing.Resume(ctx, cur.ID, key("billing-resume"))
 	if errors.Is(err, billing.ErrNotResumable) {
-		s.kit.Logger(in.Ref, "billing").Info("subscription ended; a tenant won back into SUSPENDED gets no new one", "subscription_id", sub)
+		s.kit.Logger(in.Ref, "billing").Info("subscription ended; a tenant won back into SUSPENDED gets no new one", "subscription_id", cur.ID)
 		return nil
 	}
 	return err
 }
 
-// newSubscription replaces a subscription that ended while the tenant was deleted.
-// The new id is saved on the tenant before anything else, so compensation can cancel
-// exactly that one.
-func (s *Steps) newSubscription(ctx context.Context, in Input, t *tenant.Tenant, key string) error {
-	if err := s.kit.Mark(ctx, in.Ref, markSubscriptionCreated); err != nil {
+// restart brings a live subscription back for a reactivation: coming back from
+// DELETED it takes back the deletion's cancellation at period end (or a pause), then
+// it moves the subscription to the chosen plan.
+func (s *Steps) restart(ctx context.Context, in Input, t *tenant.Tenant, cur billing.Subscription, key func(string) string) error {
+	if err := s.kit.Mark(ctx, in.Ref, markBilling); err != nil {
 		return err
 	}
+	if t.PreviousState == tenant.Deleted && (cur.CancelAtPeriodEnd || cur.Status == billing.StatusPaused) {
+		if err := s.kit.Mark(ctx, in.Ref, markResumed); err != nil {
+			return err
+		}
+		if _, err := s.billing.Resume(ctx, cur.ID, key("billing-resume")); err != nil {
+			return err
+		}
+	}
+	_, err := s.billing.ChangePlan(ctx, billing.ChangeRequest{SubscriptionID: cur.ID, Plan: in.Plan, IdempotencyKey: key("billing")})
+	return err
+}
+
+// replace creates a new subscription at the plan's price for the tenant's customer,
+// the old one having ended. The operation is marked before the create, and the create
+// carries this attempt's key and the operation in its metadata, so a create whose
+// answer was lost is found again: the step's retry gets Stripe's replay of the key,
+// and the undo lists the customer's subscriptions created by the operation. The new
+// id is saved on the tenant once known.
+func (s *Steps) replace(ctx context.Context, in Input, t *tenant.Tenant, old billing.Subscription, op *tenant.Operation) error {
+	for _, m := range []string{markBilling, markSubscriptionCreated} {
+		if err := s.kit.Mark(ctx, in.Ref, m); err != nil {
+			return err
+		}
+	}
+	customer := t.Billing.CustomerID
+	if customer == "" {
+		customer = old.CustomerID
+	}
 	sub, err := s.billing.CreateSubscription(ctx, billing.CreateRequest{TenantID: t.ID, Name: t.Name, Email: t.Email,
-		CustomerID: t.Billing.CustomerID, Plan: in.Plan, IdempotencyKey: key})
+		CustomerID: customer, Plan: in.Plan, IdempotencyKey: billing.Key(op.ID, op.Attempt, "billing-new"),
+		OperationID: op.ID, Attempt: op.Attempt})
 	if err != nil {
 		return err
 	}
+	s.kit.Logger(in.Ref, "billing").Info("new subscription replaces an ended one", "subscription_id", sub.ID, "replaced", old.ID, "replaced_status", old.Status)
 	_, err = s.kit.Store.Change(ctx, t.ID, store.Actor{Who: "system:" + in.Kind, OperationID: in.OperationID}, func(cur *tenant.Tenant) (store.Write, error) {
 		if cur.Operation != in.OperationID {
 			return store.Write{}, &tenant.ConflictError{TenantID: cur.ID, Reason: "tenant is no longer held by " + in.OperationID}
@@ -244,7 +300,7 @@ func (s *Steps) newSubscription(ctx context.Context, in Input, t *tenant.Tenant,
 		if cur.Billing.SubscriptionID == sub.ID {
 			return store.Write{}, store.ErrUnchanged
 		}
-		return store.Write{Reason: "new subscription " + sub.ID, Mutate: func(x *tenant.Tenant) {
+		return store.Write{Reason: "new subscription " + sub.ID + " replaces " + old.ID + " (" + old.Status + ")", Mutate: func(x *tenant.Tenant) {
 			x.Billing.SubscriptionID = sub.ID
 			if sub.CustomerID != "" {
 				x.Billing.CustomerID = sub.CustomerID
@@ -361,10 +417,15 @@ func (s *Steps) UndoAccess(ctx context.Context, in Input) (Input, error) {
 	return in, s.access.RevertAs(ctx, in.TenantID, in.OperationID, t.Plan, detail)
 }
 
-// UndoBilling reverts what Billing did, if the records say it may have: a deletion's
-// cancellation is resumed; a reactivation's new subscription is canceled, a resumed
-// one set to cancel at period end again, a plan change moved back. Each with its own
-// idempotency key.
+// UndoBilling reverts what Billing did, as its marks record it, with keys of the
+// current attempt (an operator retry is not answered with an error Stripe stored for
+// an earlier attempt's key): a deletion's cancellation is resumed; a reactivation's
+// new subscriptions are canceled now, found by the operation in their metadata (never
+// "the tenant's subscription", which may be the old, ended one when the create's
+// answer was lost); otherwise the plan is moved back and, if Billing resumed the
+// subscription, it is set to cancel at period end again. A subscription that ended
+// meanwhile has nothing left to move back. What cannot be done stays an error, so
+// the operation ends needing attention with billing incomplete.
 func (s *Steps) UndoBilling(ctx context.Context, in Input) (Input, error) {
 	def, err := s.flow(in.Kind)
 	if err != nil {
@@ -377,24 +438,62 @@ func (s *Steps) UndoBilling(ctx context.Context, in Input) (Input, error) {
 	if !op.Marked(markBilling) || op.Marked(markBillingReverted) {
 		return in, nil
 	}
-	key := in.OperationID + ":billing-rollback"
+	key := func(step string) string { return billing.Key(op.ID, op.Attempt, step) }
 	sub := t.Billing.SubscriptionID
 	switch {
 	case in.Kind == tenant.KindDeletion:
-		_, err = s.billing.Resume(ctx, sub, key)
+		_, err = s.billing.Resume(ctx, sub, key("billing-rollback"))
 	case op.Marked(markSubscriptionCreated):
-		_, err = s.billing.Cancel(ctx, billing.CancelRequest{SubscriptionID: sub, IdempotencyKey: key})
-	case t.PreviousState == tenant.Deleted:
-		if _, err = s.billing.ChangePlan(ctx, billing.ChangeRequest{SubscriptionID: sub, Plan: t.Plan, IdempotencyKey: key + "-plan"}); err == nil {
-			_, err = s.billing.Cancel(ctx, billing.CancelRequest{SubscriptionID: sub, AtPeriodEnd: true, IdempotencyKey: key})
-		}
+		err = s.cancelCreated(ctx, in, t, op)
 	default:
-		_, err = s.billing.ChangePlan(ctx, billing.ChangeRequest{SubscriptionID: sub, Plan: t.Plan, IdempotencyKey: key})
+		_, err = s.billing.ChangePlan(ctx, billing.ChangeRequest{SubscriptionID: sub, Plan: t.Plan, IdempotencyKey: key("billing-rollback-plan")})
+		if errors.Is(err, billing.ErrEnded) {
+			err = nil
+		}
+		if err == nil && op.Marked(markResumed) {
+			_, err = s.billing.Cancel(ctx, billing.CancelRequest{SubscriptionID: sub, AtPeriodEnd: true, IdempotencyKey: key("billing-rollback")})
+		}
 	}
 	if err != nil {
 		return in, err
 	}
 	return in, s.kit.Mark(ctx, in.Ref, markBillingReverted)
+}
+
+// cancelCreated cancels, now, every subscription of the tenant's customer that this
+// operation created (in any attempt), as Stripe lists them: the one whose id was saved
+// on the tenant and one whose create answer was lost alike. Finding none means the
+// create never happened. Without a customer to look under, nothing can be verified.
+func (s *Steps) cancelCreated(ctx context.Context, in Input, t *tenant.Tenant, op *tenant.Operation) error {
+	customer := t.Billing.CustomerID
+	if customer == "" && t.Billing.SubscriptionID != "" {
+		old, err := s.billing.Get(ctx, t.Billing.SubscriptionID)
+		if err != nil {
+			return err
+		}
+		customer = old.CustomerID
+	}
+	if customer == "" {
+		return fmt.Errorf("cannot find the subscriptions operation %s created: tenant %s has no Stripe customer", op.ID, t.ID)
+	}
+	created, err := s.billing.CreatedBy(ctx, customer, op.ID)
+	if err != nil {
+		return err
+	}
+	log := s.kit.Logger(in.Ref, "undo-billing")
+	for _, sub := range created {
+		if sub.Ended() {
+			continue
+		}
+		if _, err := s.billing.Cancel(ctx, billing.CancelRequest{SubscriptionID: sub.ID, IdempotencyKey: billing.Key(op.ID, op.Attempt, "billing-rollback-new:"+sub.ID)}); err != nil {
+			return err
+		}
+		log.Info("canceled the subscription this operation created", "subscription_id", sub.ID, "customer_id", customer)
+	}
+	if len(created) == 0 {
+		log.Info("no subscription created by this operation; nothing to cancel", "customer_id", customer)
+	}
+	return nil
 }
 
 // Release ends a failed operation (flow.Kit.Release): the tenant goes back where it

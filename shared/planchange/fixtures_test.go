@@ -25,7 +25,7 @@ var stepFixtures = []struct {
 	{"plan-validate/upgrade-techstart.json", tenantIs("tenant_techstart", tenant.Upgrading, tenant.Free)},
 	{"plan-provision/upgrade-techstart.json", entitlementsAre("tenant_techstart", tenant.Starter)},
 	{"plan-billing/upgrade-techstart.json", func(t *testing.T, s *stack.Stack, _ []byte) {
-		if pc := priceChanges(s, "sub_tenant_techstart"); !slices.Equal(pc, []string{"price_starter|op_fixture_upgrade_techstart:billing"}) {
+		if pc := priceChanges(s, "sub_tenant_techstart"); !slices.Equal(pc, []string{"price_starter|op_fixture_upgrade_techstart:0:billing"}) {
 			t.Errorf("stripe %v", pc)
 		}
 	}},

@@ -84,7 +84,7 @@ func TestUpgradeTechstartThroughFixture(t *testing.T) {
 	if tr := st.Transitions(t, s, "tenant_techstart"); !slices.Equal(tr, []string{"ACTIVE->UPGRADING", "UPGRADING->ACTIVE"}) {
 		t.Fatalf("audit %v", tr)
 	}
-	if pc := priceChanges(s, "sub_tenant_techstart"); !slices.Equal(pc, []string{"price_starter|" + opID + ":billing"}) {
+	if pc := priceChanges(s, "sub_tenant_techstart"); !slices.Equal(pc, []string{"price_starter|" + opID + ":0:billing"}) {
 		t.Fatalf("stripe price changes %v", pc)
 	}
 }
@@ -102,7 +102,7 @@ func TestDowngradeAcmeSucceeds(t *testing.T) {
 	if tr := st.Transitions(t, s, "tenant_acme"); !slices.Equal(tr, []string{"ACTIVE->DOWNGRADING", "DOWNGRADING->ACTIVE"}) {
 		t.Fatalf("audit %v", tr)
 	}
-	if pc := priceChanges(s, "sub_tenant_acme"); !slices.Equal(pc, []string{"price_free|" + opID + ":billing"}) {
+	if pc := priceChanges(s, "sub_tenant_acme"); !slices.Equal(pc, []string{"price_free|" + opID + ":0:billing"}) {
 		t.Fatalf("stripe price changes %v", pc)
 	}
 }

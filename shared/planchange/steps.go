@@ -2,8 +2,10 @@ package planchange
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
+	"github.com/tenantflow/tenantflow/shared/billing"
 	"github.com/tenantflow/tenantflow/shared/flow"
 	"github.com/tenantflow/tenantflow/shared/tenant"
 )
@@ -86,7 +88,10 @@ func (s *Steps) Provision(ctx context.Context, in Input) (Input, error) {
 // Billing moves the subscription to the target price. It marks the operation first so
 // that compensation reverts billing whenever the call may have reached the provider
 // (the answer can be lost after Stripe applied it). A period-end change is applied at
-// the boundary without proration.
+// the boundary without proration. The idempotency key is billing.Key of the
+// operation's attempt, so Step Functions' retries of this step replay Stripe's first
+// answer. A subscription that has ended is refused (billing.ErrEnded): a plan change
+// does not start billing again.
 func (s *Steps) Billing(ctx context.Context, in Input) (Input, error) {
 	t, err := s.kit.Owned(ctx, in.Ref, busyState(in.Kind))
 	if err != nil {
@@ -97,10 +102,14 @@ func (s *Steps) Billing(ctx context.Context, in Input) (Input, error) {
 		log.Info("no subscription; billing unchanged")
 		return in, nil
 	}
+	op, err := s.kit.Store.GetOperation(ctx, in.OperationID)
+	if err != nil {
+		return in, err
+	}
 	if err := s.kit.Mark(ctx, in.Ref, markBilling); err != nil {
 		return in, err
 	}
-	if err := s.billing.ChangePrice(ctx, t.Billing.SubscriptionID, in.ToPlan, in.OperationID+":billing", !in.AtPeriodEnd); err != nil {
+	if err := s.billing.ChangePrice(ctx, t.Billing.SubscriptionID, in.ToPlan, billing.Key(op.ID, op.Attempt, "billing"), !in.AtPeriodEnd); err != nil {
 		return in, err
 	}
 	log.Info("subscription price changed", "plan", in.ToPlan, "subscription_id", t.Billing.SubscriptionID, "prorate", !in.AtPeriodEnd)
@@ -116,8 +125,10 @@ func (s *Steps) Commit(ctx context.Context, in Input) (Input, error) {
 }
 
 // RollbackBilling reverts the subscription to the previous price if this operation
-// may have changed it and has not reverted it yet. Its own idempotency key makes a
-// repeat harmless.
+// may have changed it and has not reverted it yet. Its own idempotency key, of the
+// current attempt, makes a repeat harmless, and gives an operator retry a key Stripe
+// has not answered yet. A subscription that ended meanwhile bills nothing: there is
+// no price to move back.
 func (s *Steps) RollbackBilling(ctx context.Context, in Input) (Input, error) {
 	t, op, ok, err := s.kit.Compensating(ctx, in.Ref, busyState(in.Kind))
 	if err != nil || !ok {
@@ -128,7 +139,12 @@ func (s *Steps) RollbackBilling(ctx context.Context, in Input) (Input, error) {
 		log.Info("billing was not changed, or is reverted already")
 		return in, nil
 	}
-	if err := s.billing.ChangePrice(ctx, t.Billing.SubscriptionID, in.FromPlan, in.OperationID+":billing-rollback", !in.AtPeriodEnd); err != nil {
+	err = s.billing.ChangePrice(ctx, t.Billing.SubscriptionID, in.FromPlan, billing.Key(op.ID, op.Attempt, "billing-rollback"), !in.AtPeriodEnd)
+	if errors.Is(err, billing.ErrEnded) {
+		log.Info("subscription has ended; no price to move back", "subscription_id", t.Billing.SubscriptionID)
+		err = nil
+	}
+	if err != nil {
 		return in, err
 	}
 	if err := s.kit.Mark(ctx, in.Ref, markBillingReverted); err != nil {

@@ -186,8 +186,10 @@ func TestCostFigures(t *testing.T) {
 	f.measure("suspend", "SuspensionStateMachine", http1, func() {
 		f.api("POST", "/tenants/"+id+"/suspend", "/tenants/{id}/suspend", map[string]string{"id": id}, map[string]any{"reason": "chargeback review"}, 202)
 	})
+	// Onto another plan than the one it was suspended on, so that the reactivation
+	// changes the subscription's price (onto the same plan Stripe has nothing to write).
 	f.measure("reactivate", "ReactivationStateMachine", http1, func() {
-		f.api("POST", "/tenants/"+id+"/reactivate", "/tenants/{id}/reactivate", map[string]string{"id": id}, map[string]any{"plan": "free"}, 202)
+		f.api("POST", "/tenants/"+id+"/reactivate", "/tenants/{id}/reactivate", map[string]string{"id": id}, map[string]any{"plan": "starter"}, 202)
 	})
 	f.measure("webhook (invoice.paid)", "", http1, func() {
 		tn := st.Tenant(t, s, id)

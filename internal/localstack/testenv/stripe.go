@@ -7,10 +7,10 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
 	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -84,16 +84,28 @@ type StripeRequest struct {
 	// Injected is true when FailNext or StubNext answered instead of stripe-mock, or
 	// the proxy did for a customer it saw deleted.
 	Injected bool `json:"injected,omitempty"`
+	// Replayed is true when the answer was the stored first answer of the request's
+	// idempotency key, as Stripe gives it (with the Idempotent-Replayed header).
+	Replayed bool `json:"replayed,omitempty"`
+	// Applied is true when Stripe carried the write out: a POST or DELETE answered
+	// 2xx by stripe-mock, whether or not the answer reached the client. Refusals,
+	// injected answers and replays are not applied.
+	Applied bool `json:"applied,omitempty"`
+	// Lost is true when LoseNext dropped the answer after Stripe produced it.
+	Lost bool `json:"lost,omitempty"`
 	// ObjectID is the top-level "id" of a successful JSON answer (a created
-	// subscription's id, say): stripe-mock makes up ids, so this is how a test
-	// follows what a create made.
+	// subscription's id, say): stripe-mock makes up ids, so this is how a test follows
+	// what a create made. A replay carries the first answer's id; a lost answer keeps
+	// the id Stripe gave it.
 	ObjectID string `json:"object_id,omitempty"`
 }
 
 // Stripe is a recording, fault-injecting reverse proxy in front of a stripe-mock.
 // Point the billing adapter's BaseURL at URL. Since stripe-mock keeps no state, the
 // recorded requests are how tests assert billing effects: which calls, with which
-// form fields and idempotency keys.
+// form fields and idempotency keys. The proxy also models what Stripe remembers
+// (stripe_model.go): each idempotency key's first answer, and the subscriptions the
+// requests created, changed or canceled.
 type Stripe struct {
 	// URL is the proxy's origin on 127.0.0.1.
 	URL string
@@ -104,10 +116,12 @@ type Stripe struct {
 	mu       sync.Mutex
 	requests []StripeRequest
 	rules    []*stripeRule
-	// canceling remembers cancel_at_period_end as last written per subscription:
-	// stripe-mock keeps no state, so the proxy shows the flag on later reads of that
-	// subscription (a deletion's cancel, then its compensation's resume, read it).
-	canceling map[string]bool
+	// subs and order are the subscriptions known beyond stripe-mock's fixture, in
+	// the order they became known; keys and inflight model idempotency keys.
+	subs     map[string]*SubscriptionState
+	order    []string
+	keys     map[string]*keyed
+	inflight map[string]bool
 	// deleted remembers the customers a DELETE removed, so that later requests get
 	// Stripe's answers for a deleted customer: a read says deleted=true, another
 	// DELETE is a 404 "No such customer" (stripe-mock would answer both as if the
@@ -115,22 +129,28 @@ type Stripe struct {
 	deleted map[string]bool
 }
 
-// stripeRule answers the next n matching requests itself.
+// stripeRule answers the next n matching requests itself, or (lose) lets them reach
+// Stripe and drops the answer.
 type stripeRule struct {
-	n      int
-	method string // "" matches any
-	prefix string
-	status int // 0 drops the connection
-	body   []byte
+	matcher
+	keySuffix string // "" matches any key
+	n         int
+	forever   bool
+	lose      bool
+	status    int // 0 drops the connection
+	body      []byte
 }
 
 // NewStripeProxy starts a recording proxy to upstream (a stripe-mock URL) on a free
 // 127.0.0.1 port. Besides Stripe's paths it serves a control API for processes that
 // cannot call its methods (devstack, scripts):
 //
-//	GET    /__testenv/requests  the recorded requests as JSON
-//	DELETE /__testenv/requests  Reset
-//	POST   /__testenv/fail      JSON {"n":1,"match":"POST /v1/subscriptions","status":500,"type":"api_error"}
+//	GET    /__testenv/requests       the recorded requests as JSON
+//	DELETE /__testenv/requests       Reset
+//	POST   /__testenv/fail           JSON {"n":1,"match":"POST /v1/subscriptions","status":500,"type":"api_error"}
+//	POST   /__testenv/lose           JSON {"n":1,"match":"POST /v1/subscriptions$"} (n -1: every one)
+//	GET    /__testenv/subscriptions  the known subscriptions (SubscriptionState) as JSON
+//	POST   /__testenv/subscriptions  JSON SubscriptionState: SetSubscription
 func NewStripeProxy(upstream string) (*Stripe, error) {
 	target, err := url.Parse(upstream)
 	if err != nil || target.Host == "" {
@@ -140,10 +160,13 @@ func NewStripeProxy(upstream string) (*Stripe, error) {
 	if err != nil {
 		return nil, fmt.Errorf("stripe proxy: listen: %w", err)
 	}
-	s := &Stripe{URL: "http://" + ln.Addr().String(), canceling: map[string]bool{}, deleted: map[string]bool{}}
+	s := &Stripe{URL: "http://" + ln.Addr().String()}
+	s.forget()
 	s.proxy = &httputil.ReverseProxy{
-		Rewrite:        func(r *httputil.ProxyRequest) { r.SetURL(target) },
-		ModifyResponse: s.remember,
+		Rewrite: func(r *httputil.ProxyRequest) {
+			r.SetURL(target)
+			r.Out.Header.Del("Accept-Encoding") // the model reads the answers
+		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			http.Error(w, "stripe proxy: upstream: "+err.Error(), http.StatusBadGateway)
 		},
@@ -172,33 +195,57 @@ func (s *Stripe) Requests() []StripeRequest {
 // RequestsTo returns the recorded requests that match, in the syntax of FailNext
 // ("POST /v1/subscriptions/sub_1", or a bare path prefix for any method).
 func (s *Stripe) RequestsTo(match string) []StripeRequest {
-	method, prefix := splitMatch(match)
+	m := parseMatch(match)
 	var out []StripeRequest
 	for _, r := range s.Requests() {
-		if (method == "" || r.Method == method) && strings.HasPrefix(r.Path, prefix) {
+		if m.matches(r.Method, r.Path) {
 			out = append(out, r)
 		}
 	}
 	return out
 }
 
-// Reset forgets the recorded requests and any pending FailNext or StubNext.
+// Reset forgets the recorded requests, any pending FailNext, StubNext or LoseNext,
+// and what the model remembers (idempotency keys, subscriptions).
 func (s *Stripe) Reset() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.requests = nil
+	s.forget()
+}
+
+// ClearFaults drops every pending FailNext, FailKey, StubNext and LoseNext rule, and
+// keeps the recorded requests and what the model remembers.
+func (s *Stripe) ClearFaults() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.rules = nil
-	s.canceling = map[string]bool{}
+}
+
+// forget empties the recorded and remembered state; s.mu is held (or s is new).
+func (s *Stripe) forget() {
+	s.requests, s.rules, s.order = nil, nil, nil
+	s.subs = map[string]*SubscriptionState{}
+	s.keys = map[string]*keyed{}
+	s.inflight = map[string]bool{}
 	s.deleted = map[string]bool{}
 }
 
 // FailNext makes the next n requests that match answer with status and a Stripe-shaped
 // error of stripeErrorType (e.g. 500 "api_error", 402 "card_error", 429
 // "invalid_request_error"), without reaching stripe-mock. match is a path prefix,
-// optionally preceded by a method and a space: "POST /v1/subscriptions/". A card_error
-// carries code card_declined, a 429 code rate_limit. Status 0 drops the connection
-// without an answer (a network failure). Rules are used in the order they were added.
+// optionally preceded by a method and a space: "POST /v1/subscriptions/"; a trailing
+// "$" asks for the exact path ("POST /v1/subscriptions$" is a create only). A
+// card_error carries code card_declined, a 429 code rate_limit. Status 0 drops the
+// connection without an answer (a network failure). Rules are used in the order they
+// were added. As at Stripe, an error answered to a request with an idempotency key is
+// that key's answer from then on (except 409, 429 and a dropped connection, which
+// Stripe answers before it runs the request).
 func (s *Stripe) FailNext(n int, match string, status int, stripeErrorType string) {
+	s.StubNext(n, match, status, string(injectedError(status, stripeErrorType)))
+}
+
+// injectedError is the Stripe-shaped error body FailNext answers with.
+func injectedError(status int, stripeErrorType string) []byte {
 	body := map[string]any{
 		"type":    stripeErrorType,
 		"message": fmt.Sprintf("testenv: injected %d %s", status, stripeErrorType),
@@ -211,7 +258,7 @@ func (s *Stripe) FailNext(n int, match string, status int, stripeErrorType strin
 		body["code"] = "rate_limit"
 	}
 	b, _ := json.Marshal(map[string]any{"error": body})
-	s.StubNext(n, match, status, string(b))
+	return b
 }
 
 // StubNext makes the next n requests that match (see FailNext) answer with status and
@@ -221,17 +268,61 @@ func (s *Stripe) StubNext(n int, match string, status int, body string) {
 	if n <= 0 {
 		return
 	}
-	method, prefix := splitMatch(match)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.rules = append(s.rules, &stripeRule{n: n, method: method, prefix: prefix, status: status, body: []byte(body)})
+	s.rules = append(s.rules, &stripeRule{matcher: parseMatch(match), n: n, status: status, body: []byte(body)})
 }
 
-func splitMatch(match string) (method, prefix string) {
-	if m, p, ok := strings.Cut(strings.TrimSpace(match), " "); ok {
-		return strings.ToUpper(m), strings.TrimSpace(p)
+// FailKey is FailNext for the requests whose idempotency key ends with suffix, on any
+// path: ":billing-rollback" fails a compensation's write whatever its operation and
+// attempt, and lets the forward step's write of the same subscription through.
+func (s *Stripe) FailKey(n int, suffix string, status int, stripeErrorType string) {
+	if n <= 0 || suffix == "" {
+		return
 	}
-	return "", strings.TrimSpace(match)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.rules = append(s.rules, &stripeRule{keySuffix: suffix, n: n, status: status, body: injectedError(status, stripeErrorType)})
+}
+
+// LoseNext lets the next n requests that match (see FailNext) reach Stripe, which
+// carries them out and stores their answer under their idempotency key, then drops
+// the connection instead of answering: the client cannot tell whether the write
+// happened. n < 0 loses every matching answer, replays included, until Reset.
+func (s *Stripe) LoseNext(n int, match string) {
+	if n == 0 {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.rules = append(s.rules, &stripeRule{matcher: parseMatch(match), n: n, forever: n < 0, lose: true})
+}
+
+// matcher is a parsed "[METHOD ]path-prefix[$]".
+type matcher struct {
+	method string // "" matches any
+	prefix string
+	exact  bool
+}
+
+func parseMatch(s string) matcher {
+	var m matcher
+	s = strings.TrimSpace(s)
+	if meth, p, ok := strings.Cut(s, " "); ok {
+		m.method, s = strings.ToUpper(meth), strings.TrimSpace(p)
+	}
+	m.prefix, m.exact = strings.CutSuffix(s, "$")
+	return m
+}
+
+func (m matcher) matches(method, path string) bool {
+	if m.method != "" && m.method != method {
+		return false
+	}
+	if m.exact {
+		return path == m.prefix
+	}
+	return strings.HasPrefix(path, m.prefix)
 }
 
 // ServeHTTP records the request, then answers it from a rule or through stripe-mock.
@@ -265,37 +356,63 @@ func (s *Stripe) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	s.mu.Lock()
 	idx := len(s.requests)
-	rule := s.takeRule(r.Method, r.URL.Path)
+	rule := s.takeRule(r.Method, r.URL.Path, rec.IdempotencyKey)
 	if rule == nil {
 		rule = s.deletedCustomer(r.Method, r.URL.Path)
 	}
-	rec.Injected = rule != nil
+	rec.Injected = rule != nil && !rule.lose
 	s.requests = append(s.requests, rec)
 	s.mu.Unlock()
 
-	status, objectID := 0, ""
-	if rule != nil {
-		status = s.answer(w, rule, idx)
+	var ans *stripeAnswer
+	held := false
+	if rec.Injected {
+		ans = &stripeAnswer{status: rule.status, body: rule.body}
 	} else {
-		sw := &statusWriter{ResponseWriter: w}
-		s.proxy.ServeHTTP(sw, r)
-		status = sw.status
-		objectID = sw.objectID()
-	}
-	s.mu.Lock()
-	if idx < len(s.requests) { // Reset may have run meanwhile
-		s.requests[idx].Status = status
-		s.requests[idx].ObjectID = objectID
-	}
-	if id := subscriptionID(r.URL.Path); id != "" && r.Method == http.MethodPost && status == http.StatusOK {
-		if v := rec.Form.Get("cancel_at_period_end"); v != "" {
-			s.canceling[id] = v == "true"
+		ans, held = s.idempotent(rec)
+		if ans == nil {
+			ans = s.refuse(rec)
+		}
+		if ans == nil {
+			ans = s.forward(r, rec)
 		}
 	}
-	if id := customerID(r.URL.Path); id != "" && r.Method == http.MethodDelete && status == http.StatusOK && rule == nil {
+	lost := rule != nil && rule.lose
+	s.mu.Lock()
+	s.settle(rec, ans, held)
+	if idx < len(s.requests) { // Reset may have run meanwhile
+		got := &s.requests[idx]
+		got.Status, got.Replayed, got.Applied, got.Lost, got.ObjectID = ans.status, ans.replayed, ans.applied, lost, ans.objectID
+		if lost {
+			got.Status = 0
+		}
+	}
+	if id := customerID(r.URL.Path); id != "" && r.Method == http.MethodDelete && ans.status == http.StatusOK && !rec.Injected && !lost {
 		s.deleted[id] = true
 	}
 	s.mu.Unlock()
+	if lost || ans.status == 0 {
+		dropConnection(w)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Request-Id", fmt.Sprintf("req_testenv_%d", idx+1))
+	if ans.replayed {
+		w.Header().Set("Idempotent-Replayed", "true")
+	}
+	w.WriteHeader(ans.status)
+	_, _ = w.Write(ans.body)
+}
+
+// forward sends the request to stripe-mock and passes its answer through the model.
+func (s *Stripe) forward(r *http.Request, rec StripeRequest) *stripeAnswer {
+	out := httptest.NewRecorder()
+	s.proxy.ServeHTTP(out, r)
+	ans := &stripeAnswer{status: out.Code, body: out.Body.Bytes(), upstream: true}
+	if ans.status >= 200 && ans.status <= 299 {
+		s.model(rec, ans)
+	}
+	return ans
 }
 
 // customerID returns the id of a /v1/customers/{id} path ("" otherwise).
@@ -333,42 +450,12 @@ func subscriptionID(path string) string {
 	return id
 }
 
-// remember makes a read of a subscription report the cancel_at_period_end its last
-// successful update wrote (ServeHTTP records it).
-func (s *Stripe) remember(resp *http.Response) error {
-	req := resp.Request
-	id := subscriptionID(req.URL.Path)
-	if id == "" || resp.StatusCode != http.StatusOK {
-		return nil
-	}
-	s.mu.Lock()
-	c, known := s.canceling[id]
-	s.mu.Unlock()
-	if req.Method != http.MethodGet || !known {
-		return nil
-	}
-	body, err := io.ReadAll(resp.Body)
-	_ = resp.Body.Close()
-	if err != nil {
-		return err
-	}
-	var doc map[string]any
-	if json.Unmarshal(body, &doc) == nil {
-		doc["cancel_at_period_end"] = c
-		body, _ = json.Marshal(doc)
-	}
-	resp.Body = io.NopCloser(bytes.NewReader(body))
-	resp.ContentLength = int64(len(body))
-	resp.Header.Set("Content-Length", strconv.Itoa(len(body)))
-	return nil
-}
-
 // takeRule returns the first rule matching and uses one of its answers; s.mu is held.
-func (s *Stripe) takeRule(method, path string) *stripeRule {
+func (s *Stripe) takeRule(method, path, key string) *stripeRule {
 	for i, rule := range s.rules {
-		if (rule.method == "" || rule.method == method) && strings.HasPrefix(path, rule.prefix) {
+		if rule.matches(method, path) && strings.HasSuffix(key, rule.keySuffix) {
 			rule.n--
-			if rule.n <= 0 {
+			if rule.n <= 0 && !rule.forever {
 				s.rules = append(s.rules[:i], s.rules[i+1:]...)
 			}
 			return rule
@@ -377,21 +464,15 @@ func (s *Stripe) takeRule(method, path string) *stripeRule {
 	return nil
 }
 
-func (s *Stripe) answer(w http.ResponseWriter, rule *stripeRule, idx int) int {
-	if rule.status == 0 {
-		if hj, ok := w.(http.Hijacker); ok {
-			if conn, _, err := hj.Hijack(); err == nil {
-				_ = conn.Close()
-				return 0
-			}
+// dropConnection closes the client's connection without an answer.
+func dropConnection(w http.ResponseWriter) {
+	if hj, ok := w.(http.Hijacker); ok {
+		if conn, _, err := hj.Hijack(); err == nil {
+			_ = conn.Close()
+			return
 		}
-		panic(http.ErrAbortHandler) // closes the connection without an answer
 	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Request-Id", fmt.Sprintf("req_testenv_%d", idx+1))
-	w.WriteHeader(rule.status)
-	_, _ = w.Write(rule.body)
-	return rule.status
+	panic(http.ErrAbortHandler) // closes the connection without an answer
 }
 
 type failCommand struct {
@@ -399,6 +480,20 @@ type failCommand struct {
 	Match  string `json:"match"`
 	Status int    `json:"status"`
 	Type   string `json:"type"`
+}
+
+// known returns the known subscriptions, in the order they became known.
+func (s *Stripe) known() []SubscriptionState {
+	s.mu.Lock()
+	ids := append([]string(nil), s.order...)
+	s.mu.Unlock()
+	out := []SubscriptionState{}
+	for _, id := range ids {
+		if st, ok := s.Subscription(id); ok {
+			out = append(out, st)
+		}
+	}
+	return out
 }
 
 func (s *Stripe) control(w http.ResponseWriter, r *http.Request) {
@@ -417,56 +512,27 @@ func (s *Stripe) control(w http.ResponseWriter, r *http.Request) {
 		}
 		s.FailNext(c.N, c.Match, c.Status, c.Type)
 		w.WriteHeader(http.StatusNoContent)
+	case r.URL.Path == "/__testenv/lose" && r.Method == http.MethodPost:
+		var c failCommand
+		if err := json.NewDecoder(r.Body).Decode(&c); err != nil || c.N == 0 || c.Match == "" {
+			http.Error(w, `want {"n":1 (or -1 for every one),"match":"[METHOD ]/v1/...[$]"}`, http.StatusBadRequest)
+			return
+		}
+		s.LoseNext(c.N, c.Match)
+		w.WriteHeader(http.StatusNoContent)
+	case r.URL.Path == "/__testenv/subscriptions" && r.Method == http.MethodGet:
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(s.known())
+	case r.URL.Path == "/__testenv/subscriptions" && r.Method == http.MethodPost:
+		var st SubscriptionState
+		if err := json.NewDecoder(r.Body).Decode(&st); err != nil || st.ID == "" {
+			http.Error(w, `want {"id":"sub_...","customer":"cus_...","status":"canceled","price":"price_..."}`, http.StatusBadRequest)
+			return
+		}
+		s.SetSubscription(st)
+		w.WriteHeader(http.StatusNoContent)
 	default:
 		http.NotFound(w, r)
-	}
-}
-
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-	// head keeps the first maxHead bytes of the answer, enough for a Stripe
-	// object's top-level id.
-	head []byte
-}
-
-const maxHead = 256 << 10
-
-// objectID returns the top-level "id" of a 2xx JSON answer ("" otherwise).
-func (w *statusWriter) objectID() string {
-	if w.status/100 != 2 || len(w.head) == 0 {
-		return ""
-	}
-	var v struct {
-		ID string `json:"id"`
-	}
-	if json.Unmarshal(w.head, &v) != nil {
-		return ""
-	}
-	return v.ID
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusWriter) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	if room := maxHead - len(w.head); room > 0 {
-		w.head = append(w.head, b[:min(room, len(b))]...)
-	}
-	return w.ResponseWriter.Write(b)
-}
-
-// Flush lets the reverse proxy flush through the wrapper.
-func (w *statusWriter) Flush() {
-	if f, ok := w.ResponseWriter.(http.Flusher); ok {
-		f.Flush()
 	}
 }
 
@@ -550,13 +616,13 @@ var _ http.Handler = (*Stripe)(nil)
 func (m *StripeMock) PID() int { return m.proc.PID() }
 
 // ReplaySubscription folds recorded requests to one subscription, in order, into its
-// effective price and cancel_at_period_end, starting from price and canceling: a
-// request Stripe refused changed nothing, and a repeated idempotency key is Stripe's
-// replay of the first answer, not a second change.
+// effective price and cancel_at_period_end, starting from price and canceling: only a
+// request Stripe carried out counts (Applied: also when its answer was lost), and a
+// repeated idempotency key is Stripe's replay of the first answer, not a second change.
 func ReplaySubscription(reqs []StripeRequest, price string, canceling bool) (string, bool) {
 	seen := map[string]bool{}
 	for _, r := range reqs {
-		if r.Status < 200 || r.Status > 299 {
+		if !r.Applied {
 			continue
 		}
 		if r.IdempotencyKey != "" {

@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -120,13 +121,13 @@ func TestStripeProxy(t *testing.T) {
 			t.Errorf("GET does not match a POST rule, got %d", st)
 		}
 		for i := 0; i < 2; i++ {
-			st, body := do(t, p, "POST", "/v1/subscriptions", url.Values{"customer": {"cus_1"}}, "k")
+			st, body := do(t, p, "POST", "/v1/subscriptions", url.Values{"customer": {"cus_1"}}, fmt.Sprintf("k%d", i))
 			e, _ := body["error"].(map[string]any)
 			if st != 402 || e["type"] != "card_error" || e["code"] != "card_declined" || e["message"] == "" {
 				t.Errorf("attempt %d: status %d body %v", i, st, body)
 			}
 		}
-		if st, _ := do(t, p, "POST", "/v1/subscriptions", url.Values{"customer": {"cus_1"}}, "k"); st != 200 {
+		if st, _ := do(t, p, "POST", "/v1/subscriptions", url.Values{"customer": {"cus_1"}}, "k2"); st != 200 {
 			t.Errorf("third POST should reach stripe-mock, got %d", st)
 		}
 		reqs := p.Requests()
@@ -185,6 +186,109 @@ func TestStripeProxy(t *testing.T) {
 		}
 		if st, _ := do(t, p, "GET", "/v1/subscriptions/sub_1", nil, ""); st != 200 {
 			t.Errorf("fault survived Reset: %d", st)
+		}
+	})
+
+	t.Run("an idempotency key replays its first answer, even a 500", func(t *testing.T) {
+		p := newProxy(t)
+		upd := url.Values{"items[0][price]": {"price_pro"}}
+		p.FailNext(1, "POST /v1/subscriptions/sub_1", 500, "api_error")
+		for i := 0; i < 3; i++ {
+			if st, body := do(t, p, "POST", "/v1/subscriptions/sub_1", upd, "op_1:0:billing"); st != 500 || body["error"] == nil {
+				t.Fatalf("call %d: status %d body %v, want the first answer (500) again", i, st, body)
+			}
+		}
+		if st, _ := do(t, p, "POST", "/v1/subscriptions/sub_1", upd, "op_1:1:billing"); st != 200 {
+			t.Fatalf("a new key: status %d, want 200", st)
+		}
+		st, body := do(t, p, "POST", "/v1/subscriptions/sub_1", url.Values{"items[0][price]": {"price_free"}}, "op_1:1:billing")
+		if e, _ := body["error"].(map[string]any); st != 400 || e["type"] != "idempotency_error" {
+			t.Errorf("the key with other parameters: status %d body %v", st, body)
+		}
+		reqs := p.Requests()
+		if !reqs[0].Injected || reqs[1].Injected || !reqs[1].Replayed || reqs[1].Status != 500 || reqs[1].Applied || !reqs[3].Applied || reqs[3].Replayed {
+			t.Errorf("recorded %+v", reqs)
+		}
+		// FailKey picks the request by its key's end, on any path.
+		p.FailKey(1, ":billing-rollback", 500, "api_error")
+		if st, _ := do(t, p, "POST", "/v1/subscriptions/sub_3", upd, "op_3:0:billing"); st != 200 {
+			t.Errorf("FailKey hit another key: %d", st)
+		}
+		if st, _ := do(t, p, "POST", "/v1/subscriptions/sub_3", url.Values{"items[0][price]": {"price_free"}}, "op_3:0:billing-rollback"); st != 500 {
+			t.Errorf("FailKey missed its key: %d", st)
+		}
+		// 429 (and 409, and a dropped connection) happen before Stripe runs the request:
+		// nothing is stored under the key.
+		p.FailNext(1, "POST /v1/subscriptions/sub_2", 429, "invalid_request_error")
+		if st, _ := do(t, p, "POST", "/v1/subscriptions/sub_2", upd, "k429"); st != 429 {
+			t.Fatalf("status %d", st)
+		}
+		if st, _ := do(t, p, "POST", "/v1/subscriptions/sub_2", upd, "k429"); st != 200 {
+			t.Errorf("after a 429 the key is free: status %d", st)
+		}
+	})
+
+	t.Run("an answer lost after Stripe created the subscription", func(t *testing.T) {
+		p := newProxy(t)
+		p.LoseNext(1, "POST /v1/subscriptions$")
+		create := url.Values{"customer": {"cus_9"}, "items[0][price]": {"price_starter"}, "metadata[operation_id]": {"op_9"}}
+		if st, _ := do(t, p, "POST", "/v1/subscriptions", create, "op_9:0:billing-new"); st != 0 {
+			t.Fatalf("status %d, want no answer", st)
+		}
+		lost := p.Requests()[0]
+		if !lost.Lost || !lost.Applied || lost.Status != 0 || lost.ObjectID == "" || lost.Injected {
+			t.Fatalf("recorded %+v", lost)
+		}
+		// The subscription exists: its customer's list shows it, and the key replays it.
+		_, list := do(t, p, "GET", "/v1/subscriptions?customer=cus_9&status=all", nil, "")
+		data, _ := list["data"].([]any)
+		if len(data) != 1 {
+			t.Fatalf("list %v", list)
+		}
+		got, _ := data[0].(map[string]any)
+		if md, _ := got["metadata"].(map[string]any); got["id"] != lost.ObjectID || got["status"] != "active" || md["operation_id"] != "op_9" {
+			t.Errorf("listed %v", got)
+		}
+		if st, body := do(t, p, "POST", "/v1/subscriptions", create, "op_9:0:billing-new"); st != 200 || body["id"] != lost.ObjectID {
+			t.Errorf("replay: status %d id %v, want %s", st, body["id"], lost.ObjectID)
+		}
+		if _, other := do(t, p, "GET", "/v1/subscriptions?customer=cus_other", nil, ""); len(other["data"].([]any)) != 0 {
+			t.Errorf("another customer's list: %v", other)
+		}
+	})
+
+	t.Run("a canceled subscription stays canceled and refuses changes", func(t *testing.T) {
+		p := newProxy(t)
+		p.SetSubscription(SubscriptionState{ID: "sub_7", Customer: "cus_7", Status: "active", Price: "price_starter"})
+		if _, body := do(t, p, "GET", "/v1/subscriptions/sub_7", nil, ""); body["status"] != "active" || body["customer"] != "cus_7" {
+			t.Fatalf("GET %v", body)
+		}
+		if st, body := do(t, p, "DELETE", "/v1/subscriptions/sub_7", nil, "k-cancel"); st != 200 || body["status"] != "canceled" {
+			t.Fatalf("cancel: %d %v", st, body["status"])
+		}
+		if _, body := do(t, p, "GET", "/v1/subscriptions/sub_7", nil, ""); body["status"] != "canceled" {
+			t.Errorf("GET after cancel: %v", body["status"])
+		}
+		st, body := do(t, p, "POST", "/v1/subscriptions/sub_7", url.Values{"items[0][price]": {"price_pro"}}, "k-upd")
+		if e, _ := body["error"].(map[string]any); st != 400 || e["type"] != "invalid_request_error" {
+			t.Errorf("update of a canceled subscription: %d %v", st, body)
+		}
+		if st, _ := do(t, p, "POST", "/v1/subscriptions/sub_7", url.Values{"metadata[note]": {"x"}}, "k-md"); st != 200 {
+			t.Errorf("metadata of a canceled subscription: %d", st)
+		}
+		for q, want := range map[string]int{"": 0, "all": 1, "canceled": 1, "active": 0} {
+			path := "/v1/subscriptions?customer=cus_7"
+			if q != "" {
+				path += "&status=" + q
+			}
+			_, list := do(t, p, "GET", path, nil, "")
+			if data, ok := list["data"].([]any); !ok || len(data) != want {
+				t.Errorf("list status=%q: %v, want %d entries", q, list, want)
+			}
+		}
+		subs := ReplayBilling(p.Requests(), map[string]SubscriptionState{"sub_7": {Status: "active", Price: "price_starter"}})
+		if got := subs["sub_7"]; !got.Ended() || got.Price != "price_starter" || got.Metadata["note"] != "x" {
+			t.Errorf("replayed %+v", got)
 		}
 	})
 

@@ -74,3 +74,7 @@ func (l *lazyBilling) DeleteCustomer(ctx context.Context, customerID, idempotenc
 func (l *lazyBilling) CustomerDeleted(ctx context.Context, customerID string) (billing.CustomerErasure, error) {
 	return l.get(ctx).(customers).CustomerDeleted(ctx, customerID)
 }
+
+func (l *lazyBilling) CreatedBy(ctx context.Context, customerID, operationID string) ([]billing.Subscription, error) {
+	return l.get(ctx).CreatedBy(ctx, customerID, operationID)
+}

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/stripe/stripe-go/v76"
@@ -28,6 +29,8 @@ const (
 	suffixReleaseSchedule = ":release-schedule"
 	maxIdempotencyKeyLen  = 255 // Stripe's limit
 	metadataTenantID      = "tenant_id"
+	metadataOperationID   = "operation_id"
+	metadataAttempt       = "attempt"
 )
 
 // Stripe is the Billing adapter on stripe-go v76. It uses its own resource clients on
@@ -103,8 +106,10 @@ func NewStripe(cfg billing.Config) (*Stripe, error) {
 
 // CreateSubscription creates the customer (key + ":customer") unless req.CustomerID is
 // set, then the subscription on the plan's price (the caller's key). Both carry
-// metadata tenant_id. Stripe's default payment behaviour applies: a paid first invoice
-// of a customer without a payment method leaves the subscription "incomplete".
+// metadata tenant_id; the subscription also carries operation_id and attempt when the
+// request names an operation, which is what CreatedBy looks for. Stripe's default
+// payment behaviour applies: a paid first invoice of a customer without a payment
+// method leaves the subscription "incomplete".
 func (s *Stripe) CreateSubscription(ctx context.Context, req billing.CreateRequest) (billing.Subscription, error) {
 	if req.TenantID == "" {
 		return billing.Subscription{}, fmt.Errorf("billing: create subscription: tenant id is empty")
@@ -139,6 +144,10 @@ func (s *Stripe) CreateSubscription(ctx context.Context, req billing.CreateReque
 		Items:    []*stripe.SubscriptionItemsParams{{Price: stripe.String(price)}},
 		Metadata: map[string]string{metadataTenantID: req.TenantID},
 	}
+	if req.OperationID != "" {
+		p.Metadata[metadataOperationID] = req.OperationID
+		p.Metadata[metadataAttempt] = strconv.Itoa(req.Attempt)
+	}
 	p.Context = ctx
 	p.SetIdempotencyKey(req.IdempotencyKey)
 	sub, err := s.subscriptions.New(p)
@@ -155,7 +164,9 @@ func (s *Stripe) CreateSubscription(ctx context.Context, req billing.CreateReque
 // ChangePlan reads the subscription, releases a pending schedule (key +
 // ":release-schedule"), and, unless the item already has the plan's price, updates
 // the item's price with proration_behavior=create_prorations (the caller's key).
-// Skipping the no-op update makes a rollback of a change that never happened free.
+// Skipping the no-op update makes a rollback of a change that never happened free. An
+// ended subscription is left alone (*billing.EndedError): Stripe refuses the update,
+// and a matching price on it would not mean the tenant is billed.
 func (s *Stripe) ChangePlan(ctx context.Context, req billing.ChangeRequest) (billing.Subscription, error) {
 	op := "change plan of subscription " + req.SubscriptionID
 	if err := checkKey(op, req.IdempotencyKey, suffixReleaseSchedule); err != nil {
@@ -168,6 +179,9 @@ func (s *Stripe) ChangePlan(ctx context.Context, req billing.ChangeRequest) (bil
 	sub, item, err := s.getWithItem(ctx, req.SubscriptionID)
 	if err != nil {
 		return billing.Subscription{}, err
+	}
+	if ended(sub.Status) {
+		return s.convert(sub), &billing.EndedError{SubscriptionID: req.SubscriptionID, Status: string(sub.Status)}
 	}
 	return s.changePlan(ctx, req, price, sub, item)
 }
@@ -220,6 +234,9 @@ func (s *Stripe) SchedulePlanChange(ctx context.Context, req billing.ChangeReque
 	sub, item, err := s.getWithItem(ctx, req.SubscriptionID)
 	if err != nil {
 		return billing.Subscription{}, err
+	}
+	if ended(sub.Status) {
+		return s.convert(sub), &billing.EndedError{SubscriptionID: req.SubscriptionID, Status: string(sub.Status)}
 	}
 	if item.Price != nil && item.Price.ID == price {
 		return s.changePlan(ctx, req, price, sub, item)
@@ -362,6 +379,31 @@ func (s *Stripe) Resume(ctx context.Context, subscriptionID, idempotencyKey stri
 	return s.convert(sub), nil
 }
 
+// CreatedBy lists the customer's subscriptions in every status (GET
+// /v1/subscriptions?customer=...&status=all, no idempotency key) and keeps those whose
+// metadata operation_id is operationID. The list, unlike Stripe's search, is read
+// from the source of truth at once, so a subscription created a moment ago is in it;
+// a customer has few subscriptions, so filtering here is cheap.
+func (s *Stripe) CreatedBy(ctx context.Context, customerID, operationID string) ([]billing.Subscription, error) {
+	if customerID == "" || operationID == "" {
+		return nil, fmt.Errorf("billing: list subscriptions: customer id and operation id are required")
+	}
+	p := &stripe.SubscriptionListParams{Customer: stripe.String(customerID), Status: stripe.String("all")}
+	p.Context = ctx
+	p.Limit = stripe.Int64(100)
+	var out []billing.Subscription
+	it := s.subscriptions.List(p)
+	for it.Next() {
+		if sub := it.Subscription(); sub.Metadata[metadataOperationID] == operationID {
+			out = append(out, s.convert(sub))
+		}
+	}
+	if err := it.Err(); err != nil {
+		return nil, classify("list subscriptions of customer "+customerID, err)
+	}
+	return out, nil
+}
+
 // Get reads the subscription (GET, no idempotency key).
 func (s *Stripe) Get(ctx context.Context, subscriptionID string) (billing.Subscription, error) {
 	sub, err := s.get(ctx, subscriptionID)
@@ -438,6 +480,7 @@ func (s *Stripe) convert(sub *stripe.Subscription) billing.Subscription {
 	if sub.Schedule != nil {
 		out.ScheduleID = sub.Schedule.ID
 	}
+	out.OperationID = sub.Metadata[metadataOperationID]
 	if sub.Items != nil && len(sub.Items.Data) > 0 && sub.Items.Data[0] != nil && sub.Items.Data[0].Price != nil {
 		out.PriceID = sub.Items.Data[0].Price.ID
 		out.Plan, _ = s.prices.Plan(out.PriceID)

@@ -50,11 +50,15 @@ type stubSub struct {
 	price             string
 	schedule          string
 	cancelAtPeriodEnd bool
+	item              string // the item's id, default si_stub
 }
 
 func (s stubSub) json() string {
 	if s.status == "" {
 		s.status = "active"
+	}
+	if s.item == "" {
+		s.item = "si_stub"
 	}
 	var schedule any
 	if s.schedule != "" {
@@ -65,7 +69,7 @@ func (s stubSub) json() string {
 		"cancel_at_period_end": s.cancelAtPeriodEnd, "schedule": schedule,
 		"current_period_start": 1700000000, "current_period_end": 1702592000,
 		"items": map[string]any{"object": "list", "data": []any{map[string]any{
-			"id": "si_stub", "object": "subscription_item", "quantity": 2,
+			"id": s.item, "object": "subscription_item", "quantity": 2,
 			"price": map[string]any{"id": s.price, "object": "price"},
 		}}},
 	})
@@ -139,15 +143,17 @@ func TestCreateSubscription(t *testing.T) {
 					"name": "Acme Corp", "email": "billing@acme.test", "metadata[tenant_id]": "tenant_acme"}},
 				{method: "POST", path: "/v1/subscriptions", key: "op_1:billing", form: map[string]string{
 					"customer": "cus_*", "items[0][price]": "price_starter", "metadata[tenant_id]": "tenant_acme"},
-					absent: []string{"proration_behavior", "items[0][id]"}},
+					absent: []string{"proration_behavior", "items[0][id]", "metadata[operation_id]", "metadata[attempt]"}},
 			},
 		},
 		{
-			name: "existing customer (reactivation): no customer create",
-			req:  billing.CreateRequest{TenantID: "tenant_suspended", CustomerID: "cus_existing", Plan: tenant.Enterprise, IdempotencyKey: "op_2:billing:new"},
+			name: "existing customer (reactivation): no customer create; the operation in the metadata",
+			req: billing.CreateRequest{TenantID: "tenant_suspended", CustomerID: "cus_existing", Plan: tenant.Enterprise, IdempotencyKey: "op_2:1:billing-new",
+				OperationID: "op_2", Attempt: 1},
 			want: []want{
-				{method: "POST", path: "/v1/subscriptions", key: "op_2:billing:new", form: map[string]string{
-					"customer": "cus_existing", "items[0][price]": "price_ent", "metadata[tenant_id]": "tenant_suspended"}},
+				{method: "POST", path: "/v1/subscriptions", key: "op_2:1:billing-new", form: map[string]string{
+					"customer": "cus_existing", "items[0][price]": "price_ent", "metadata[tenant_id]": "tenant_suspended",
+					"metadata[operation_id]": "op_2", "metadata[attempt]": "1"}},
 			},
 			wantCusID: "cus_existing",
 		},
@@ -258,26 +264,92 @@ func TestChangePlan(t *testing.T) {
 	}
 }
 
-// Stripe dedupes writes by Idempotency-Key (for 24 h it replays the first answer);
-// stripe-mock keeps no state and answers both. What the adapter owes Stripe is the same
-// key and the same parameters on the retry, which is what this checks.
+// A subscription that has ended is never changed: Stripe refuses it, and a price that
+// matches on a dead subscription must not pass for a tenant being billed.
+func TestChangePlanEnded(t *testing.T) {
+	for _, status := range []string{"canceled", "incomplete_expired"} {
+		t.Run(status, func(t *testing.T) {
+			b, proxy := newStripe(t)
+			for _, plan := range []tenant.Plan{tenant.Starter, tenant.Professional} {
+				proxy.StubNext(1, "GET /v1/subscriptions/", 200, stubSub{status: status, price: "price_starter"}.json())
+				sub, err := b.ChangePlan(context.Background(), billing.ChangeRequest{SubscriptionID: "sub_123", Plan: plan, IdempotencyKey: "op_3:0:billing"})
+				if !errors.Is(err, billing.ErrEnded) || sub.Status != status || !sub.Ended() {
+					t.Errorf("onto %s: %+v, %v; want ErrEnded with the subscription", plan, sub, err)
+				}
+				proxy.StubNext(1, "GET /v1/subscriptions/", 200, stubSub{status: status, price: "price_starter"}.json())
+				if _, err := b.SchedulePlanChange(context.Background(), billing.ChangeRequest{SubscriptionID: "sub_123", Plan: plan, IdempotencyKey: "op_3:0:billing"}); !errors.Is(err, billing.ErrEnded) {
+					t.Errorf("schedule onto %s: %v, want ErrEnded", plan, err)
+				}
+			}
+			for _, r := range proxy.Requests() {
+				if r.Method != "GET" {
+					t.Errorf("a write to an ended subscription: %s %s", r.Method, r.Path)
+				}
+			}
+		})
+	}
+}
+
+// CreatedBy finds the subscriptions a flow created (its operation in their metadata)
+// among the customer's subscriptions in every status, also one whose create answer
+// was lost.
+func TestCreatedBy(t *testing.T) {
+	b, proxy := newStripe(t)
+	ctx := context.Background()
+	proxy.SetSubscription(testenv.SubscriptionState{ID: "sub_old", Customer: "cus_1", Status: "canceled", Price: "price_starter"})
+	proxy.SetSubscription(testenv.SubscriptionState{ID: "sub_other_op", Customer: "cus_1", Status: "active", Price: "price_starter",
+		Metadata: map[string]string{"operation_id": "op_other"}})
+	proxy.LoseNext(2, "POST /v1/subscriptions$") // the answer, and the transport's one resend
+	_, err := b.CreateSubscription(ctx, billing.CreateRequest{TenantID: "t1", CustomerID: "cus_1", Plan: tenant.Professional,
+		IdempotencyKey: "op_7:0:billing-new", OperationID: "op_7"})
+	if !errors.As(err, new(*billing.TransientError)) {
+		t.Fatalf("create with its answer lost: %v, want a TransientError", err)
+	}
+	created := proxy.RequestsTo("POST /v1/subscriptions$")[0].ObjectID
+	got, err := b.CreatedBy(ctx, "cus_1", "op_7")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].ID != created || got[0].OperationID != "op_7" || got[0].Ended() || got[0].Plan != tenant.Professional {
+		t.Errorf("CreatedBy %+v, want only %s", got, created)
+	}
+	if got, err := b.CreatedBy(ctx, "cus_2", "op_7"); err != nil || len(got) != 0 {
+		t.Errorf("another customer: %+v %v", got, err)
+	}
+	list := proxy.RequestsTo("GET /v1/subscriptions$")
+	if len(list) != 2 || list[0].Query.Get("customer") != "cus_1" || list[0].Query.Get("status") != "all" {
+		t.Errorf("list requests %+v", list)
+	}
+	if _, err := b.CreatedBy(ctx, "", "op_7"); err == nil {
+		t.Error("CreatedBy without a customer must fail")
+	}
+}
+
+// Stripe dedupes writes by Idempotency-Key: for 24 h it replays the first answer, and
+// refuses the key with other parameters (idempotency_error), as the recording proxy
+// does. A retry whose read still shows the old price (stubbed here: a read that
+// raced the first write) sends the update again; it must carry the same key and the
+// same parameters, and gets Stripe's replay instead of a second change.
 func TestChangePlanSameKeySendsSameRequest(t *testing.T) {
 	b, proxy := newStripe(t)
-	req := billing.ChangeRequest{SubscriptionID: "sub_123", Plan: tenant.Professional, IdempotencyKey: "op_4:billing"}
-	for i := 0; i < 2; i++ {
-		if _, err := b.ChangePlan(context.Background(), req); err != nil {
-			t.Fatal(err)
-		}
+	req := billing.ChangeRequest{SubscriptionID: "sub_123", Plan: tenant.Professional, IdempotencyKey: "op_4:0:billing"}
+	if _, err := b.ChangePlan(context.Background(), req); err != nil {
+		t.Fatal(err)
+	}
+	item := proxy.RequestsTo("POST /v1/subscriptions/sub_123")[0].Form.Get("items[0][id]")
+	proxy.StubNext(1, "GET /v1/subscriptions/", 200, stubSub{price: "price_starter", item: item}.json())
+	if _, err := b.ChangePlan(context.Background(), req); err != nil {
+		t.Fatal(err) // an idempotency_error: the retry sent other parameters
 	}
 	posts := proxy.RequestsTo("POST /v1/subscriptions/sub_123")
 	if len(posts) != 2 {
-		t.Fatalf("got %d POSTs, want 2 (stripe-mock does not dedupe)", len(posts))
+		t.Fatalf("got %d POSTs, want 2", len(posts))
 	}
-	if posts[0].IdempotencyKey != "op_4:billing" || posts[1].IdempotencyKey != posts[0].IdempotencyKey {
-		t.Errorf("keys %q, %q; want both op_4:billing", posts[0].IdempotencyKey, posts[1].IdempotencyKey)
+	if posts[0].IdempotencyKey != "op_4:0:billing" || posts[1].IdempotencyKey != posts[0].IdempotencyKey {
+		t.Errorf("keys %q, %q; want both op_4:0:billing", posts[0].IdempotencyKey, posts[1].IdempotencyKey)
 	}
-	if posts[0].Form.Encode() != posts[1].Form.Encode() {
-		t.Errorf("retry sent other parameters (Stripe would answer idempotency_error):\n%v\n%v", posts[0].Form, posts[1].Form)
+	if !posts[0].Applied || !posts[1].Replayed || posts[1].Applied {
+		t.Errorf("want the first applied and the second replayed: %+v", posts)
 	}
 }
 
