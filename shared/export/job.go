@@ -36,6 +36,7 @@ import (
 	"time"
 
 	"github.com/tenantflow/tenantflow/shared/flow"
+	"github.com/tenantflow/tenantflow/shared/tenant"
 )
 
 // Kind is the flow kind of exports (the Ref.Kind of every step input).
@@ -241,15 +242,10 @@ func (e *PartsMismatchError) Error() string {
 	return "export " + e.ExportID + ": the uploaded parts are not the committed ones: " + e.Reason
 }
 
-// RefusedError is an export the tenant can no longer have: it is purged, its retention
-// is over (the purge may run at any time), or a purge holds it. The API answers 409
-// export-refused.
-type RefusedError struct {
-	TenantID string
-	Reason   string
-}
-
-func (e *RefusedError) Error() string { return "export of " + e.TenantID + " refused: " + e.Reason }
+// RefusedError is an export the tenant can no longer have (tenant.ExportRefusedError:
+// the lifecycle policy refuses what it can judge from the tenant alone, the service a
+// purge holding it). The API answers 409 export-refused.
+type RefusedError = tenant.ExportRefusedError
 
 // TooLargeError is an export that needs more parts than S3 allows one upload
 // (MaxParts of PartBytes each): it fails with this error rather than S3's. Final.

@@ -168,6 +168,16 @@ func (e *ForbiddenError) Error() string {
 	return fmt.Sprintf("%s may not %s; allowed: %s", e.Actor.noun(), what(e.Action), joinActors(e.Allowed))
 }
 
+// ExportRefusedError is an export the tenant can no longer have: it is purged, its
+// retention is over (the purge may run at any time), or a purge holds it. The API
+// answers 409 export-refused.
+type ExportRefusedError struct {
+	TenantID string
+	Reason   string
+}
+
+func (e *ExportRefusedError) Error() string { return "export of " + e.TenantID + " refused: " + e.Reason }
+
 // RetentionNotOverError refuses to purge a tenant whose retention window is still
 // open: a purge cannot be undone, so it never runs early, whoever started it.
 type RetentionNotOverError struct {
@@ -240,6 +250,18 @@ var (
 				return &RetentionExpiredError{TenantID: t.ID, PurgeAfter: formatTime(t.PurgeAfter)}
 			}
 			return t.CanReactivate(q.now())
+		}}
+	PreDataHeld = &Precondition{Name: "data_held", early: true,
+		Doc: "the tenant's data is still held: not PURGED, and not DELETED at or after `purge_after` (the purge may erase it at any moment); 409 `export-refused` (checked before the state). A purge holding the tenant is refused the same way by the export service, which reads the holding operation",
+		check: func(q *Query, _ *Rule, _ *Verdict) error {
+			t := q.Tenant
+			switch {
+			case t.State == Purged:
+				return &ExportRefusedError{TenantID: t.ID, Reason: "the tenant is purged; it has no data left to export"}
+			case t.State == Deleted && t.PurgeAfter != nil && !q.now().Before(*t.PurgeAfter):
+				return &ExportRefusedError{TenantID: t.ID, Reason: "the retention period ended at " + t.PurgeAfter.UTC().Format(time.RFC3339) + "; the tenant's data is being erased"}
+			}
+			return nil
 		}}
 	PreRetentionOver = &Precondition{Name: "retention_over",
 		Doc: "the time is at or after `purge_after`; `RetentionNotOverError`",
@@ -360,7 +382,7 @@ var Rules = []*Rule{
 		Pre:   []*Precondition{PreRetentionNotOver, PreFree, PrePlanKnown, PreSuspensionKept, PreUsageFits},
 		Why:   "Inside the retention the tenant, or an operator, undoes the deletion onto a plan its usage fits. Deleting does not lift a suspension: a win-back by the tenant comes back SUSPENDED with the cause it had."},
 	{Action: ActExport, What: "export its data", Actors: []Actor{ActorOperator, ActorTenant},
-		From: allButPurged,
+		From: allButPurged, Pre: []*Precondition{PreDataHeld},
 		Why:  "GDPR access and portability: in every state that still holds data, also SUSPENDED and DELETED."},
 	{Action: ActUsageReport, What: "report usage", Actors: []Actor{ActorMetering, ActorOperator},
 		From: allButPurged,

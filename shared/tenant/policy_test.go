@@ -48,6 +48,7 @@ const (
 	validation = "validation"
 	expiredErr = "retention-expired"
 	notOver    = "retention-not-over"
+	refused    = "export-refused"
 )
 
 func kindOf(err error) string {
@@ -59,6 +60,7 @@ func kindOf(err error) string {
 		ve  *ValidationError
 		re  *RetentionExpiredError
 		rno *RetentionNotOverError
+		xre *ExportRefusedError
 	)
 	switch {
 	case err == nil:
@@ -77,6 +79,8 @@ func kindOf(err error) string {
 		return expiredErr
 	case errors.As(err, &rno):
 		return notOver
+	case errors.As(err, &xre):
+		return refused
 	}
 	return "untyped: " + err.Error()
 }
@@ -160,7 +164,8 @@ var policyCases = []policyCase{
 	{"win-back of an ACTIVE tenant", q(ActWinBack, ActorTenant, tn(Active), Professional), transition, ""},
 
 	{"tenant exports while deleted", q(ActExport, ActorTenant, tn(Deleted), ""), "allowed", Deleted},
-	{"export of a purged tenant", q(ActExport, ActorOperator, tn(Purged), ""), conflict, ""},
+	{"export of a purged tenant", q(ActExport, ActorOperator, tn(Purged), ""), refused, ""},
+	{"export past purge_after", q(ActExport, ActorTenant, tn(Deleted, expired), ""), refused, ""},
 	{"metering cannot export", q(ActExport, ActorMetering, tn(Active), ""), forbidden, ""},
 
 	{"metering reports usage", q(ActUsageReport, ActorMetering, tn(Suspended), ""), "allowed", Suspended},

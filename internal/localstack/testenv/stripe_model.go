@@ -126,7 +126,7 @@ func (s *Stripe) idempotent(rec StripeRequest) (ans *stripeAnswer, held bool) {
 }
 
 // settle stores the answer under the request's key when Stripe would (an answer its
-// endpoint produced: not a dropped connection, a 409 or 429 refused before it ran,
+// endpoint produced: not a dropped connection, a 409, 429 or 503 refused before it ran,
 // or a parameter validation error), and releases the key; s.mu is held.
 func (s *Stripe) settle(rec StripeRequest, ans *stripeAnswer, held bool) {
 	key := rec.IdempotencyKey
@@ -138,7 +138,7 @@ func (s *Stripe) settle(rec StripeRequest, ans *stripeAnswer, held bool) {
 	}
 	switch {
 	case ans.status == 0, ans.status == http.StatusConflict, ans.status == http.StatusTooManyRequests,
-		ans.status == http.StatusBadRequest && ans.upstream:
+		ans.status == http.StatusServiceUnavailable, ans.status == http.StatusBadRequest && ans.upstream:
 		return
 	}
 	if _, ok := s.keys[key]; !ok {
