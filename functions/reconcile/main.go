@@ -1,5 +1,6 @@
-// Command reconcile runs on an EventBridge schedule and releases tenants held by an
-// operation whose Step Functions execution is no longer running.
+// Command reconcile runs on an EventBridge schedule. It ends every open operation
+// and every open export job whose Step Functions execution never started or is no
+// longer running, releasing what it holds (a tenant, a multipart upload).
 package main
 
 import (

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -40,6 +41,8 @@ type Service struct {
 	// URLTTL is how long a signed download URL is valid (default 15 minutes).
 	URLTTL time.Duration
 	Now    func() time.Time
+	// Log records each dead job it ends (nil: not logged).
+	Log *slog.Logger
 }
 
 // markerGrace is how long a marker whose job is not found yet counts as an export
@@ -222,7 +225,9 @@ func (s *Service) refusal(ctx context.Context, t *tenant.Tenant) error {
 //
 // It is meant for a scheduled reconciler: it returns how many jobs it checked and how
 // many it ended. A job that cannot be checked or ended does not stop the others; the
-// errors of all such jobs are returned joined, with the counts of the rest.
+// errors of all such jobs are returned joined by errors.Join (one per job, listed by
+// the error's Unwrap() []error), with the counts of the rest. Any other error means
+// the index could not be read and no job was checked.
 func (s *Service) EndDeadJobs(ctx context.Context, now time.Time) (checked, ended int, err error) {
 	open, err := s.Jobs.OpenBefore(ctx, now.Add(-StartGrace))
 	if err != nil {
@@ -278,6 +283,10 @@ func (s *Service) endIfDead(ctx context.Context, j *Job, now time.Time) (bool, e
 	j.Status, j.Error, j.Cause, j.UpdatedAt = Failed, errName, cause, now.UTC()
 	if err := s.Jobs.Put(ctx, j, j.PartCount, prev); err != nil {
 		return false, err
+	}
+	if s.Log != nil {
+		s.Log.Warn("ended an export job whose execution is dead", "tenant_id", j.TenantID, "operation_id", j.ID, "export_id", j.ID,
+			"was", string(prev), "error", errName, "cause", cause, "upload_aborted", j.UploadID != "")
 	}
 	return true, nil
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/tenantflow/tenantflow/internal/localstack/stack"
 	st "github.com/tenantflow/tenantflow/internal/localstack/stacktest"
+	"github.com/tenantflow/tenantflow/shared/app/reconcileapp"
 	"github.com/tenantflow/tenantflow/shared/flow"
 	"github.com/tenantflow/tenantflow/shared/planchange"
 	"github.com/tenantflow/tenantflow/shared/tenant"
@@ -54,9 +55,16 @@ var stepFixtures = []struct {
 		}
 	}},
 	{"reconcile/scheduled.json", func(t *testing.T, _ *stack.Stack, p []byte) {
-		var r flow.ReconcileResult
-		if err := json.Unmarshal(p, &r); err != nil || r.Checked != 0 || len(r.Released) != 0 {
+		var r reconcileapp.Result
+		if err := json.Unmarshal(p, &r); err != nil || r.Checked != 0 || len(r.Released) != 0 || r.ExportsChecked != 0 || r.ExportsEnded != 0 || r.ExportsFailed != 0 {
 			t.Errorf("reconcile result %s (%v)", p, err)
+		}
+		var fields map[string]any
+		_ = json.Unmarshal(p, &fields)
+		for _, k := range []string{"now", "checked", "running", "ended", "released", "failed", "exports_checked", "exports_ended", "exports_failed"} {
+			if _, ok := fields[k]; !ok {
+				t.Errorf("reconcile result %s has no %q", p, k)
+			}
 		}
 	}},
 	{"downgrade-sweep/scheduled.json", func(t *testing.T, _ *stack.Stack, p []byte) {

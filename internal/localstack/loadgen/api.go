@@ -157,6 +157,10 @@ type reconcileResult struct {
 	Ended    []string `json:"ended"`
 	Released []string `json:"released"`
 	Failed   []string `json:"failed"`
+	// The export jobs pass of the same run.
+	ExportsChecked int `json:"exports_checked"`
+	ExportsEnded   int `json:"exports_ended"`
+	ExportsFailed  int `json:"exports_failed"`
 }
 
 // reconcile runs one scheduled ReconcileFunction now, as its EventBridge schedule

@@ -55,15 +55,17 @@ var machines = map[string]string{
 }
 
 // checkOpen runs the reconciler once, as its schedule would one period after the
-// load, then reads the sparse Open index: every operation (open_kind OP) and export
-// job (EXPORT) of the load's tenants still open must have a live execution. One whose
-// execution does not exist or has ended is an open_without_execution violation.
+// load (one run ends both open operations and open export jobs without a live
+// execution), then reads the sparse Open index: every operation (open_kind OP) and
+// export job (EXPORT) of the load's tenants still open must have a live execution. One
+// whose execution does not exist or has ended is an open_without_execution violation.
 func (g *gen) checkOpen(ctx context.Context) error {
 	res, err := g.api.reconcileAt(ctx, time.Now().Add(reconcilePeriod))
 	if err != nil {
 		return fmt.Errorf("reconcile after the load: %w", err)
 	}
-	g.cfg.Logf("loadgen: one reconcile period after the load: checked %d open operations, ended %v", res.Checked, res.Ended)
+	g.cfg.Logf("loadgen: one reconcile period after the load: checked %d open operations, ended %v; checked %d open export jobs, ended %d, failed %d",
+		res.Checked, res.Ended, res.ExportsChecked, res.ExportsEnded, res.ExportsFailed)
 	client := g.s.SFNClient()
 	for _, kind := range []string{store.OpenOperation, store.OpenExport} {
 		p := dynamodb.NewQueryPaginator(g.s.DynamoDB(), &dynamodb.QueryInput{

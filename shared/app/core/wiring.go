@@ -41,7 +41,7 @@ type Needs struct {
 	// key with its version id, which IAM authorises per key as s3:DeleteObjectVersion;
 	// an unversioned bucket's objects are version "null"); ExportsAbort aborts
 	// multipart uploads there (s3:AbortMultipartUpload): the purge, the export's own
-	// failure paths, and the API ending a job whose execution died.
+	// failure paths, and the API and the reconciler ending a job whose execution died.
 	ExportsDelete, ExportsAbort bool
 	// TenantsDelete deletes control-plane items in batches (BatchWriteItem): the purge
 	// removing a tenant's entitlements and operation records.
@@ -94,8 +94,10 @@ var Wirings = map[string]Needs{
 	"DowngradeSweepFunction": {Tenants: true, Queries: []string{store.DueIndex}, Stripe: true,
 		Start: []string{DowngradeStateMachine}},
 	// The reconciler reads the Open index and describes the executions of every flow
-	// whose operations it ends, the purge's included.
-	"ReconcileFunction": {Tenants: true, Queries: []string{store.OpenIndex}, Describe: append(append([]string{}, flowMachines...), PurgeStateMachine)},
+	// whose operations it ends, the purge's included, and of the export, whose dead
+	// jobs it ends too (aborting their uploads).
+	"ReconcileFunction": {Tenants: true, Queries: []string{store.OpenIndex},
+		Describe: append(append([]string{}, flowMachines...), PurgeStateMachine, ExportStateMachine), ExportsAbort: true},
 	// Deletion, reactivation and suspension (shared/lifecycle) share their steps.
 	"LifecycleClaimFunction":       {Tenants: true},
 	"LifecycleAccessFunction":      {Tenants: true, Events: true},

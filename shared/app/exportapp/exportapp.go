@@ -57,7 +57,7 @@ func Steps(logicalID string) (*core.Deps, *export.Steps) {
 func Service(d *core.Deps) *export.Service {
 	svc := &export.Service{Jobs: &export.Jobs{DB: dynamodb.NewFromConfig(d.AWS), Table: d.Config.Table}, Tenants: d.Store(),
 		SFN: core.Provided[flow.Executions](d), StateMachineARN: d.StateMachineARN(core.ExportStateMachine), Bucket: d.Config.ExportsBucket,
-		URLTTL: export.DefaultURLTTL}
+		URLTTL: export.DefaultURLTTL, Log: d.Log}
 	if d.Needs().ExportsRead {
 		svc.Presign = s3.NewPresignClient(s3app.Client(d))
 	}

@@ -1,9 +1,12 @@
-// Package reconcileapp wires the scheduled reconciler (flow.Reconciler) and names the
-// flows it follows, which are also the ones whose operations the API serves (apiapp).
+// Package reconcileapp wires the scheduled reconciler: one run ends every open
+// operation (flow.Reconciler) and every open export job (export.Service.EndDeadJobs)
+// whose execution is over. It also names the flows the reconciler follows, which are
+// the ones whose operations the API serves (apiapp).
 package reconcileapp
 
 import (
 	"github.com/tenantflow/tenantflow/shared/app/core"
+	"github.com/tenantflow/tenantflow/shared/app/exportapp"
 	"github.com/tenantflow/tenantflow/shared/app/lifecycleapp"
 	"github.com/tenantflow/tenantflow/shared/app/planapp"
 	"github.com/tenantflow/tenantflow/shared/app/sfnapp"
@@ -19,11 +22,13 @@ func Followed(d *core.Deps) []*flow.Definition {
 	return []*flow.Definition{up, down, del, re, sus}
 }
 
-// Reconciler builds the scheduled reconciler for every followed flow and the purge:
-// it ends every open operation whose execution is over, whatever its kind (the purge
-// sweep would release a dead purge only when its tenant is due again).
-func Reconciler(logicalID string) *flow.Reconciler {
+// Reconciler builds the scheduled reconcile run: the operations pass for every
+// followed flow and the purge (the purge sweep would release a dead purge only when
+// its tenant is due again), then the export jobs pass (the export service, with the
+// aborter of a dead job's upload its Needs.ExportsAbort gives it).
+func Reconciler(logicalID string) *Run {
 	d := core.Load(logicalID, sfnapp.Executions)
 	flows := append(Followed(d), purge.Definition(d.StateMachineARN(core.PurgeStateMachine)))
-	return flow.NewReconciler(d.Store(), core.Provided[flow.Executions](d), d.Log, flows...).WithMetrics(d.Metrics())
+	ops := flow.NewReconciler(d.Store(), core.Provided[flow.Executions](d), d.Log, flows...).WithMetrics(d.Metrics())
+	return &Run{Operations: ops, Exports: exportapp.Service(d), Log: d.Log}
 }
