@@ -39,6 +39,10 @@ type Definition struct {
 	// RetryInput is the execution input of an operator retry: the flow's input with
 	// resume set, so the state machine goes straight to its compensation chain.
 	RetryInput func(op *tenant.Operation) any
+	// RetryMutate, when set, writes in the operator retry's claim what the flow's own
+	// claim writes besides the state: the retry may be the first claim of an
+	// operation whose claim step never succeeded (a suspension's cause and reason).
+	RetryMutate func(op *tenant.Operation, x *tenant.Tenant)
 }
 
 // Settlement is how a failed operation leaves its tenant.
@@ -316,7 +320,11 @@ func (k *Kit) Release(ctx context.Context, def *Definition, ref Ref, caught *Cau
 		probe := *cur
 		detach := s.Detach != nil && s.Detach(&probe)
 		unreserve := reserved(cur, ref)
-		if !detach && !unreserve {
+		// An operation that never claimed its tenant may still leave something for an
+		// operator (a Stripe event whose effect it never made): the tenant waits for
+		// them too, unless another operation holds it or waits already.
+		attend := len(s.Incomplete) > 0 && (unreserve || first && cur.Operation == "" && cur.Attention == "")
+		if !detach && !unreserve && !attend {
 			return store.Write{}, store.ErrUnchanged
 		}
 		wrote = true
@@ -327,10 +335,14 @@ func (k *Kit) Release(ctx context.Context, def *Definition, ref Ref, caught *Cau
 			if unreserve {
 				x.Operation = ""
 			}
+			if attend {
+				x.Attention = op.ID
+			}
 		}}
-		if detach {
-			// Dropping a pending change is audited; lifting a reservation changed
-			// nothing a reader of the audit trail would see.
+		if detach || attend {
+			// Dropping a pending change and the wait for an operator are audited;
+			// lifting a reservation changed nothing a reader of the audit trail
+			// would see.
 			w.Reason = reason
 		}
 		return w, nil

@@ -159,3 +159,44 @@ func TestWebhookLostLiftNeedsAttention(t *testing.T) {
 		t.Errorf("after the operator's reactivation: %s attention %q", tn.State, tn.Attention)
 	}
 }
+
+// TestWebhookSuspensionAccessFailingNeedsAttention: customer.subscription.deleted
+// suspends (the claim writes SUSPENDED for canceled) and the access step fails for
+// good. The tenant is where Stripe's event meant it to be, so only the entitlements
+// are incomplete; the operator retry restricts them and the suspension succeeds.
+func TestWebhookSuspensionAccessFailingNeedsAttention(t *testing.T) {
+	s := st.Shared(t)
+	id := "wh-lost-access"
+	st.Clone(t, s, "tenant_acme", id)
+	defer s.Lambda.ClearFaults()
+	if err := s.Lambda.Inject(lambdasvc.FaultSpec{Function: "LifecycleAccessFunction", Count: -1, ErrorType: "InjectedFault",
+		Message: "access failing for good (injected)"}); err != nil {
+		t.Fatal(err)
+	}
+	code, body := deliverEvent(t, s, stack.StripeEventSpec{Type: "customer.subscription.deleted", TenantID: id, ID: "evt_lost_access"})
+	if code != 200 || !strings.Contains(body, "suspension_started") {
+		t.Fatalf("deleted: %d %s", code, body)
+	}
+	opID := markedOperation(t, s, id)
+	op := st.WaitDone(t, s, opID)
+	tn := st.Tenant(t, s, id)
+	if op["status"] != "FAILED" || op["needs_attention"] != true || fmt.Sprint(op["compensation_incomplete"]) != "[entitlements]" {
+		t.Errorf("operation %v", op)
+	}
+	if tn.State != tenant.Suspended || tn.SuspendCause != tenant.CauseCanceled || tn.Attention != opID {
+		t.Errorf("tenant %s cause %q attention %q", tn.State, tn.SuspendCause, tn.Attention)
+	}
+	s.Lambda.ClearFaults()
+	if code, body := operatorCall(t, s, "POST", "/operations/"+opID+"/retry", "/operations/{id}/retry", opID, nil); code != 202 {
+		t.Fatalf("retry: %d %s", code, body)
+	}
+	if op := st.WaitDone(t, s, opID); op["status"] != "SUCCEEDED" {
+		t.Fatalf("after the retry: %v", op)
+	}
+	if tn := st.Tenant(t, s, id); tn.State != tenant.Suspended || tn.SuspendCause != tenant.CauseCanceled || tn.Attention != "" {
+		t.Errorf("after the retry: %s cause %q attention %q", tn.State, tn.SuspendCause, tn.Attention)
+	}
+	if e := st.Entitlements(t, s, id); e.Access != tenant.AccessSuspended {
+		t.Errorf("entitlements after the retry: access %q", e.Access)
+	}
+}
