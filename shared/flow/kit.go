@@ -304,9 +304,11 @@ func (k *Kit) Release(ctx context.Context, def *Definition, ref Ref, caught *Cau
 		reason += fmt.Sprintf(" (compensation incomplete: %v)", s.Incomplete)
 	}
 	wrote := false
+	var left tenant.State // where the tenant is left: s.To only when the claim is released
 	_, err = k.Store.Change(ctx, ref.TenantID, actor(ref, reason), func(cur *tenant.Tenant) (store.Write, error) {
+		left = cur.State
 		if owns(cur, ref, def.Busy) {
-			wrote = true
+			wrote, left = true, s.To
 			return store.Write{To: s.To, Reason: reason, Op: u, Mutate: func(x *tenant.Tenant) {
 				if s.Mutate != nil {
 					s.Mutate(x)
@@ -356,7 +358,7 @@ func (k *Kit) Release(ctx context.Context, def *Definition, ref Ref, caught *Cau
 		}
 	}
 	k.Logger(ref, "release").Warn("operation failed; tenant released", "error", errName, "cause", cause,
-		"released_to", s.To, "compensation_incomplete", s.Incomplete)
+		"released_to", left, "compensation_incomplete", s.Incomplete)
 	if first {
 		k.failed(ref, errName, s.Incomplete)
 	}

@@ -200,3 +200,56 @@ func TestWebhookSuspensionAccessFailingNeedsAttention(t *testing.T) {
 		t.Errorf("entitlements after the retry: access %q", e.Access)
 	}
 }
+
+// TestWebhookEventAfterALostOneWaitsForTheOperator: an unpaid event's suspension fails
+// for good, and Stripe then says paid (a newer event). The paid event waits (503)
+// while the tenant waits for an operator; the operator's retry suspends for
+// nonpayment, and Stripe's next delivery of the paid event lifts it: the newest fact
+// wins, as it does without the fault. Judged before the retry, the paid event would
+// have been "no change" on the still ACTIVE tenant, and the retry would have left it
+// suspended on a paid subscription.
+func TestWebhookEventAfterALostOneWaitsForTheOperator(t *testing.T) {
+	s := st.Shared(t)
+	id := "wh-lost-then-paid"
+	st.Clone(t, s, "tenant_acme", id)
+	defer s.Lambda.ClearFaults()
+	if err := s.Lambda.Inject(lambdasvc.FaultSpec{Function: "LifecycleClaimFunction", Count: -1, ErrorType: "InjectedFault",
+		Message: "claim failing for good (injected)"}); err != nil {
+		t.Fatal(err)
+	}
+	base := time.Now().Add(-time.Minute)
+	code, body := deliverEvent(t, s, stack.StripeEventSpec{Type: "customer.subscription.updated", Status: "unpaid", TenantID: id,
+		ID: "evt_lost_then_paid_1", Created: base})
+	if code != 200 || !strings.Contains(body, "suspension_started") {
+		t.Fatalf("unpaid: %d %s", code, body)
+	}
+	opID := markedOperation(t, s, id)
+	needsStripeAttention(t, s, id, opID, tenant.Active)
+	s.Lambda.ClearFaults()
+
+	paid := stack.StripeEventSpec{Type: "invoice.paid", TenantID: id, ID: "evt_lost_then_paid_2", Created: base.Add(10 * time.Second)}
+	code, body = deliverEvent(t, s, paid)
+	t.Logf("paid while the tenant waits for the operator: %d %s", code, body)
+	if code != 503 {
+		t.Fatalf("paid while the tenant waits for the operator: %d %s, want 503", code, body)
+	}
+	if code, body := operatorCall(t, s, "POST", "/operations/"+opID+"/retry", "/operations/{id}/retry", opID, nil); code != 202 {
+		t.Fatalf("retry: %d %s", code, body)
+	}
+	if op := st.WaitDone(t, s, opID); op["status"] != "SUCCEEDED" {
+		t.Fatalf("after the retry: %v", op)
+	}
+	if tn := st.Tenant(t, s, id); tn.State != tenant.Suspended || tn.SuspendCause != tenant.CauseNonpayment {
+		t.Fatalf("after the retry: %s cause %q", tn.State, tn.SuspendCause)
+	}
+	code, body = deliverEvent(t, s, paid)
+	if code != 200 || !strings.Contains(body, "reactivation_started") {
+		t.Fatalf("Stripe's next delivery of paid: %d %s, want a reactivation", code, body)
+	}
+	settle(t, s, []string{id})
+	tn := st.Tenant(t, s, id)
+	t.Logf("after paid: %s attention %q; audit %v", tn.State, tn.Attention, st.Transitions(t, s, id))
+	if tn.State != tenant.Active || tn.Attention != "" {
+		t.Errorf("after paid: %s attention %q, want ACTIVE", tn.State, tn.Attention)
+	}
+}
