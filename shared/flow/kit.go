@@ -39,6 +39,10 @@ type Definition struct {
 	// RetryInput is the execution input of an operator retry: the flow's input with
 	// resume set, so the state machine goes straight to its compensation chain.
 	RetryInput func(op *tenant.Operation) any
+	// RetryMutate, when set, writes in the operator retry's claim what the flow's own
+	// claim writes besides the state: the retry may be the first claim of an
+	// operation whose claim step never succeeded (a suspension's cause and reason).
+	RetryMutate func(op *tenant.Operation, x *tenant.Tenant)
 }
 
 // Settlement is how a failed operation leaves its tenant.
@@ -300,9 +304,11 @@ func (k *Kit) Release(ctx context.Context, def *Definition, ref Ref, caught *Cau
 		reason += fmt.Sprintf(" (compensation incomplete: %v)", s.Incomplete)
 	}
 	wrote := false
+	var left tenant.State // where the tenant is left: s.To only when the claim is released
 	_, err = k.Store.Change(ctx, ref.TenantID, actor(ref, reason), func(cur *tenant.Tenant) (store.Write, error) {
+		left = cur.State
 		if owns(cur, ref, def.Busy) {
-			wrote = true
+			wrote, left = true, s.To
 			return store.Write{To: s.To, Reason: reason, Op: u, Mutate: func(x *tenant.Tenant) {
 				if s.Mutate != nil {
 					s.Mutate(x)
@@ -316,7 +322,11 @@ func (k *Kit) Release(ctx context.Context, def *Definition, ref Ref, caught *Cau
 		probe := *cur
 		detach := s.Detach != nil && s.Detach(&probe)
 		unreserve := reserved(cur, ref)
-		if !detach && !unreserve {
+		// An operation that never claimed its tenant may still leave something for an
+		// operator (a Stripe event whose effect it never made): the tenant waits for
+		// them too, unless another operation holds it or waits already.
+		attend := len(s.Incomplete) > 0 && (unreserve || first && cur.Operation == "" && cur.Attention == "")
+		if !detach && !unreserve && !attend {
 			return store.Write{}, store.ErrUnchanged
 		}
 		wrote = true
@@ -327,10 +337,14 @@ func (k *Kit) Release(ctx context.Context, def *Definition, ref Ref, caught *Cau
 			if unreserve {
 				x.Operation = ""
 			}
+			if attend {
+				x.Attention = op.ID
+			}
 		}}
-		if detach {
-			// Dropping a pending change is audited; lifting a reservation changed
-			// nothing a reader of the audit trail would see.
+		if detach || attend {
+			// Dropping a pending change and the wait for an operator are audited;
+			// lifting a reservation changed nothing a reader of the audit trail
+			// would see.
 			w.Reason = reason
 		}
 		return w, nil
@@ -344,7 +358,7 @@ func (k *Kit) Release(ctx context.Context, def *Definition, ref Ref, caught *Cau
 		}
 	}
 	k.Logger(ref, "release").Warn("operation failed; tenant released", "error", errName, "cause", cause,
-		"released_to", s.To, "compensation_incomplete", s.Incomplete)
+		"released_to", left, "compensation_incomplete", s.Incomplete)
 	if first {
 		k.failed(ref, errName, s.Incomplete)
 	}

@@ -227,10 +227,10 @@ func (o *Operations) Get(ctx context.Context, id string) (*tenant.Operation, err
 }
 
 // Retry runs the compensation of a failed operation that needs attention again: the
-// tenant is claimed back for the operation and the operation reopened as the next
-// attempt (one transaction), then the flow's state machine starts at its compensation
-// chain under the name "<id>-retry-<n>". If the start fails, the reconciler releases
-// the tenant again.
+// tenant is claimed back for the operation (with the flow's RetryMutate) and the
+// operation reopened as the next attempt (one transaction), then the flow's state
+// machine starts at its compensation chain under the name "<id>-retry-<n>". If the
+// start fails, the reconciler releases the tenant again.
 func (o *Operations) Retry(ctx context.Context, id string, by store.Actor) (*tenant.Operation, error) {
 	op, err := o.store.GetOperation(ctx, id)
 	if err != nil {
@@ -252,6 +252,9 @@ func (o *Operations) Retry(ctx context.Context, id string, by store.Actor) (*ten
 		}
 		return store.Write{To: def.Busy, Reason: by.Reason, Mutate: func(x *tenant.Tenant) {
 			x.Operation, x.Attention, x.PreviousState = op.ID, "", cur.State
+			if def.RetryMutate != nil {
+				def.RetryMutate(op, x)
+			}
 		}, Op: &store.OpUpdate{ID: op.ID, Status: tenant.OpRunning, Reopen: true, Attempt: next}}, nil
 	})
 	if err != nil {

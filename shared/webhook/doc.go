@@ -26,11 +26,15 @@
 //   - starts the suspension or reactivation flow and answers at once (the flows run
 //     asynchronously), and never touches a DELETED or PURGED tenant;
 //   - answers 503 when the tenant is held by another operation (a deletion running
-//     included: it may roll back), waits for an operator, or another event of the
-//     subscription is being applied: the event is not recorded, so Stripe's retry
-//     applies it once the tenant is free. A permanent mismatch (no tenant_id, unknown
-//     tenant, another subscription than the tenant's) is a 200 with a log line:
-//     retrying cannot help.
+//     included: it may roll back), waits for an operator (whatever the event), or
+//     another event of the subscription is being applied: the event is not recorded,
+//     so Stripe's retry applies it once the tenant is free. A permanent mismatch (no
+//     tenant_id, unknown tenant, another subscription than the tenant's) is a 200
+//     with a log line: retrying cannot help;
+//   - does not lose an event whose flow fails: once the flow has started the answer
+//     is 200 and the event is done, so a suspension or lift that fails short of its
+//     effect ends needing attention ("stripe-event", shared/lifecycle's settle) and
+//     the tenant waits for an operator's retry or resolve.
 //
 // Events without a mapping (past_due, incomplete, unknown types) are answered 200,
 // logged, and written nowhere; they do not move the ordering record either, so a

@@ -78,6 +78,11 @@ func (a Action) String() string {
 //   - refused because another operation holds the tenant, or one waits for an
 //     operator, while the intent may apply once it is free: Busy (503, Stripe
 //     retries);
+//   - a tenant waiting for an operator (attention) is Busy for every intent, even one
+//     its state would refuse: what the operator does decides where the tenant is (the
+//     retry of a lost suspension suspends it; a resolve may come with a change by
+//     hand), and the newer event must apply on top of that, not be judged before it
+//     and dropped;
 //   - any other refusal is final for this event: NoChange. An ACTIVE tenant needs no
 //     lift; a SUSPENDED one needs no second suspension (its cause stays: an
 //     operator's suspension is not turned into one a payment lifts); a payment lifts
@@ -96,6 +101,9 @@ func Decide(in Intent, t *tenant.Tenant) Action {
 		act, start = tenant.ActStripeLiftNonpayment, StartReactivation
 	default:
 		return NoChange
+	}
+	if t.Attention != "" && t.State != tenant.Deleted && t.State != tenant.Purged {
+		return Busy
 	}
 	_, err := tenant.Decide(tenant.Query{Action: act, Actor: tenant.ActorStripe, Tenant: t, Plan: t.Plan})
 	var ce *tenant.ConflictError

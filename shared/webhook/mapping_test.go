@@ -48,6 +48,11 @@ func TestMappingTable(t *testing.T) {
 		{webhook.SuspendNonpayment, held(tenant.Upgrading), webhook.Busy},
 		{webhook.SuspendNonpayment, held(tenant.Reactivating), webhook.Busy},
 		{webhook.SuspendNonpayment, &tenant.Tenant{State: tenant.Active, Attention: "op_y"}, webhook.Busy},
+		// Waiting for an operator, every event waits: the operator's retry or resolve
+		// decides where the tenant is, and the event applies on top of it.
+		{webhook.Reactivate, &tenant.Tenant{State: tenant.Active, Attention: "op_y"}, webhook.Busy},
+		{webhook.SuspendNonpayment, &tenant.Tenant{State: tenant.Suspended, SuspendCause: tenant.CauseNonpayment, Attention: "op_y"}, webhook.Busy},
+		{webhook.SuspendCanceled, &tenant.Tenant{State: tenant.Suspended, SuspendCause: tenant.CauseOperator, Attention: "op_y"}, webhook.Busy},
 		{webhook.SuspendNonpayment, held(tenant.Suspended), webhook.NoChange}, // a suspension running
 		{webhook.Reactivate, free(tenant.Suspended, tenant.CauseNonpayment), webhook.StartReactivation},
 		{webhook.Reactivate, free(tenant.Suspended, tenant.CauseCanceled), webhook.NoChange},
@@ -77,6 +82,9 @@ func TestMappingTable(t *testing.T) {
 			}
 			if got := webhook.Decide(in, free(st, tenant.CauseNonpayment)); got != webhook.NoChange {
 				t.Errorf("%s on a free %s: %s, want no_change", in, st, got)
+			}
+			if got := webhook.Decide(in, &tenant.Tenant{State: st, Attention: "op_y"}); got != webhook.NoChange {
+				t.Errorf("%s on a %s waiting for an operator: %s, want no_change", in, st, got)
 			}
 		}
 	}

@@ -33,8 +33,9 @@ func deliverEvent(t *testing.T, s *stack.Stack, spec stack.StripeEventSpec) (int
 
 // TestWebhookNeverWaitsOnAStoppedSuspension: an unpaid event starts a suspension whose
 // execution is stopped before it claims the tenant. After one reconcile run the
-// operation has ended, and the next event of the subscription is applied instead of
-// answering 503 "busy" until the mark expires.
+// operation has ended, needing attention (Stripe's event is lost otherwise): the next
+// event of the subscription waits for the operator (503), and once the operator has
+// resolved it, it is applied at once instead of waiting until the mark expires.
 func TestWebhookNeverWaitsOnAStoppedSuspension(t *testing.T) {
 	s := st.Shared(t)
 	id := "wh-stopped"
@@ -63,8 +64,17 @@ func TestWebhookNeverWaitsOnAStoppedSuspension(t *testing.T) {
 	}
 	time.Sleep(3500 * time.Millisecond) // the delayed claim invocation has answered (faulted)
 	st.Reconcile(t, s, time.Now().UTC().Add(5*time.Minute))
-	code, body := deliverEvent(t, s, stack.StripeEventSpec{Type: "customer.subscription.updated", Status: "unpaid", TenantID: id,
-		ID: "evt_stopped_2", Created: base.Add(10 * time.Second)})
+	needsStripeAttention(t, s, id, opID, tenant.Active)
+	next := stack.StripeEventSpec{Type: "customer.subscription.updated", Status: "unpaid", TenantID: id,
+		ID: "evt_stopped_2", Created: base.Add(10 * time.Second)}
+	if code, body := deliverEvent(t, s, next); code != 503 || !strings.Contains(body, "needs attention") {
+		t.Fatalf("the next unpaid while the lost one waits for an operator: %d %s, want 503", code, body)
+	}
+	if code, body := operatorCall(t, s, "POST", "/operations/"+opID+"/retry", "/operations/{id}/retry", opID,
+		map[string]any{"action": "resolve", "note": "Stripe's next event suspends"}); code != 200 {
+		t.Fatalf("resolve: %d %s", code, body)
+	}
+	code, body := deliverEvent(t, s, next)
 	if code != 200 || !strings.Contains(body, "suspension_started") {
 		t.Fatalf("the next unpaid after one reconcile run: %d %s, want a new suspension", code, body)
 	}

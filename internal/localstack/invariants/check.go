@@ -24,7 +24,8 @@ const (
 	// I3: with billing on, an ACTIVE tenant has exactly one live subscription (not
 	// canceled, not canceling at period end) at its plan's price; and a tenant
 	// suspended only for nonpayment whose subscription Stripe last reported paid does
-	// not stay suspended.
+	// not stay suspended — unless an operation of the tenant needs attention (a
+	// failed flow of a Stripe event: an operator is told and must act).
 	I3 = "I3"
 	// I4: the audit trail replays to the tenant's state (each transition starts where
 	// the last one ended), and every transition is in the lifecycle's state table and

@@ -171,6 +171,7 @@ func TestBillingJudgement(t *testing.T) {
 	}{
 		{"ACTIVE, billed at its plan's price", tenant.Active, []*subscription{sub("price_starter", false, false)}, false, nil},
 		{"ACTIVE on a canceled subscription", tenant.Active, []*subscription{sub("price_starter", false, true)}, false, []string{I3}},
+		{"ACTIVE on a canceled subscription, waiting for an operator", tenant.Active, []*subscription{sub("price_starter", false, true)}, true, nil},
 		{"ACTIVE, canceling at period end", tenant.Active, []*subscription{sub("price_starter", true, false)}, false, []string{I3}},
 		{"ACTIVE at another price", tenant.Active, []*subscription{sub("price_pro", false, false)}, false, []string{I3}},
 		{"ACTIVE, billed twice", tenant.Active, []*subscription{sub("price_starter", false, false), sub("price_starter2", false, false)}, false, []string{I3}},
