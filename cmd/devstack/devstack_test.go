@@ -266,6 +266,35 @@ func TestDevstack(t *testing.T) {
 		}
 	})
 
+	// end-retention is how the README's walkthrough sees a purge: a purge never runs
+	// before purge_after by the clock, however late the sweep's event time.
+	t.Run("end-retention", func(t *testing.T) {
+		var stderr bytes.Buffer
+		if code := run([]string{"end-retention", "--tenant", "tenant_enterprise", "--state-dir", stateDir}, io.Discard, &stderr); code != 1 ||
+			!strings.Contains(stderr.String(), "only a DELETED tenant") {
+			t.Errorf("end-retention of an ACTIVE tenant: exit %d, %s", code, stderr.String())
+		}
+		del := call(t, "DELETE", api+"/tenants/tenant_enterprise", admin, "")
+		if del.status != 202 {
+			t.Fatalf("delete = %d %s", del.status, del.raw)
+		}
+		waitState(t, api, admin, "tenant_enterprise", "DELETED")
+		var stdout bytes.Buffer
+		if code := run([]string{"fire", "PurgeSweepFunction", "--time", "2099-01-01T00:00:00Z", "--state-dir", stateDir}, &stdout, &stderr); code != 0 ||
+			strings.Contains(stdout.String(), "op_") {
+			t.Errorf("a sweep at 2099 inside the retention: exit %d, %q (want no purge started)", code, stdout.String())
+		}
+		stdout.Reset()
+		if code := run([]string{"end-retention", "--tenant", "tenant_enterprise", "--state-dir", stateDir}, &stdout, &stderr); code != 0 {
+			t.Fatalf("end-retention: exit %d, %s", code, stderr.String())
+		}
+		stdout.Reset()
+		if code := run([]string{"fire", "PurgeSweepFunction", "--state-dir", stateDir}, &stdout, &stderr); code != 0 || !strings.Contains(stdout.String(), "op_") {
+			t.Fatalf("the sweep after end-retention: exit %d, %q, want one purge started", code, stdout.String())
+		}
+		waitState(t, api, admin, "tenant_enterprise", "PURGED")
+	})
+
 	t.Run("invoke", func(t *testing.T) {
 		fixtures, _ := filepath.Glob(filepath.Join(testenv.RepoRoot(), "events", "api", "*.json"))
 		if len(fixtures) == 0 {
@@ -353,5 +382,21 @@ func TestInvokeFreshStack(t *testing.T) {
 	var resp events.APIGatewayV2HTTPResponse
 	if res.Where != "fresh stack" || json.Unmarshal(res.Payload, &resp) != nil || resp.StatusCode != 200 {
 		t.Errorf("fresh invoke of get-tenant = %s %s %s", res.Where, res.FunctionError, res.Payload)
+	}
+}
+
+// waitState polls the tenant until it is in state (at most a minute).
+func waitState(t *testing.T, api, token, id, state string) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		res := call(t, "GET", api+"/tenants/"+id, token, "")
+		if res.body["state"] == state {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s is %v after a minute, want %s: %s", id, res.body["state"], state, res.raw)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }

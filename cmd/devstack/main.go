@@ -36,9 +36,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdInvoke(args, stdout, stderr)
 	case "stripe-event":
 		return cmdStripeEvent(args, stdout, stderr)
+	case "end-retention":
+		return cmdEndRetention(args, stdout, stderr)
 	case "help":
 		switch topic := strings.Join(args, " "); topic {
-		case "serve", "token", "fire", "invoke", "stripe-event":
+		case "serve", "token", "fire", "invoke", "stripe-event", "end-retention":
 			// `devstack help fire` is `devstack fire -h`, on stdout.
 			return run([]string{topic, "-h"}, stdout, stdout)
 		case "", "help":
@@ -67,6 +69,7 @@ Usage:
                                            run one function with one event, print its result
   devstack stripe-event <type> --tenant ID [--status S]
                                            send a signed Stripe event to POST /webhooks/stripe
+  devstack end-retention --tenant ID       end a DELETED tenant's retention now (to see a purge)
   devstack help [command]                  this text, or a command's flags
 
 serve (the default command):
@@ -88,7 +91,7 @@ fire:
   Delivers one EventBridge "Scheduled Event" for the function's schedule to the
   running devstack, with --time as the event time (default now), and prints the
   function's result: see a period-end downgrade without waiting. A purge also
-  needs the tenant's retention over by the clock (the README shows how to end it).
+  needs the tenant's retention over by the clock: end-retention ends it.
 
 invoke (make invoke FN=ApiFunction EVENT=events/api/get-tenant.json):
   Invokes on the running devstack when there is one (state carries over, so step
@@ -101,6 +104,10 @@ stripe-event:
   Builds the event from events/stripe-webhook/<type>.json for the tenant's
   subscription, signs it with the local webhook secret (stripe_webhook_secret in
   .devstack/endpoints.json) and POSTs it to the running devstack's API, like Stripe.
+
+end-retention:
+  Sets a DELETED tenant's purge_after to now in the running devstack, with an audit
+  line, so that the next purge sweep purges it and signs its certificate.
 
 Every command takes --state-dir (default .devstack at the repository root).
 `

@@ -25,9 +25,10 @@ var _ SweepStore = (*store.Store)(nil)
 
 // Sweeper starts the purges that are due, and publishes the TenantPurged events a
 // committed purge left pending. It is run by an EventBridge schedule; "now" is the
-// scheduled event's time, never the wall clock, so a delayed or replayed event decides
-// the same way (the purge's first step still refuses a tenant whose retention has not
-// ended by the wall clock).
+// scheduled event's time, so a delayed or replayed event decides the same way, but
+// never later than the wall clock: an event time in the future would only start
+// purges that the purge's first step refuses (a purge never runs before purge_after
+// by the clock).
 type Sweeper struct {
 	store SweepStore
 	sfn   flow.Executions
@@ -36,12 +37,13 @@ type Sweeper struct {
 	def   *flow.Definition
 	log   *slog.Logger
 	pub   Publisher
+	clock func() time.Time
 }
 
 // NewSweeper wires the sweep on the purge state machine arn.
 func NewSweeper(s SweepStore, x flow.Executions, arn string, log *slog.Logger) *Sweeper {
 	def := Definition(arn)
-	return &Sweeper{store: s, sfn: x, ops: flow.NewOperations(s, x, def), kit: &flow.Kit{Store: s, Log: log}, def: def, log: log}
+	return &Sweeper{store: s, sfn: x, ops: flow.NewOperations(s, x, def), kit: &flow.Kit{Store: s, Log: log}, def: def, log: log, clock: time.Now}
 }
 
 // WithMetrics makes the sweep's releases of ended purges report their metrics to m,
@@ -97,8 +99,14 @@ func (s *Sweeper) Handle(ctx context.Context, ev events.CloudWatchEvent) (SweepR
 		return SweepResult{}, &tenant.ValidationError{Field: "time", Reason: "scheduled event has no time"}
 	}
 	res := SweepResult{Now: now, Started: []string{}, Released: []string{}, Skipped: []string{}, Failed: []string{}, Published: []string{}}
+	// Publishing a committed certificate late is harmless, so the relay goes by the
+	// event's time; what becomes due to purge never by a time later than the clock.
 	if err := s.relay(ctx, now, &res); err != nil {
 		return res, err
+	}
+	if clock := s.clock().UTC(); clock.Before(now) {
+		now = clock
+		res.Now = now
 	}
 	var cursor store.DueCursor
 	for len(res.Started) < maxStarts && !nearDeadline(ctx) {
