@@ -176,7 +176,9 @@ type ExportRefusedError struct {
 	Reason   string
 }
 
-func (e *ExportRefusedError) Error() string { return "export of " + e.TenantID + " refused: " + e.Reason }
+func (e *ExportRefusedError) Error() string {
+	return "export of " + e.TenantID + " refused: " + e.Reason
+}
 
 // RetentionNotOverError refuses to purge a tenant whose retention window is still
 // open: a purge cannot be undone, so it never runs early, whoever started it.
@@ -383,7 +385,7 @@ var Rules = []*Rule{
 		Why:   "Inside the retention the tenant, or an operator, undoes the deletion onto a plan its usage fits. Deleting does not lift a suspension: a win-back by the tenant comes back SUSPENDED with the cause it had."},
 	{Action: ActExport, What: "export its data", Actors: []Actor{ActorOperator, ActorTenant},
 		From: allButPurged, Pre: []*Precondition{PreDataHeld},
-		Why:  "GDPR access and portability: in every state that still holds data, also SUSPENDED and DELETED."},
+		Why: "GDPR access and portability: in every state that still holds data, also SUSPENDED and DELETED."},
 	{Action: ActUsageReport, What: "report usage", Actors: []Actor{ActorMetering, ActorOperator},
 		From: allButPurged,
 		Why:  "Usage decides whether a plan fits, so it comes from the metering service, never from the tenant's own token (the store refuses a purged tenant in the same write)."},
