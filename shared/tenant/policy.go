@@ -65,6 +65,9 @@ const (
 	ActStripeSuspendNonpayment Action = "stripe_suspend_nonpayment"
 	ActStripeSuspendCanceled   Action = "stripe_suspend_canceled"
 	ActStripeLiftNonpayment    Action = "stripe_lift_nonpayment"
+	// ActStripeCureNonpayment removes the nonpayment cause a DELETED tenant kept from
+	// its suspension, without touching anything else (the tenant stays DELETED).
+	ActStripeCureNonpayment Action = "stripe_cure_nonpayment"
 )
 
 // Suspension causes (Tenant.SuspendCause): why a tenant is SUSPENDED, which decides
@@ -176,7 +179,9 @@ type ExportRefusedError struct {
 	Reason   string
 }
 
-func (e *ExportRefusedError) Error() string { return "export of " + e.TenantID + " refused: " + e.Reason }
+func (e *ExportRefusedError) Error() string {
+	return "export of " + e.TenantID + " refused: " + e.Reason
+}
 
 // RetentionNotOverError refuses to purge a tenant whose retention window is still
 // open: a purge cannot be undone, so it never runs early, whoever started it.
@@ -372,6 +377,12 @@ var Rules = []*Rule{
 		Lifts: map[Actor][]string{ActorStripe: {CauseNonpayment}},
 		Pre:   []*Precondition{PreFree, PreCauseLiftable},
 		Why:   "invoice.paid or status active lifts what nonpayment caused, and nothing else; the tenant keeps its plan, so no plan is entered and usage is not checked."},
+	{Action: ActStripeCureNonpayment, What: "clear the nonpayment cause of a deleted tenant", Actors: []Actor{ActorStripe},
+		From: []State{Deleted}, Ends: Deleted,
+		Lifts: map[Actor][]string{ActorStripe: {CauseNonpayment}},
+		Pre:   []*Precondition{PreCauseLiftable, PreFree},
+		Why: "A payment while the tenant is DELETED settles the debt its suspension was for: the cause is removed in one audited write and nothing else changes, " +
+			"so the tenant's own win-back later comes back ACTIVE instead of SUSPENDED for a debt Stripe says is paid."},
 	{Action: ActDelete, What: "soft-delete, with retention", Actors: []Actor{ActorOperator, ActorTenant},
 		From: []State{Active, Suspended}, Via: Deleting, Ends: Deleted,
 		Pre: []*Precondition{PreFree},
@@ -383,7 +394,7 @@ var Rules = []*Rule{
 		Why:   "Inside the retention the tenant, or an operator, undoes the deletion onto a plan its usage fits. Deleting does not lift a suspension: a win-back by the tenant comes back SUSPENDED with the cause it had."},
 	{Action: ActExport, What: "export its data", Actors: []Actor{ActorOperator, ActorTenant},
 		From: allButPurged, Pre: []*Precondition{PreDataHeld},
-		Why:  "GDPR access and portability: in every state that still holds data, also SUSPENDED and DELETED."},
+		Why: "GDPR access and portability: in every state that still holds data, also SUSPENDED and DELETED."},
 	{Action: ActUsageReport, What: "report usage", Actors: []Actor{ActorMetering, ActorOperator},
 		From: allButPurged,
 		Why:  "Usage decides whether a plan fits, so it comes from the metering service, never from the tenant's own token (the store refuses a purged tenant in the same write)."},
