@@ -65,6 +65,9 @@ const (
 	ActStripeSuspendNonpayment Action = "stripe_suspend_nonpayment"
 	ActStripeSuspendCanceled   Action = "stripe_suspend_canceled"
 	ActStripeLiftNonpayment    Action = "stripe_lift_nonpayment"
+	// ActStripeCureNonpayment removes the nonpayment cause a DELETED tenant kept from
+	// its suspension, without touching anything else (the tenant stays DELETED).
+	ActStripeCureNonpayment Action = "stripe_cure_nonpayment"
 )
 
 // Suspension causes (Tenant.SuspendCause): why a tenant is SUSPENDED, which decides
@@ -374,6 +377,12 @@ var Rules = []*Rule{
 		Lifts: map[Actor][]string{ActorStripe: {CauseNonpayment}},
 		Pre:   []*Precondition{PreFree, PreCauseLiftable},
 		Why:   "invoice.paid or status active lifts what nonpayment caused, and nothing else; the tenant keeps its plan, so no plan is entered and usage is not checked."},
+	{Action: ActStripeCureNonpayment, What: "clear the nonpayment cause of a deleted tenant", Actors: []Actor{ActorStripe},
+		From: []State{Deleted}, Ends: Deleted,
+		Lifts: map[Actor][]string{ActorStripe: {CauseNonpayment}},
+		Pre:   []*Precondition{PreCauseLiftable, PreFree},
+		Why: "A payment while the tenant is DELETED settles the debt its suspension was for: the cause is removed in one audited write and nothing else changes, " +
+			"so the tenant's own win-back later comes back ACTIVE instead of SUSPENDED for a debt Stripe says is paid."},
 	{Action: ActDelete, What: "soft-delete, with retention", Actors: []Actor{ActorOperator, ActorTenant},
 		From: []State{Active, Suspended}, Via: Deleting, Ends: Deleted,
 		Pre: []*Precondition{PreFree},

@@ -147,6 +147,13 @@ var policyCases = []policyCase{
 	{"Stripe's lift waits for a running suspension", q(ActStripeLiftNonpayment, ActorStripe, tn(Suspended, held), Professional), conflict, ""},
 	{"Stripe's lift waits for a win-back that may end SUSPENDED", q(ActStripeLiftNonpayment, ActorStripe, tn(Reactivating, held), Professional), conflict, ""},
 	{"Stripe's lift of a deleted tenant changes nothing", q(ActStripeLiftNonpayment, ActorStripe, tn(Deleted, cause(CauseNonpayment)), Professional), transition, ""},
+	{"Stripe's payment clears a deleted tenant's nonpayment cause", q(ActStripeCureNonpayment, ActorStripe, tn(Deleted, cause(CauseNonpayment)), ""), "allowed", Deleted},
+	{"a payment keeps a deleted tenant's operator cause", q(ActStripeCureNonpayment, ActorStripe, tn(Deleted, cause(CauseOperator)), ""), forbidden, ""},
+	{"a payment keeps a deleted tenant's cancellation", q(ActStripeCureNonpayment, ActorStripe, tn(Deleted, cause(CauseCanceled)), ""), forbidden, ""},
+	{"a payment has nothing to clear on a deleted tenant without a cause", q(ActStripeCureNonpayment, ActorStripe, tn(Deleted), ""), forbidden, ""},
+	{"the cure waits for an operation holding the deleted tenant", q(ActStripeCureNonpayment, ActorStripe, tn(Deleted, cause(CauseNonpayment), held), ""), conflict, ""},
+	{"a tenant cannot clear its own cause", q(ActStripeCureNonpayment, ActorTenant, tn(Deleted, cause(CauseNonpayment)), ""), forbidden, ""},
+	{"the cure is for deleted tenants only", q(ActStripeCureNonpayment, ActorStripe, tn(Suspended, cause(CauseNonpayment)), ""), conflict, ""},
 
 	{"tenant deletes itself", q(ActDelete, ActorTenant, tn(Active), ""), "allowed", Deleted},
 	{"tenant deletes itself while suspended", q(ActDelete, ActorTenant, tn(Suspended, cause(CauseOperator)), ""), "allowed", Deleted},

@@ -24,7 +24,9 @@
 //     subscription canceled: no later event of that subscription reactivates the
 //     tenant;
 //   - starts the suspension or reactivation flow and answers at once (the flows run
-//     asynchronously), and never touches a DELETED or PURGED tenant;
+//     asynchronously), and never moves a DELETED or PURGED tenant: the one write it
+//     makes itself is a payment clearing the nonpayment cause a DELETED tenant kept
+//     from its suspension (it stays DELETED);
 //   - answers 503 when the tenant is held by another operation (a deletion running
 //     included: it may roll back), waits for an operator (whatever the event), or
 //     another event of the subscription is being applied: the event is not recorded,

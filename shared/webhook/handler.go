@@ -36,6 +36,13 @@ type Tenants interface {
 	GetOperation(ctx context.Context, id string) (*tenant.Operation, error)
 }
 
+// Changes makes the webhook's one direct write on a tenant (shared/store implements
+// it): the conditional, audited change that clears a DELETED tenant's nonpayment
+// cause.
+type Changes interface {
+	Change(ctx context.Context, id string, by store.Actor, decide store.Decide) (*tenant.Tenant, error)
+}
+
 // Lifecycle starts the flows (lifecycle.Starter) under an operation id the caller
 // chose: the webhook reserves it in the subscription's order record before starting,
 // so a retry of the same event finds the flow an earlier delivery started.
@@ -64,6 +71,7 @@ type Handler struct {
 	Ledger    Ledger
 	Tenants   Tenants
 	Lifecycle Lifecycle
+	Changes   Changes
 	Log       *slog.Logger
 }
 
@@ -242,8 +250,12 @@ func (h *Handler) apply(ctx context.Context, log *slog.Logger, f Fact, in Intent
 		next.Canceled = m.Canceled || in.Terminal()
 		next.OperationID, next.Pending, next.PendingOp, next.LeaseUntil = prev, "", "", 0
 		if act != NoChange {
-			// A flow will start: the event holds the subscription until it is settled.
+			// A flow will start, or the tenant be written: the event holds the
+			// subscription until it is settled.
 			next.Pending, next.PendingOp, next.LeaseUntil = f.EventID, reserved, now.Add(Lease).Unix()
+			if act == ClearCause {
+				next.PendingOp = "" // no flow: nothing for a retry to find
+			}
 		}
 		ok, err := h.Ledger.AcceptWebhookMark(ctx, f.SubscriptionID, t.ID, m.Version, next)
 		if err != nil {
@@ -257,6 +269,9 @@ func (h *Handler) apply(ctx context.Context, log *slog.Logger, f Fact, in Intent
 				log.Info("stripe event changes nothing", "intent", in.String(), "state", t.State, "suspend_reason", t.SuspendReason)
 			}
 			return outcome, nil
+		}
+		if act == ClearCause {
+			return h.clearCause(ctx, log, f, t)
 		}
 		opID, err := h.start(ctx, f, in, act, t, reserved)
 		if err != nil {
@@ -333,6 +348,51 @@ func (h *Handler) previous(ctx context.Context, m store.WebhookMark, f Fact) (pr
 		reserved = flow.NewOperationID()
 	}
 	return prev, reserved, started, nil
+}
+
+// ReasonCured is the audited reason of a nonpayment cause a payment cleared while the
+// tenant was DELETED.
+const ReasonCured = "payment received while deleted: the nonpayment suspension is lifted"
+
+// clearCause applies an accepted, pending payment to a DELETED tenant that kept a
+// nonpayment suspension: one conditional write (store.Change, audited) removes
+// suspend_cause and suspend_reason and nothing else, decided again on the tenant
+// read inside the write. Then the subscription is settled; a failure releases it
+// and answers 5xx, and Stripe's retry decides again (a cause already cleared is no
+// change).
+func (h *Handler) clearCause(ctx context.Context, log *slog.Logger, f Fact, t *tenant.Tenant) (string, error) {
+	by := h.actor(f)
+	cleared := false
+	_, err := h.Changes.Change(ctx, t.ID, by, func(cur *tenant.Tenant) (store.Write, error) {
+		cleared = false
+		_, err := tenant.Decide(tenant.Query{Action: tenant.ActStripeCureNonpayment, Actor: tenant.ActorStripe, Tenant: cur})
+		var fe *tenant.ForbiddenError
+		switch {
+		case errors.As(err, &fe):
+			return store.Write{}, store.ErrUnchanged // no nonpayment cause (left) to clear
+		case err != nil:
+			return store.Write{}, err
+		}
+		cleared = true
+		return store.Write{Reason: ReasonCured + " (" + by.Reason + ")", Mutate: func(x *tenant.Tenant) {
+			x.SuspendCause, x.SuspendReason = "", ""
+		}}, nil
+	})
+	if err := startErr(t, err); err != nil {
+		if rerr := h.Ledger.ReleaseWebhookMark(ctx, f.SubscriptionID, f.EventID); rerr != nil {
+			log.Error("subscription order not released (the next event waits for the lease to expire)", "error", rerr.Error())
+		}
+		return "", err
+	}
+	if ok, err := h.Ledger.SettleWebhookMark(ctx, f.SubscriptionID, f.EventID, ""); err != nil || !ok {
+		log.Error("subscription order not settled", "error", fmt.Sprint(err), "superseded", !ok && err == nil)
+	}
+	if !cleared {
+		log.Info("stripe event changes nothing: the nonpayment cause is already gone", "state", t.State)
+		return NoChange.String(), nil
+	}
+	log.Info("stripe event cleared the nonpayment cause of a deleted tenant", "state", t.State)
+	return ClearCause.String(), nil
 }
 
 // outcomeOf is the outcome of an event whose flow op an earlier delivery started.

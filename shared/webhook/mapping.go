@@ -66,15 +66,20 @@ const (
 	// Busy: another operation holds the tenant (or it waits for an operator) and the
 	// intent may apply once it is free: answer 5xx so Stripe retries.
 	Busy
+	// ClearCause removes the nonpayment cause a DELETED tenant kept from its
+	// suspension, in one conditional write; the tenant stays DELETED.
+	ClearCause
 )
 
 func (a Action) String() string {
-	return [...]string{"no_change", "suspension_started", "reactivation_started", "busy"}[a]
+	return [...]string{"no_change", "suspension_started", "reactivation_started", "busy", "suspension_cause_cleared"}[a]
 }
 
 // Decide asks the lifecycle policy (tenant.Decide, actor Stripe) what an intent does
 // to the tenant, and turns its answer into the webhook's action:
-//   - allowed: start the flow (suspension, or reactivation onto the tenant's plan);
+//   - allowed: start the flow (suspension, or reactivation onto the tenant's plan),
+//     or, for a payment that meets a DELETED tenant still carrying a nonpayment
+//     suspension, clear that cause (stripe_cure_nonpayment);
 //   - refused because another operation holds the tenant, or one waits for an
 //     operator, while the intent may apply once it is free: Busy (503, Stripe
 //     retries);
@@ -87,8 +92,11 @@ func (a Action) String() string {
 //     lift; a SUSPENDED one needs no second suspension (its cause stays: an
 //     operator's suspension is not turned into one a payment lifts); a payment lifts
 //     only a nonpayment suspension (cause_liftable); a DELETED or PURGED tenant is
-//     never touched — its subscription was canceled by the deletion, and a win-back is
-//     the customer's decision, not a payment's.
+//     never moved — its subscription was canceled by the deletion, and a win-back is
+//     the customer's decision, not a payment's. The one exception is the cure above:
+//     the payment settles the debt a DELETED tenant's suspension was for, so its own
+//     win-back later comes back ACTIVE rather than SUSPENDED for a paid debt; any
+//     other cause stays.
 func Decide(in Intent, t *tenant.Tenant) Action {
 	var act tenant.Action
 	start := StartSuspension
@@ -99,6 +107,9 @@ func Decide(in Intent, t *tenant.Tenant) Action {
 		act = tenant.ActStripeSuspendCanceled
 	case Reactivate:
 		act, start = tenant.ActStripeLiftNonpayment, StartReactivation
+		if t.State == tenant.Deleted {
+			act, start = tenant.ActStripeCureNonpayment, ClearCause
+		}
 	default:
 		return NoChange
 	}

@@ -80,11 +80,41 @@ func TestMappingTable(t *testing.T) {
 			if got := webhook.Decide(in, held(st)); got != webhook.NoChange {
 				t.Errorf("%s on %s: %s, want no_change", in, st, got)
 			}
-			if got := webhook.Decide(in, free(st, tenant.CauseNonpayment)); got != webhook.NoChange {
-				t.Errorf("%s on a free %s: %s, want no_change", in, st, got)
+			want := webhook.NoChange
+			if in == webhook.Reactivate && st == tenant.Deleted {
+				want = webhook.ClearCause // see the cases below
+			}
+			if got := webhook.Decide(in, free(st, tenant.CauseNonpayment)); got != want {
+				t.Errorf("%s on a free %s (cause nonpayment): %s, want %s", in, st, got, want)
 			}
 			if got := webhook.Decide(in, &tenant.Tenant{State: st, Attention: "op_y"}); got != webhook.NoChange {
 				t.Errorf("%s on a %s waiting for an operator: %s, want no_change", in, st, got)
+			}
+		}
+	}
+	// A payment meets a DELETED tenant that kept its suspension: it clears a
+	// nonpayment cause (the tenant stays DELETED), and only that cause; it waits for
+	// an operation holding the tenant (a win-back may end SUSPENDED for nonpayment),
+	// or for an operator.
+	deleted := []struct {
+		t    *tenant.Tenant
+		want webhook.Action
+	}{
+		{free(tenant.Deleted, tenant.CauseNonpayment), webhook.ClearCause},
+		{&tenant.Tenant{State: tenant.Deleted, SuspendReason: webhook.ReasonNonpayment}, webhook.ClearCause}, // before causes
+		{free(tenant.Deleted, tenant.CauseOperator), webhook.NoChange},
+		{free(tenant.Deleted, tenant.CauseCanceled), webhook.NoChange},
+		{&tenant.Tenant{State: tenant.Deleted}, webhook.NoChange},
+		{&tenant.Tenant{State: tenant.Deleted, SuspendCause: tenant.CauseNonpayment, Operation: "op_x"}, webhook.Busy},
+		{&tenant.Tenant{State: tenant.Deleted, SuspendCause: tenant.CauseNonpayment, Attention: "op_y"}, webhook.Busy},
+	}
+	for _, c := range deleted {
+		if got := webhook.Decide(webhook.Reactivate, c.t); got != c.want {
+			t.Errorf("reactivate on DELETED (cause %q, held by %q, attention %q): %s, want %s", c.t.Cause(), c.t.Operation, c.t.Attention, got, c.want)
+		}
+		for _, in := range []webhook.Intent{webhook.SuspendNonpayment, webhook.SuspendCanceled} {
+			if got := webhook.Decide(in, c.t); got != webhook.NoChange {
+				t.Errorf("%s on DELETED (cause %q): %s, want no_change", in, c.t.Cause(), got)
 			}
 		}
 	}

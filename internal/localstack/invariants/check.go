@@ -146,11 +146,17 @@ func (q *seqRun) checkTrail(i int, t *tstate) {
 		q.violate(I4, t, "end", "the audit trail ends in %s, the tenant is %s", prev, t.view.State)
 	}
 
-	// I1 over the entries not yet judged.
-	for _, e := range changes[min(t.audit, len(changes)):] {
-		q.followSuspension(i, t, e)
+	// I1 over the entries not yet judged: the transitions, and the audited writes of
+	// Stripe's webhook that clear a DELETED tenant's cause without moving it.
+	for _, e := range t.trail[min(t.audit, len(t.trail)):] {
+		switch {
+		case e.From != e.To && e.From != "":
+			q.followSuspension(i, t, e)
+		case e.From == tenant.Deleted && e.To == tenant.Deleted && e.Who == stripeWebhook:
+			q.followCure(t, e)
+		}
 	}
-	t.audit = len(changes)
+	t.audit = len(t.trail)
 	// Stripe canceling the subscription of a suspended tenant makes the suspension
 	// one Stripe can no longer lift.
 	if len(t.causes) > 0 {
@@ -180,6 +186,24 @@ func (q *seqRun) followSuspension(i int, t *tstate, e store.AuditEntry) {
 	case e.To == tenant.Purged:
 		t.causes = map[string]bool{}
 	}
+}
+
+// stripeWebhook is the audit identity of the Stripe webhook's own writes.
+const stripeWebhook = "system:stripe-webhook"
+
+// followCure judges a payment that cleared the cause of a DELETED tenant (I1): Stripe
+// may clear a suspension whose only cause is nonpayment, nothing else. A cleared
+// suspension is no longer in force: the tenant's own win-back may then end ACTIVE.
+func (q *seqRun) followCure(t *tstate, e store.AuditEntry) {
+	if len(t.causes) == 0 {
+		return // nothing in force (a record the model did not see suspended)
+	}
+	causes := slices.Sorted(maps.Keys(t.causes))
+	if len(causes) != 1 || causes[0] != causeNonpayment {
+		q.violate(I1, t, fmt.Sprintf("v%d", e.Version), "suspended (cause %s), its cause cleared while DELETED by %s (audit v%d: %s)",
+			strings.Join(causes, "+"), e.Who, e.Version, e.Reason)
+	}
+	t.causes = map[string]bool{}
 }
 
 func describeActor(a Actor) string {

@@ -58,7 +58,7 @@ type judgeCase struct {
 	kinds map[string]string // operation id → kind, for operations the API did not start
 	// events are Stripe deliveries: kind and outcome.
 	events []*sentEvent
-	trail  [][3]string // from, to, operation id
+	trail  [][3]string // from, to, operation id (stripeWebhook: the webhook's own write)
 	state  tenant.State
 	want   []string // invariants broken
 }
@@ -80,7 +80,11 @@ func runJudge(t *testing.T, c judgeCase) []string {
 	}
 	at := time.Now()
 	for i, tr := range c.trail {
-		ts.trail = append(ts.trail, store.AuditEntry{At: at, From: tenant.State(tr[0]), To: tenant.State(tr[1]), OperationID: tr[2], Version: int64(i + 1)})
+		e := store.AuditEntry{At: at, From: tenant.State(tr[0]), To: tenant.State(tr[1]), OperationID: tr[2], Version: int64(i + 1)}
+		if tr[2] == stripeWebhook {
+			e.Who, e.OperationID = stripeWebhook, ""
+		}
+		ts.trail = append(ts.trail, e)
 	}
 	ts.view = &tenant.Tenant{ID: "t0", State: c.state, Plan: tenant.Starter}
 	q.tenants = []*tstate{ts}
@@ -127,6 +131,16 @@ func TestJudgement(t *testing.T) {
 		{name: "Stripe's payment lifts an operator's suspension", state: tenant.Active, want: []string{I1},
 			ops: opSuspend, events: []*sentEvent{paid("reactivation_started")},
 			trail: [][3]string{created, {"ACTIVE", "SUSPENDED", "op_s"}, {"SUSPENDED", "REACTIVATING", "op_y"}, {"REACTIVATING", "ACTIVE", "op_y"}}},
+		{name: "a payment while DELETED clears nonpayment; the tenant's win-back then ends ACTIVE", state: tenant.Active,
+			ops:    map[string]*apiOp{"op_d": {ID: "op_d", Actor: Own, Kind: Delete}, "op_w": {ID: "op_w", Actor: Own, Kind: Reactivate}},
+			events: []*sentEvent{unpaid, paid("suspension_cause_cleared")},
+			trail: [][3]string{created, {"ACTIVE", "SUSPENDED", "op_x"}, {"SUSPENDED", "DELETING", "op_d"}, {"DELETING", "DELETED", "op_d"},
+				{"DELETED", "DELETED", stripeWebhook}, {"DELETED", "REACTIVATING", "op_w"}, {"REACTIVATING", "ACTIVE", "op_w"}}},
+		{name: "a payment while DELETED clears an operator's suspension", state: tenant.Deleted, want: []string{I1},
+			ops:    with(opSuspend, &apiOp{ID: "op_d", Actor: Own, Kind: Delete}),
+			events: []*sentEvent{paid("suspension_cause_cleared")},
+			trail: [][3]string{created, {"ACTIVE", "SUSPENDED", "op_s"}, {"SUSPENDED", "DELETING", "op_d"}, {"DELETING", "DELETED", "op_d"},
+				{"DELETED", "DELETED", stripeWebhook}}},
 		{name: "the tenant's token claims a suspended tenant's reactivation", state: tenant.Active, want: []string{I4, I1},
 			ops:   with(opSuspend, &apiOp{ID: "op_w", Actor: Own, Kind: Reactivate}),
 			trail: [][3]string{created, {"ACTIVE", "SUSPENDED", "op_s"}, {"SUSPENDED", "REACTIVATING", "op_w"}, {"REACTIVATING", "ACTIVE", "op_w"}}},

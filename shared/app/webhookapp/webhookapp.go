@@ -36,7 +36,7 @@ func New(logicalID string) (*core.Deps, *webhook.Handler) {
 	_, re, sus := lifecycleapp.Flows(d)
 	ops := flow.NewOperations(d.Store(), core.Provided[flow.Executions](d), re, sus)
 	h := &webhook.Handler{
-		Ledger: d.Store(), Tenants: truthful{store: d.Store(), ops: ops}, Log: d.Log,
+		Ledger: d.Store(), Tenants: truthful{store: d.Store(), ops: ops}, Changes: d.Store(), Log: d.Log,
 		Lifecycle: lifecycle.NewStarter(d.Store(), ops, d.Catalog, d.Config.DefaultRetentionDays),
 	}
 	if name := d.Config.StripeWebhookSecretName; name != "" {
