@@ -158,10 +158,16 @@ func (q *seqRun) checkTrail(i int, t *tstate) {
 	}
 	t.audit = len(t.trail)
 	// Stripe canceling the subscription of a suspended tenant makes the suspension
-	// one Stripe can no longer lift.
+	// one Stripe can no longer lift. Only the subscription the tenant is on counts: a
+	// reactivation that replaced a canceled subscription by a new one leaves the old
+	// one's deletion behind it.
 	if len(t.causes) > 0 {
+		current := ""
+		if t.view != nil {
+			current = t.view.Billing.SubscriptionID
+		}
 		for _, e := range q.events {
-			if e.Tenant == i && e.Kind == SubDeleted && e.accepted() {
+			if e.Tenant == i && e.Kind == SubDeleted && e.accepted() && (current == "" || e.Sub == current) {
 				t.causes[causeCanceled] = true
 			}
 		}
