@@ -171,7 +171,7 @@ func stillDue(t *testing.T, s *stack.Stack, id string, now time.Time) bool {
 func TestPurgedPublishedOnlyAfterCommit(t *testing.T) {
 	s := st.SharedWith(t, stackOptions())
 	if !s.Moto.EnforcesIAM {
-		t.Skip("needs IAM enforcement (TENANTFLOW_IAM is off)")
+		t.Fatalf("this test injects its fault as an IAM deny, so it needs IAM enforcement; unset %s=off", stack.IAMEnv)
 	}
 	now := time.Now().UTC()
 	sm := newSample(t, s, "purge-outbox", now.Add(-time.Hour), 10, 1)
@@ -302,7 +302,7 @@ func iamCall(t *testing.T, s *stack.Stack, form url.Values) {
 func TestSweepPublishesWhatFinishCouldNot(t *testing.T) {
 	s := st.SharedWith(t, stackOptions())
 	if !s.Moto.EnforcesIAM {
-		t.Skip("needs IAM enforcement (TENANTFLOW_IAM is off)")
+		t.Fatalf("this test injects its fault as an IAM deny, so it needs IAM enforcement; unset %s=off", stack.IAMEnv)
 	}
 	now := time.Now().UTC()
 	sm := newSample(t, s, "purge-relay", now.Add(-time.Hour), 10, 1)
