@@ -38,7 +38,7 @@ type runner struct {
 }
 
 func newRunner(s *stack.Stack, cfg Config) (*runner, error) {
-	p, err := prices(s)
+	p, err := s.PriceIDs()
 	if err != nil {
 		return nil, err
 	}

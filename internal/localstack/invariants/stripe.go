@@ -12,7 +12,6 @@ import (
 
 	"github.com/tenantflow/tenantflow/internal/localstack/stack"
 	"github.com/tenantflow/tenantflow/internal/localstack/testenv"
-	"github.com/tenantflow/tenantflow/shared/tenant"
 )
 
 // subscription is one Stripe subscription as Stripe holds it, replayed from what was
@@ -136,30 +135,6 @@ func replayStripe(reqs []testenv.StripeRequest, killed map[string]bool) *ledger 
 		}
 	}
 	return l
-}
-
-// prices reads the template's StripePriceIds ("free=price_free,...") into the price of
-// every plan: what the billing adapter sends Stripe for it.
-func prices(s *stack.Stack) (map[tenant.Plan]string, error) {
-	ref, err := s.Template.Ref("StripePriceIds")
-	if err != nil {
-		return nil, fmt.Errorf("template parameter StripePriceIds: %w", err)
-	}
-	str, _ := ref.(string)
-	out := map[tenant.Plan]string{}
-	for _, item := range strings.Split(str, ",") {
-		plan, price, ok := strings.Cut(strings.TrimSpace(item), "=")
-		if !ok || plan == "" || price == "" {
-			return nil, fmt.Errorf("StripePriceIds: malformed item %q", item)
-		}
-		out[tenant.Plan(strings.TrimSpace(plan))] = strings.TrimSpace(price)
-	}
-	for _, p := range tenant.DefaultCatalog().Plans() {
-		if out[p] == "" {
-			return nil, fmt.Errorf("StripePriceIds %q: no price for plan %s", str, p)
-		}
-	}
-	return out, nil
 }
 
 // sentEvent is a Stripe event the sequence delivered (or still delivers: Stripe

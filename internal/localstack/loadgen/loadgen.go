@@ -312,12 +312,7 @@ func (g *gen) violate(check, tenantID, opID, format string, args ...any) {
 func Run(ctx context.Context, s *stack.Stack, cfg Config) (*Report, error) {
 	cfg = cfg.withDefaults()
 	rep := &Report{Config: cfg, ByKind: map[Kind]int{}, Refused: map[int]int{}, FinalStates: map[tenant.State]int{}}
-	ref, err := s.Template.Ref("StripePriceIds")
-	if err != nil {
-		return rep, fmt.Errorf("template parameter StripePriceIds: %w", err)
-	}
-	refStr, _ := ref.(string)
-	prices, err := parsePrices(refStr)
+	prices, err := s.PriceIDs()
 	if err != nil {
 		return rep, err
 	}
@@ -401,25 +396,6 @@ func (g *gen) createTenants(ctx context.Context) ([]*tenantRun, error) {
 		return nil
 	})
 	return runs, err
-}
-
-// parsePrices reads the template's StripePriceIds ("free=price_free,...") into the
-// price of every plan: what the billing adapter sends Stripe for it.
-func parsePrices(s string) (map[tenant.Plan]string, error) {
-	out := map[tenant.Plan]string{}
-	for _, item := range strings.Split(s, ",") {
-		plan, price, ok := strings.Cut(strings.TrimSpace(item), "=")
-		if !ok || plan == "" || price == "" {
-			return nil, fmt.Errorf("StripePriceIds: malformed item %q", item)
-		}
-		out[tenant.Plan(strings.TrimSpace(plan))] = strings.TrimSpace(price)
-	}
-	for _, p := range tenant.DefaultCatalog().Plans() {
-		if out[p] == "" {
-			return nil, fmt.Errorf("StripePriceIds %q: no price for plan %s", s, p)
-		}
-	}
-	return out, nil
 }
 
 // parallel runs f(0..n-1) on at most k goroutines and returns the first error.

@@ -8,6 +8,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/tenantflow/tenantflow/shared/billing"
 	"github.com/tenantflow/tenantflow/shared/provision"
 	"github.com/tenantflow/tenantflow/shared/store"
 	"github.com/tenantflow/tenantflow/shared/tenant"
@@ -123,4 +124,20 @@ func (s *Stack) Load(ctx context.Context, tenants []*tenant.Tenant, ops []*tenan
 		}
 	}
 	return nil
+}
+
+// PriceIDs reads the template's StripePriceIds the way the billing adapter does
+// (billing.ParsePriceIDs, then Validate): the price the stack's functions send Stripe
+// for each plan, for tests that judge billing from the recorded Stripe requests.
+func (s *Stack) PriceIDs() (billing.PriceIDs, error) {
+	ref, err := s.Template.Ref("StripePriceIds")
+	if err != nil {
+		return nil, fmt.Errorf("template parameter StripePriceIds: %w", err)
+	}
+	str, _ := ref.(string)
+	p, err := billing.ParsePriceIDs(str)
+	if err != nil {
+		return nil, err
+	}
+	return p, p.Validate()
 }
