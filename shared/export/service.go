@@ -192,13 +192,8 @@ func (s *Service) Request(ctx context.Context, tenantID, by string) (*View, bool
 // purge holding the tenant is erasing it now. A DELETED tenant inside its retention
 // still exports, also while another flow (a win-back) holds it.
 func (s *Service) refusal(ctx context.Context, t *tenant.Tenant) error {
-	switch {
-	case t.State == tenant.Purged:
-		return &RefusedError{TenantID: t.ID, Reason: "the tenant is purged; it has no data left to export"}
-	case t.State == tenant.Deleted && t.PurgeAfter != nil && !s.now().Before(*t.PurgeAfter):
-		return &RefusedError{TenantID: t.ID, Reason: "the retention period ended at " + t.PurgeAfter.UTC().Format(time.RFC3339) + "; the tenant's data is being erased"}
-	case t.Operation == "":
-		return nil
+	if err := tenant.DataHeld(t, s.now()); err != nil || t.Operation == "" {
+		return err
 	}
 	op, err := s.Tenants.GetOperation(ctx, t.Operation)
 	var nf *tenant.NotFoundError

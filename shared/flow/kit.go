@@ -182,15 +182,6 @@ func reserved(t *tenant.Tenant, ref Ref) bool {
 	return t.Operation == ref.OperationID && t.PreviousState == ""
 }
 
-// AvailableFor is Available for a request on behalf of operation id: the tenant's
-// reservation for that same operation does not count against it.
-func AvailableFor(t *tenant.Tenant, id string) error {
-	if t.Operation == id && t.PreviousState == "" && t.Attention == "" {
-		return nil
-	}
-	return Available(t)
-}
-
 func notOwned(t *tenant.Tenant, ref Ref, busy tenant.State) error {
 	return &tenant.ConflictError{TenantID: t.ID, Reason: fmt.Sprintf("tenant is %s for operation %q, not %s for %s", t.State, t.Operation, busy, ref.OperationID)}
 }

@@ -183,6 +183,19 @@ func (e *ExportRefusedError) Error() string {
 	return "export of " + e.TenantID + " refused: " + e.Reason
 }
 
+// DataHeld refuses, with *ExportRefusedError, an export of a tenant whose data is gone
+// (PURGED) or may be erased at any moment (DELETED at or after purge_after at now).
+// The policy's data_held precondition and the export service share it.
+func DataHeld(t *Tenant, now time.Time) error {
+	switch {
+	case t.State == Purged:
+		return &ExportRefusedError{TenantID: t.ID, Reason: "the tenant is purged; it has no data left to export"}
+	case t.State == Deleted && t.PurgeAfter != nil && !now.Before(*t.PurgeAfter):
+		return &ExportRefusedError{TenantID: t.ID, Reason: "the retention period ended at " + t.PurgeAfter.UTC().Format(time.RFC3339) + "; the tenant's data is being erased"}
+	}
+	return nil
+}
+
 // RetentionNotOverError refuses to purge a tenant whose retention window is still
 // open: a purge cannot be undone, so it never runs early, whoever started it.
 type RetentionNotOverError struct {
@@ -257,17 +270,8 @@ var (
 			return t.CanReactivate(q.now())
 		}}
 	PreDataHeld = &Precondition{Name: "data_held", early: true,
-		Doc: "the tenant's data is still held: not PURGED, and not DELETED at or after `purge_after` (the purge may erase it at any moment); 409 `export-refused` (checked before the state). A purge holding the tenant is refused the same way by the export service, which reads the holding operation",
-		check: func(q *Query, _ *Rule, _ *Verdict) error {
-			t := q.Tenant
-			switch {
-			case t.State == Purged:
-				return &ExportRefusedError{TenantID: t.ID, Reason: "the tenant is purged; it has no data left to export"}
-			case t.State == Deleted && t.PurgeAfter != nil && !q.now().Before(*t.PurgeAfter):
-				return &ExportRefusedError{TenantID: t.ID, Reason: "the retention period ended at " + t.PurgeAfter.UTC().Format(time.RFC3339) + "; the tenant's data is being erased"}
-			}
-			return nil
-		}}
+		Doc:   "the tenant's data is still held: not PURGED, and not DELETED at or after `purge_after` (the purge may erase it at any moment); 409 `export-refused` (checked before the state). A purge holding the tenant is refused the same way by the export service, which reads the holding operation",
+		check: func(q *Query, _ *Rule, _ *Verdict) error { return DataHeld(q.Tenant, q.now()) }}
 	PreRetentionOver = &Precondition{Name: "retention_over",
 		Doc: "the time is at or after `purge_after`; `RetentionNotOverError`",
 		check: func(q *Query, _ *Rule, _ *Verdict) error {

@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"github.com/stripe/stripe-go/v76"
+
+	"github.com/tenantflow/tenantflow/shared/tenant"
 )
 
 // Event types the handler maps; every other type is answered 200 and ignored.
@@ -14,10 +16,11 @@ const (
 	InvoicePaid         = "invoice.paid"
 )
 
-// Reasons a webhook suspends a tenant for (tenant.SuspendReason).
+// Reasons a webhook suspends a tenant for: the suspension causes of the lifecycle
+// policy, which the starter maps back to Stripe's actions (so they are one value).
 const (
-	ReasonNonpayment = "nonpayment"
-	ReasonCanceled   = "canceled"
+	ReasonNonpayment = tenant.CauseNonpayment
+	ReasonCanceled   = tenant.CauseCanceled
 )
 
 // Fact is what one Stripe event says about one subscription.
