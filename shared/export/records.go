@@ -100,7 +100,7 @@ func (j *Jobs) Put(ctx context.Context, job *Job, wantParts int, wantStatus Stat
 	job.PK, job.SK = store.TenantPartition(job.TenantID), skPrefix+job.ID
 	job.OpenKind, job.OpenAt = "", ""
 	if job.Open() {
-		job.OpenKind, job.OpenAt = store.OpenExport, job.CreatedAt.UTC().Format(time.RFC3339Nano)
+		job.OpenKind, job.OpenAt = store.OpenExport, store.Timestamp(job.CreatedAt)
 	}
 	item, err := attributevalue.MarshalMap(job)
 	if err != nil {
@@ -226,7 +226,7 @@ func (j *Jobs) OpenBefore(ctx context.Context, t time.Time) ([]*Job, error) {
 			KeyConditionExpression: aws.String("open_kind = :k AND open_at < :t"),
 			ExpressionAttributeValues: map[string]dbtypes.AttributeValue{
 				":k": &dbtypes.AttributeValueMemberS{Value: store.OpenExport},
-				":t": &dbtypes.AttributeValueMemberS{Value: t.UTC().Format(time.RFC3339Nano)},
+				":t": &dbtypes.AttributeValueMemberS{Value: store.Timestamp(t)},
 			},
 		})
 		if err != nil {

@@ -104,3 +104,7 @@ func conflictFrom(err error, id, reason, op string) error {
 }
 
 func ts(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000000000Z") }
+
+// Timestamp is how the store writes times, fixed width so that they sort as strings:
+// index range keys written outside the store (an export job's open_at) use it too.
+func Timestamp(t time.Time) string { return ts(t) }
