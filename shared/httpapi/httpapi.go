@@ -85,6 +85,9 @@ type Config struct {
 	// CursorKey signs list cursors (cursor.go); empty means a random key per cold
 	// start, so a cursor then only works within one container.
 	CursorKey []byte
+	// Provisioning takes the app plane's answers to the provisioning hook; nil
+	// answers 404 (no hook).
+	Provisioning ProvisioningAnswers
 }
 
 // Handler serves the HTTP API. It is safe for concurrent use and built once per cold
@@ -102,6 +105,7 @@ type Handler struct {
 	now     func() time.Time
 	idem    IdempotencyStore
 	cursors cursorSigner
+	hook    ProvisioningAnswers
 }
 
 // New checks cfg and returns a Handler. A missing dependency is an error here, at cold
@@ -137,7 +141,7 @@ func New(cfg Config) (*Handler, error) {
 		now = time.Now
 	}
 	return &Handler{store: cfg.Store, prov: cfg.Provisioner, plans: cfg.PlanChanges, life: cfg.Lifecycle, ops: cfg.Operations, subs: cfg.Subscriptions, exports: cfg.Exports,
-		catalog: cfg.Catalog, log: cfg.Logger, now: now, idem: cfg.Idempotency, cursors: newCursorSigner(cfg.CursorKey)}, nil
+		catalog: cfg.Catalog, log: cfg.Logger, now: now, idem: cfg.Idempotency, cursors: newCursorSigner(cfg.CursorKey), hook: cfg.Provisioning}, nil
 }
 
 // request is one call in flight: the event, the caller, and what the log line needs.
@@ -183,6 +187,9 @@ var routes = map[string]route{
 	"POST /tenants/{id}/exports":            (*Handler).requestExport,
 	"GET /tenants/{id}/exports":             (*Handler).listExports,
 	"GET /tenants/{id}/exports/{export_id}": (*Handler).getExport,
+
+	// The app plane's answers to the provisioning hook (provisioning.go).
+	"POST /tenants/{id}/provisioning/{request_id}": (*Handler).answerProvisioning,
 }
 
 // RouteKeys returns the route keys the handler serves, sorted.

@@ -10,6 +10,7 @@ import (
 	"github.com/tenantflow/tenantflow/shared/app/reconcileapp"
 	"github.com/tenantflow/tenantflow/shared/app/sfnapp"
 	"github.com/tenantflow/tenantflow/shared/app/stripeapp"
+	"github.com/tenantflow/tenantflow/shared/apphook"
 	"github.com/tenantflow/tenantflow/shared/billing"
 	"github.com/tenantflow/tenantflow/shared/export"
 	"github.com/tenantflow/tenantflow/shared/flow"
@@ -26,6 +27,8 @@ type API struct {
 	Lifecycle    *lifecycle.Starter
 	Entitlements *provision.Provisioner
 	Billing      billing.Billing
+	// Provisioning hands the app plane's answers to the provisioning hook on.
+	Provisioning *apphook.Answerer
 }
 
 // Deps are the API's core.Deps, with its export service.
@@ -36,7 +39,7 @@ func (d *Deps) Exports() *export.Service { return exportapp.Service(d.Deps) }
 
 // NewAPI builds the HTTP API's dependencies.
 func NewAPI(logicalID string) *API {
-	d := core.Load(logicalID, sfnapp.Executions, stripeapp.Billing)
+	d := core.Load(logicalID, sfnapp.Executions, sfnapp.Tasks, stripeapp.Billing)
 	b := core.Provided[billing.Billing](d)
 	ops := flow.NewOperations(d.Store(), core.Provided[flow.Executions](d), reconcileapp.Followed(d)...)
 	return &API{
@@ -45,5 +48,6 @@ func NewAPI(logicalID string) *API {
 		Lifecycle:   lifecycle.NewStarter(d.Store(), ops, d.Catalog, d.Config.DefaultRetentionDays),
 		// Creating a tenant writes its first entitlements and publishes nothing.
 		Entitlements: provision.New(d.Store(), nil, d.Catalog),
+		Provisioning: &apphook.Answerer{Store: d.Store(), Tasks: core.Provided[apphook.Tasks](d)},
 	}
 }
