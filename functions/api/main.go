@@ -30,6 +30,9 @@ func main() {
 		// Only a non-nil reader: a nil *flow.StepReader in the interface would not be nil.
 		cfg.Steps = a.Steps
 	}
+	if a.Provisioning != nil {
+		cfg.Provisioning = a.Provisioning
+	}
 	h, err := httpapi.New(cfg)
 	core.Must(a.Deps.Log, h, err)
 	if h.RandomCursorKey() {

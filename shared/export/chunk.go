@@ -140,6 +140,9 @@ func (r *Reader) control(ctx context.Context, tenantID string, p *part) error {
 					named = append(named, op)
 				}
 			case strings.HasPrefix(sk, skPrefix), sk == activeSK:
+			case strings.HasPrefix(sk, store.ProvisioningSortKeyPrefix):
+				// The provisioning hook's requests hold task tokens; the operations
+				// they belong to are exported.
 			default:
 				err = p.write(SourceEntitlements, "entitlements", plain(item))
 			}

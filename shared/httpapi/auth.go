@@ -31,6 +31,7 @@ type principal struct {
 	sub           string
 	admin         bool
 	usage         bool // UsageScope: may report usage for any tenant, nothing more
+	provisioning  bool // ProvisioningScope: may answer provisioning requests, nothing more
 	tenantID      string
 }
 
@@ -47,6 +48,7 @@ func principalFrom(req *events.APIGatewayV2HTTPRequest) principal {
 	has := func(scope string) bool { return slices.Contains(scopes, scope) || slices.Contains(a.JWT.Scopes, scope) }
 	p.admin = has(AdminScope)
 	p.usage = has(UsageScope)
+	p.provisioning = has(ProvisioningScope)
 	return p
 }
 

@@ -218,12 +218,16 @@ var fixtures = map[string]expectation{
 			t.Errorf("Location %q for %s", resp.Headers["Location"], id)
 		}
 	}},
-	"create-tenant-existing.json":         {409, detail("tenant_acme", "already exists", "ACTIVE")},
-	"create-tenant-by-tenant-token.json":  {403, detail("tenants/admin")},
-	"create-tenant-bad-json.json":         {400, detail("malformed JSON")},
-	"create-tenant-bad-plan.json":         {422, detail(`field plan: unknown plan "gold"`, allPlans)},
-	"create-tenant-bad-missing-name.json": {422, detail("field name: required")},
-	"create-tenant-bad-id.json":           {422, detail("field id:")},
+	"create-tenant-existing.json": {409, detail("tenant_acme", "already exists", "ACTIVE")},
+	// Without a provisioning hook (Config.Provisioning nil) a well-formed request id
+	// names nothing; a tenant's own token may not answer for the app plane.
+	"answer-provisioning-unknown.json":          {404, detail("provisioning request prq_0123456789abcdef0123456789abcdef not found")},
+	"answer-provisioning-bad-tenant-token.json": {403, detail("tenants/provisioning")},
+	"create-tenant-by-tenant-token.json":        {403, detail("tenants/admin")},
+	"create-tenant-bad-json.json":               {400, detail("malformed JSON")},
+	"create-tenant-bad-plan.json":               {422, detail(`field plan: unknown plan "gold"`, allPlans)},
+	"create-tenant-bad-missing-name.json":       {422, detail("field name: required")},
+	"create-tenant-bad-id.json":                 {422, detail("field id:")},
 	"get-tenant.json": {200, all(
 		tenantBody("tenant_acme", tenant.Active, tenant.Starter, tenant.Usage{Users: 2, StorageGB: 0.5, APICallsPerMonth: 5000}, starterLimits),
 		func(t *testing.T, _ *env, resp events.APIGatewayV2HTTPResponse) {

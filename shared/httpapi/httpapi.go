@@ -90,6 +90,9 @@ type Config struct {
 	Index OperationIndex
 	// Steps reads execution histories for GET /operations/{id}/steps; nil: 404.
 	Steps StepReader
+	// Provisioning takes the app plane's answers to the provisioning hook; nil
+	// answers 404 (no hook).
+	Provisioning ProvisioningAnswers
 }
 
 // Handler serves the HTTP API. It is safe for concurrent use and built once per cold
@@ -109,6 +112,7 @@ type Handler struct {
 	cursors cursorSigner
 	index   OperationIndex
 	steps   StepReader
+	hook    ProvisioningAnswers
 }
 
 // New checks cfg and returns a Handler. A missing dependency is an error here, at cold
@@ -149,7 +153,7 @@ func New(cfg Config) (*Handler, error) {
 	}
 	return &Handler{store: cfg.Store, prov: cfg.Provisioner, plans: cfg.PlanChanges, life: cfg.Lifecycle, ops: cfg.Operations, subs: cfg.Subscriptions, exports: cfg.Exports,
 		catalog: cfg.Catalog, log: cfg.Logger, now: now, idem: cfg.Idempotency, cursors: newCursorSigner(cfg.CursorKey),
-		index: index, steps: cfg.Steps}, nil
+		index: index, steps: cfg.Steps, hook: cfg.Provisioning}, nil
 }
 
 // request is one call in flight: the event, the caller, and what the log line needs.
@@ -200,6 +204,9 @@ var routes = map[string]route{
 	"POST /tenants/{id}/exports":            (*Handler).requestExport,
 	"GET /tenants/{id}/exports":             (*Handler).listExports,
 	"GET /tenants/{id}/exports/{export_id}": (*Handler).getExport,
+
+	// The app plane's answers to the provisioning hook (provisioning.go).
+	"POST /tenants/{id}/provisioning/{request_id}": (*Handler).answerProvisioning,
 }
 
 // RouteKeys returns the route keys the handler serves, sorted.

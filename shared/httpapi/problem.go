@@ -75,6 +75,9 @@ func toProblem(err error) Problem {
 		ce  *tenant.ConflictError
 		fe  *tenant.ForbiddenError
 	)
+	if p, ok := provisioningProblem(err); ok {
+		return p
+	}
 	switch {
 	case errors.As(err, &be):
 		slug := "malformed-request"

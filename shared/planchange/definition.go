@@ -4,14 +4,21 @@ import (
 	"context"
 	"errors"
 
+	"github.com/tenantflow/tenantflow/shared/apphook"
 	"github.com/tenantflow/tenantflow/shared/flow"
 	"github.com/tenantflow/tenantflow/shared/tenant"
 )
 
-// EntitlementsReader reads what provisioning wrote.
+// EntitlementsReader reads what provisioning wrote: the entitlements, and the
+// provisioning hook's requests to the app plane.
 type EntitlementsReader interface {
 	GetEntitlements(ctx context.Context, id string) (*tenant.Entitlements, error)
+	GetProvisioning(ctx context.Context, tenantID, id string) (*apphook.Request, error)
 }
+
+// IncompleteAppProvisioning is what compensation_incomplete names when the app plane
+// was asked to provision for the operation and did not confirm the undo.
+const IncompleteAppProvisioning = "app-provisioning"
 
 // Definitions returns the flow-kit definitions of the upgrade and downgrade flows.
 func Definitions(ents EntitlementsReader, upgradeARN, downgradeARN string) (upgrade, downgrade *flow.Definition) {
@@ -46,8 +53,23 @@ func settle(ctx context.Context, ents EntitlementsReader, op *tenant.Operation) 
 	if op.Marked(markBilling) && !op.Marked(markBillingReverted) {
 		s.Incomplete = append(s.Incomplete, "billing")
 	}
-	e, err := ents.GetEntitlements(ctx, op.TenantID)
 	var nf *tenant.NotFoundError
+	// The app plane was asked to provision and has not confirmed the undo of this
+	// attempt (the undo timed out, failed, or never ran).
+	if _, err := ents.GetProvisioning(ctx, op.TenantID, apphook.RequestID(op.ID, 0, apphook.ActionApply)); err == nil {
+		undo, err := ents.GetProvisioning(ctx, op.TenantID, apphook.RequestID(op.ID, op.Attempt, apphook.ActionUndo))
+		switch {
+		case errors.As(err, &nf):
+			s.Incomplete = append(s.Incomplete, IncompleteAppProvisioning)
+		case err != nil:
+			return s, err
+		case undo.Status != apphook.StatusSucceeded:
+			s.Incomplete = append(s.Incomplete, IncompleteAppProvisioning)
+		}
+	} else if !errors.As(err, &nf) {
+		return s, err
+	}
+	e, err := ents.GetEntitlements(ctx, op.TenantID)
 	switch {
 	case errors.As(err, &nf):
 	case err != nil:

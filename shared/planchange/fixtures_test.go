@@ -11,6 +11,7 @@ import (
 	"github.com/tenantflow/tenantflow/internal/localstack/stack"
 	st "github.com/tenantflow/tenantflow/internal/localstack/stacktest"
 	"github.com/tenantflow/tenantflow/shared/app/reconcileapp"
+	"github.com/tenantflow/tenantflow/shared/apphook"
 	"github.com/tenantflow/tenantflow/shared/flow"
 	"github.com/tenantflow/tenantflow/shared/planchange"
 	"github.com/tenantflow/tenantflow/shared/tenant"
@@ -25,6 +26,14 @@ var stepFixtures = []struct {
 }{
 	{"plan-validate/upgrade-techstart.json", tenantIs("tenant_techstart", tenant.Upgrading, tenant.Free)},
 	{"plan-provision/upgrade-techstart.json", entitlementsAre("tenant_techstart", tenant.Starter)},
+	{"plan-app-hook/apply-upgrade-techstart.json", func(t *testing.T, s *stack.Stack, _ []byte) {
+		id := apphook.RequestID("op_fixture_upgrade_techstart", 0, apphook.ActionApply)
+		r, err := s.Store().GetProvisioning(context.Background(), "tenant_techstart", id)
+		if err != nil || r.Status != apphook.StatusPending || r.Token != "AQBfixture-task-token-of-the-upgrade-techstart-hook" || !r.Published ||
+			r.ToPlan != tenant.Starter || r.TimeoutSeconds != 3600 {
+			t.Errorf("provisioning request %+v (%v)", r, err)
+		}
+	}},
 	{"plan-billing/upgrade-techstart.json", func(t *testing.T, s *stack.Stack, _ []byte) {
 		if pc := priceChanges(s, "sub_tenant_techstart"); !slices.Equal(pc, []string{"price_starter|op_fixture_upgrade_techstart:0:billing"}) {
 			t.Errorf("stripe %v", pc)

@@ -8,6 +8,7 @@
 package planchange
 
 import (
+	"github.com/tenantflow/tenantflow/shared/apphook"
 	"github.com/tenantflow/tenantflow/shared/flow"
 	"github.com/tenantflow/tenantflow/shared/tenant"
 )
@@ -27,7 +28,21 @@ type Input struct {
 	Resume bool `json:"resume,omitempty"`
 	// Error is set by the state machine's Catch (ResultPath $.error).
 	Error *flow.CaughtError `json:"error,omitempty"`
+	// AppHook is the provisioning hook's configuration, set by the state machine's
+	// first state from the template (absent in executions started before the hook).
+	AppHook *apphook.Config `json:"app_hook,omitempty"`
 }
+
+// HookInput is the Payload of the provisioning hook's waiting Tasks
+// (lambda:invoke.waitForTaskToken): the state, what to ask, and the task token.
+type HookInput struct {
+	Input     Input  `json:"input"`
+	Action    string `json:"action"`
+	TaskToken string `json:"task_token"`
+}
+
+// FlowRef names the operation (flow.Input).
+func (h HookInput) FlowRef() flow.Ref { return h.Input.Ref }
 
 // inputOf rebuilds the execution input of an operation (sweep starts, retries).
 func inputOf(op *tenant.Operation) Input {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/tenantflow/tenantflow/shared/apphook"
 	"github.com/tenantflow/tenantflow/shared/billing"
 	"github.com/tenantflow/tenantflow/shared/flow"
 	"github.com/tenantflow/tenantflow/shared/tenant"
@@ -29,6 +30,7 @@ type Steps struct {
 	billing   PriceChanger
 	catalog   *tenant.Catalog
 	flows     map[string]*flow.Definition
+	hook      *apphook.Requester
 }
 
 // NewSteps wires the step handlers; ents reads entitlements for the release decision.

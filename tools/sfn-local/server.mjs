@@ -104,6 +104,12 @@ const { StateMachine, ExecutionError, ExecutionAbortedError, ExecutionTimeoutErr
 
 const DIRECT_LAMBDA_ARN = /^arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:function:[A-Za-z0-9_-]+(:[A-Za-z0-9_$-]+)?$/;
 const LAMBDA_INVOKE = /^arn:aws[a-z-]*:states:::lambda:invoke$/;
+// The callback pattern: Step Functions invokes the function with a task token in its
+// Parameters ($$.Task.Token), then waits for SendTaskSuccess / SendTaskFailure.
+const LAMBDA_INVOKE_CALLBACK = /^arn:aws[a-z-]*:states:::lambda:invoke\.waitForTaskToken$/;
+// The engine must never time a callback Task out itself (this server does, with
+// TimeoutSeconds and HeartbeatSeconds); setTimeout's limit is about 24.8 days.
+const ENGINE_CALLBACK_TIMEOUT_SECONDS = 2000000;
 // Fields the engine would silently ignore; failing at startup beats a wrong local result.
 const UNSUPPORTED_FIELDS = ['Assign', 'Arguments', 'Output', 'ItemReader', 'ResultWriter', 'ItemBatcher', 'Credentials'];
 
@@ -153,6 +159,47 @@ function retrierProblems(stateName, index, r) {
 
 const validatedDefinitions = new Set();
 
+// A dotted reference path ($.a.b) into a state's input: what TimeoutSecondsPath and
+// HeartbeatSecondsPath may use here.
+const SIMPLE_PATH = /^\$(\.[A-Za-z_][A-Za-z0-9_-]*)+$/;
+
+// callbackTask checks a .waitForTaskToken Task the way AWS does at deploy time (the
+// token must be passed on, HeartbeatSeconds below TimeoutSeconds) and takes its timeouts
+// away from the engine: this server enforces them, so that the history records
+// TaskTimedOut and a late SendTaskSuccess is answered TaskTimedOut.
+function callbackTask(name, state, problems) {
+  if (!JSON.stringify(state.Parameters ?? null).includes('"$$.Task.Token"')) {
+    problems.push(`Task state "${name}" uses .waitForTaskToken but its Parameters do not pass $$.Task.Token`);
+    return undefined;
+  }
+  for (const field of ['TimeoutSecondsPath', 'HeartbeatSecondsPath']) {
+    if (state[field] !== undefined && !(typeof state[field] === 'string' && SIMPLE_PATH.test(state[field]))) {
+      problems.push(`Task state "${name}": ${field} must be a path like $.a.b locally`);
+    }
+  }
+  for (const field of ['TimeoutSeconds', 'HeartbeatSeconds']) {
+    if (state[field] !== undefined && !(Number.isInteger(state[field]) && state[field] >= 1)) {
+      problems.push(`Task state "${name}": ${field} must be a positive integer`);
+    }
+  }
+  if (state.TimeoutSeconds !== undefined && state.HeartbeatSeconds !== undefined && state.HeartbeatSeconds >= state.TimeoutSeconds) {
+    problems.push(`Task state "${name}": HeartbeatSeconds must be smaller than TimeoutSeconds`);
+  }
+  const task = {
+    kind: 'callback',
+    resource: state.Resource,
+    timeoutSeconds: state.TimeoutSeconds,
+    timeoutPath: state.TimeoutSecondsPath,
+    heartbeatSeconds: state.HeartbeatSeconds,
+    heartbeatPath: state.HeartbeatSecondsPath,
+  };
+  delete state.TimeoutSecondsPath;
+  delete state.HeartbeatSeconds;
+  delete state.HeartbeatSecondsPath;
+  state.TimeoutSeconds = ENGINE_CALLBACK_TIMEOUT_SECONDS;
+  return task;
+}
+
 function loadStateMachine(sm) {
   if (!sm.name) throw new Error('every state machine needs a "name"');
   if (!sm.definitionPath) throw new Error(`state machine ${sm.name}: "definitionPath" is required`);
@@ -183,11 +230,17 @@ function loadStateMachine(sm) {
     let kind;
     if (DIRECT_LAMBDA_ARN.test(state.Resource)) kind = 'direct';
     else if (LAMBDA_INVOKE.test(state.Resource)) kind = 'invoke';
+    else if (LAMBDA_INVOKE_CALLBACK.test(state.Resource)) kind = 'callback';
     else {
       problems.push(
-        `Task state "${name}" has Resource "${state.Resource}"; only Lambda function ARNs and ` +
-          'arn:aws:states:::lambda:invoke run locally',
+        `Task state "${name}" has Resource "${state.Resource}"; only Lambda function ARNs, ` +
+          'arn:aws:states:::lambda:invoke and arn:aws:states:::lambda:invoke.waitForTaskToken run locally',
       );
+      return;
+    }
+    if (kind === 'callback') {
+      const callback = callbackTask(name, state, problems);
+      if (callback) lambdaTasks.set(name, callback);
       return;
     }
     // History shows only a timeout the definition states, like AWS.
@@ -404,6 +457,253 @@ async function invokeLambdaTask(exec, stateName, task, input) {
   return result;
 }
 
+// ---------------------------------------------------------------------------------------
+// The callback pattern (.waitForTaskToken)
+//
+// Each evaluation of a callback Task's Parameters ($$.Task.Token) issues a new token, as
+// AWS issues one per attempt. The task waits until SendTaskSuccess or SendTaskFailure
+// names its token, or until TimeoutSeconds (States.Timeout) or HeartbeatSeconds without
+// a SendTaskHeartbeat (States.HeartbeatTimeout); both errors can be retried and caught.
+// A token whose task has ended answers TaskTimedOut, as in AWS.
+
+const TOKEN_PREFIX = 'AQB';
+const tokens = new Map(); // token -> waiter
+
+function issueToken(exec) {
+  const token = TOKEN_PREFIX + Buffer.from(`${exec.arn}#${crypto.randomBytes(24).toString('hex')}`).toString('base64url');
+  tokens.set(token, { token, exec, status: 'issued', stateName: undefined });
+  exec.pendingToken = token;
+  return token;
+}
+
+// waiterFor finds the task a client names, with AWS's errors for a malformed token
+// (InvalidToken), one this endpoint never issued (TaskDoesNotExist) and one whose task
+// has ended (TaskTimedOut).
+function waiterFor(params) {
+  const token = params.taskToken;
+  if (typeof token !== 'string' || token.length < 1 || token.length > 2048) {
+    throw new ApiError('ValidationException', 'taskToken must be a string of 1 to 2048 characters');
+  }
+  let decoded = '';
+  if (token.startsWith(TOKEN_PREFIX)) decoded = Buffer.from(token.slice(TOKEN_PREFIX.length), 'base64url').toString('utf8');
+  if (!/^arn:aws[a-z-]*:states:[a-z0-9-]+:\d{12}:execution:[^#]+#[0-9a-f]{48}$/.test(decoded)) {
+    throw new ApiError('InvalidToken', 'Invalid Token: the task token is malformed');
+  }
+  const waiter = tokens.get(token);
+  if (!waiter) throw new ApiError('TaskDoesNotExist', 'Task Does Not Exist: no task has this token');
+  if (waiter.status !== 'open' && waiter.status !== 'issued') {
+    throw new ApiError('TaskTimedOut', 'Task Timed Out: the task token has expired or its task has already been closed');
+  }
+  return waiter;
+}
+
+// pathValue reads a $.a.b path of TimeoutSecondsPath / HeartbeatSecondsPath.
+function pathValue(value, path) {
+  for (const key of path.slice(2).split('.')) {
+    if (value === null || typeof value !== 'object' || !(key in value)) return undefined;
+    value = value[key];
+  }
+  return value;
+}
+
+function callbackSeconds(exec, stateName, seconds, path, field) {
+  if (path === undefined) return seconds;
+  const value = pathValue(exec.stateInputs.get(stateName), path);
+  if (!Number.isInteger(value) || value < 1) {
+    throw new TaskError('States.Runtime', `${field} ${path} does not point at a positive integer`, { retryable: false, catchable: false });
+  }
+  return value;
+}
+
+const CALLBACK_RESOURCE = { resourceType: 'lambda', resource: 'invoke.waitForTaskToken' };
+
+// closeWaiter ends a callback task once: it records the history event and settles the
+// Task state's promise. Later calls (a second answer, a timer) do nothing.
+function closeWaiter(waiter, outcome) {
+  if (waiter.status === 'closed') return;
+  const early = waiter.status === 'issued' || !waiter.submitted;
+  waiter.status = 'closed';
+  clearTimeout(waiter.timeoutTimer);
+  clearTimeout(waiter.heartbeatTimer);
+  if (early && outcome.type !== 'timeout' && outcome.type !== 'abandon') {
+    // Answered while the function was still being invoked: applied once it returns.
+    waiter.early = outcome;
+    return;
+  }
+  settleWaiter(waiter, outcome);
+}
+
+function settleWaiter(waiter, outcome) {
+  const { exec } = waiter;
+  const record = (type, details) => {
+    if (exec.status === 'RUNNING') addEvent(exec, type, { ...CALLBACK_RESOURCE, ...details });
+  };
+  switch (outcome.type) {
+    case 'success':
+      record('TaskSucceeded', { output: outcome.output, outputDetails: { truncated: false } });
+      waiter.resolve?.(JSON.parse(outcome.output));
+      break;
+    case 'failure':
+      record('TaskFailed', { ...(outcome.error ? { error: outcome.error } : {}), ...(outcome.cause !== undefined ? { cause: outcome.cause } : {}) });
+      waiter.reject?.(new TaskError(outcome.error ?? '', outcome.cause ?? ''));
+      break;
+    case 'timeout':
+      record('TaskTimedOut', { error: outcome.error, cause: outcome.cause });
+      waiter.reject?.(new TaskError(outcome.error, outcome.cause));
+      break;
+    default: // abandon: the execution ended; nothing waits any more
+      break;
+  }
+}
+
+function armHeartbeat(waiter) {
+  if (!waiter.heartbeatSeconds) return;
+  clearTimeout(waiter.heartbeatTimer);
+  waiter.heartbeatTimer = setTimeout(
+    () => closeWaiter(waiter, { type: 'timeout', error: 'States.HeartbeatTimeout', cause: `no heartbeat for ${waiter.heartbeatSeconds} seconds` }),
+    waiter.heartbeatSeconds * 1000,
+  );
+}
+
+// runCallbackTask runs one attempt of a .waitForTaskToken Task: invoke the function
+// (TaskScheduled, TaskStarted, TaskSubmitted), then wait for the token's answer.
+async function runCallbackTask(exec, stateName, task, input) {
+  const token = exec.pendingToken;
+  exec.pendingToken = undefined;
+  await new Promise((resolve) => setImmediate(resolve));
+  if (exec.status !== 'RUNNING') throw new TaskError('States.Runtime', 'execution is no longer running', { retryable: false, catchable: false });
+  const waiter = token && tokens.get(token);
+  if (!waiter) throw new TaskError('States.Runtime', `Task state "${stateName}" was given no $$.Task.Token`, { retryable: false, catchable: false });
+  waiter.stateName = stateName;
+  const timeoutSeconds = callbackSeconds(exec, stateName, task.timeoutSeconds, task.timeoutPath, 'TimeoutSecondsPath');
+  const heartbeatSeconds = callbackSeconds(exec, stateName, task.heartbeatSeconds, task.heartbeatPath, 'HeartbeatSecondsPath');
+  const record = (type, details) => {
+    if (exec.status === 'RUNNING') addEvent(exec, type, { ...CALLBACK_RESOURCE, ...details });
+  };
+  record('TaskScheduled', {
+    region,
+    parameters: json(input),
+    ...(timeoutSeconds ? { timeoutInSeconds: timeoutSeconds } : {}),
+    ...(heartbeatSeconds ? { heartbeatInSeconds: heartbeatSeconds } : {}),
+  });
+  if (input === null || typeof input !== 'object' || typeof input.FunctionName !== 'string') {
+    waiter.status = 'closed';
+    const err = new TaskError('States.Runtime', 'arn:aws:states:::lambda:invoke.waitForTaskToken needs Parameters.FunctionName', { retryable: false, catchable: false });
+    record('TaskFailed', { error: err.name, cause: err.message });
+    throw err;
+  }
+  record('TaskStarted', {});
+  const done = new Promise((resolve, reject) => {
+    waiter.resolve = resolve;
+    waiter.reject = reject;
+  });
+  done.catch(() => {}); // settled while the function still runs: handled when returned
+  if (waiter.status === 'issued') waiter.status = 'open';
+  waiter.heartbeatSeconds = heartbeatSeconds;
+  if (timeoutSeconds) {
+    waiter.timeoutTimer = setTimeout(
+      () => closeWaiter(waiter, { type: 'timeout', error: 'States.Timeout', cause: `the task did not answer within ${timeoutSeconds} seconds` }),
+      timeoutSeconds * 1000,
+    );
+  }
+  armHeartbeat(waiter);
+
+  const request = { FunctionName: input.FunctionName };
+  if (input.Payload !== undefined) request.Payload = Buffer.from(json(input.Payload));
+  for (const field of ['Qualifier', 'InvocationType', 'ClientContext', 'LogType']) {
+    if (input[field] !== undefined) request[field] = input[field];
+  }
+  let failure;
+  let submitted;
+  try {
+    const response = await lambdaClient.send(new lambdaSdk.InvokeCommand(request));
+    const text = response.Payload ? Buffer.from(response.Payload).toString('utf8').trim() : '';
+    if (response.FunctionError) {
+      let errorType;
+      try {
+        const payload = JSON.parse(text);
+        if (payload && typeof payload.errorType === 'string' && payload.errorType) errorType = payload.errorType;
+      } catch {
+        // not JSON: Lambda.Unknown
+      }
+      failure = new TaskError(errorType || 'Lambda.Unknown', text || `function error: ${response.FunctionError}`);
+    } else {
+      let payload = null;
+      try {
+        payload = text === '' ? null : JSON.parse(text);
+      } catch {
+        payload = text;
+      }
+      submitted = {
+        ExecutedVersion: response.ExecutedVersion || '$LATEST',
+        Payload: payload,
+        SdkHttpMetadata: { HttpStatusCode: response.StatusCode ?? 200 },
+        SdkResponseMetadata: { RequestId: response.$metadata?.requestId || crypto.randomUUID() },
+        StatusCode: response.StatusCode ?? 200,
+      };
+    }
+  } catch (err) {
+    failure = new TaskError(lambdaErrorName(err), err && err.message ? err.message : String(err));
+  }
+  if (failure && !waiter.early) {
+    if (waiter.status !== 'closed') {
+      waiter.status = 'closed';
+      clearTimeout(waiter.timeoutTimer);
+      clearTimeout(waiter.heartbeatTimer);
+      record('TaskFailed', { error: failure.name, cause: failure.message });
+      throw failure;
+    }
+    return done; // timed out while the function ran: the timeout is the task's outcome
+  }
+  if (submitted && (waiter.status !== 'closed' || waiter.early)) record('TaskSubmitted', { output: json(submitted), outputDetails: { truncated: false } });
+  waiter.submitted = true;
+  if (waiter.early) settleWaiter(waiter, waiter.early);
+  return done;
+}
+
+// abandonWaiters closes the open tasks of an execution that ended or was stopped, so
+// their tokens answer TaskTimedOut from now on.
+function abandonWaiters(exec) {
+  for (const waiter of tokens.values()) {
+    if (waiter.exec === exec && waiter.status !== 'closed') closeWaiter(waiter, { type: 'abandon' });
+  }
+}
+
+function sendTaskSuccess(params) {
+  const waiter = waiterFor(params);
+  const output = params.output;
+  if (typeof output !== 'string' || Buffer.byteLength(output) > 256 * 1024) {
+    throw new ApiError('InvalidOutput', 'Invalid Output: output must be a JSON string of at most 256 KiB');
+  }
+  try {
+    JSON.parse(output);
+  } catch (err) {
+    throw new ApiError('InvalidOutput', `Invalid Output: '${err.message}'`);
+  }
+  closeWaiter(waiter, { type: 'success', output });
+  log(`task success ${describeShort(waiter.exec)} state=${waiter.stateName ?? '?'}`);
+  return {};
+}
+
+function sendTaskFailure(params) {
+  if (params.error !== undefined && (typeof params.error !== 'string' || params.error.length > 256)) {
+    throw new ApiError('ValidationException', 'error must be a string of at most 256 characters');
+  }
+  if (params.cause !== undefined && (typeof params.cause !== 'string' || params.cause.length > 32768)) {
+    throw new ApiError('ValidationException', 'cause must be a string of at most 32768 characters');
+  }
+  const waiter = waiterFor(params);
+  closeWaiter(waiter, { type: 'failure', error: params.error || undefined, cause: params.cause });
+  log(`task failure ${describeShort(waiter.exec)} state=${waiter.stateName ?? '?'} error=${params.error ?? ''}`);
+  return {};
+}
+
+function sendTaskHeartbeat(params) {
+  const waiter = waiterFor(params);
+  armHeartbeat(waiter);
+  return {};
+}
+
 // failureInfo turns an engine failure into AWS's {error, cause}; a Fail state without
 // Error/Cause has none in AWS (the engine invents "FailStateError" and a sentence).
 function failureInfo(exec, error, cause) {
@@ -449,6 +749,7 @@ function translate(exec, ev) {
       break;
     case 'StateEntered':
       exec.failedStates.delete(state.name);
+      exec.stateInputs.set(state.name, state.input);
       addEvent(exec, `${state.type}StateEntered`, { name: state.name, input: json(state.input), inputDetails: { truncated: false } }, ts);
       if (state.type === 'Parallel') addEvent(exec, 'ParallelStateStarted', null, ts);
       // Remember a Fail state until the next state starts: its failure is the one that follows.
@@ -549,6 +850,7 @@ async function finish(exec, settled) {
       exec.cause = info.cause;
     }
   }
+  abandonWaiters(exec);
   const took = `${exec.stopDate - exec.startDate}ms`;
   const detail = exec.status === 'SUCCEEDED' ? '' : ` error=${exec.error ?? ''} cause=${JSON.stringify(String(exec.cause ?? '').slice(0, 300))}`;
   log(`execution ${exec.status} ${describeShort(exec)} in ${took}${detail}`);
@@ -593,19 +895,29 @@ function startExecution(params) {
     attempts: new Set(), // Lambda attempts in flight
     failedStates: new Set(),
     lastFailState: undefined,
+    stateInputs: new Map(), // state name -> its latest input (TimeoutSecondsPath, HeartbeatSecondsPath)
+    pendingToken: undefined, // the token the last $$.Task.Token evaluation issued
   };
   executions.set(arn, exec);
 
   const handlers = {};
   for (const [stateName, task] of machine.lambdaTasks) {
-    handlers[stateName] = (taskInput) => invokeLambdaTask(exec, stateName, task, taskInput);
+    handlers[stateName] =
+      task.kind === 'callback' ? (taskInput) => runCallbackTask(exec, stateName, task, taskInput) : (taskInput) => invokeLambdaTask(exec, stateName, task, taskInput);
   }
   exec.run = machine.engineMachine.run(inputValue, {
     overrides: { taskResourceLocalHandlers: handlers, retryIntervalOverrides: machine.retryOverrides },
-    // The engine fills Execution.Input and StartTime; $$.State and $$.Task stay empty.
+    // The engine fills Execution.Input and StartTime; $$.State stays empty. $$.Task.Token
+    // is read when a Task's Parameters are evaluated (once per attempt, right before the
+    // Task's handler runs), so each read issues the token of that attempt.
     context: {
       Execution: { Id: arn, Name: name, RoleArn: machine.roleArn },
       StateMachine: { Id: machine.arn, Name: machine.name },
+      Task: {
+        get Token() {
+          return issueToken(exec);
+        },
+      },
     },
   });
   exec.reading = readEvents(exec, exec.run.eventLogs).catch((err) => log(`history reader for ${arn}: ${err.message}`));
@@ -722,6 +1034,7 @@ function stopExecution(params) {
     if (params.error !== undefined) exec.error = String(params.error);
     if (params.cause !== undefined) exec.cause = String(params.cause);
     exec.run.abort();
+    abandonWaiters(exec);
   }
   return { stopDate: seconds(exec.stopDate) };
 }
@@ -758,6 +1071,9 @@ const operations = {
   StopExecution: stopExecution,
   DescribeStateMachine: describeStateMachine,
   ListStateMachines: listStateMachines,
+  SendTaskSuccess: sendTaskSuccess,
+  SendTaskFailure: sendTaskFailure,
+  SendTaskHeartbeat: sendTaskHeartbeat,
 };
 
 // ---------------------------------------------------------------------------------------

@@ -143,7 +143,7 @@ func TestHappyPath(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Join(got, " ") != "Start Validate Provision Billing Commit Done" {
+	if strings.Join(got, " ") != "Configure Start Validate Provision AppProvisionHook Billing Commit Done" {
 		t.Errorf("upgrade happy path: %v", got)
 	}
 }

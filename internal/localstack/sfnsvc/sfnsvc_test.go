@@ -44,10 +44,13 @@ type fakeLambda struct {
 	mu    sync.Mutex
 	calls map[string]int
 	gates map[string]chan struct{}
+	// tokens are the task tokens the "request" function received, per tenant
+	// (the callback pattern: sfnsvc_callback_test.go).
+	tokens map[string][]string
 }
 
 func newFakeLambda(t *testing.T) *fakeLambda {
-	l := &fakeLambda{calls: map[string]int{}, gates: map[string]chan struct{}{}}
+	l := &fakeLambda{calls: map[string]int{}, gates: map[string]chan struct{}{}, tokens: map[string][]string{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /2015-03-31/functions/{fn}/invocations", l.invoke)
 	l.srv = httptest.NewServer(mux)
@@ -117,6 +120,16 @@ func (l *fakeLambda) invoke(w http.ResponseWriter, r *http.Request) {
 		ok(w, map[string]any{"committed": true, "tenant_id": tenant})
 	case "rollback":
 		ok(w, map[string]any{})
+	case "request": // a callback task: keep the token, answer later through SendTask*
+		token, _ := obj["token"].(string)
+		l.mu.Lock()
+		l.tokens[tenant] = append(l.tokens[tenant], token)
+		l.mu.Unlock()
+		if mode == "crash" && n == 1 {
+			fnError(w, "RetryMe", "the request could not be recorded")
+			return
+		}
+		ok(w, map[string]any{"requested": true})
 	case "echo":
 		ok(w, payload)
 	case "double":
@@ -806,7 +819,7 @@ func TestTestdataPassesASLValidator(t *testing.T) {
 	if _, err := os.Stat(validator); err != nil {
 		t.Fatalf("asl-validator is not installed (make tools): %v", err)
 	}
-	out, err := exec.Command("node", validator, "--json-path", "testdata/pipeline.asl.json", "--json-path", "testdata/integrations.asl.json").CombinedOutput()
+	out, err := exec.Command("node", validator, "--json-path", "testdata/pipeline.asl.json", "--json-path", "testdata/integrations.asl.json", "--json-path", "testdata/callback.asl.json").CombinedOutput()
 	if err != nil {
 		t.Fatalf("asl-validator: %v\n%s", err, out)
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/tenantflow/tenantflow/shared/app/reconcileapp"
 	"github.com/tenantflow/tenantflow/shared/app/sfnapp"
 	"github.com/tenantflow/tenantflow/shared/app/stripeapp"
+	"github.com/tenantflow/tenantflow/shared/apphook"
 	"github.com/tenantflow/tenantflow/shared/billing"
 	"github.com/tenantflow/tenantflow/shared/export"
 	"github.com/tenantflow/tenantflow/shared/flow"
@@ -29,6 +30,8 @@ type API struct {
 	// Steps reads the execution histories of the followed flows (nil when the Step
 	// Functions adapter cannot read histories).
 	Steps *flow.StepReader
+	// Provisioning hands the app plane's answers to the provisioning hook on.
+	Provisioning *apphook.Answerer
 }
 
 // Deps are the API's core.Deps, with its export service.
@@ -39,7 +42,7 @@ func (d *Deps) Exports() *export.Service { return exportapp.Service(d.Deps) }
 
 // NewAPI builds the HTTP API's dependencies.
 func NewAPI(logicalID string) *API {
-	d := core.Load(logicalID, sfnapp.Executions, stripeapp.Billing)
+	d := core.Load(logicalID, sfnapp.Executions, sfnapp.Tasks, stripeapp.Billing)
 	b := core.Provided[billing.Billing](d)
 	x := core.Provided[flow.Executions](d)
 	followed := reconcileapp.Followed(d)
@@ -54,5 +57,6 @@ func NewAPI(logicalID string) *API {
 		Lifecycle:   lifecycle.NewStarter(d.Store(), ops, d.Catalog, d.Config.DefaultRetentionDays),
 		// Creating a tenant writes its first entitlements and publishes nothing.
 		Entitlements: provision.New(d.Store(), nil, d.Catalog),
+		Provisioning: &apphook.Answerer{Store: d.Store(), Tasks: core.Provided[apphook.Tasks](d)},
 	}
 }

@@ -173,6 +173,11 @@ func (n Needs) Grants() []Grant {
 	if n.WebhookSecret {
 		add(HasStripeWebhookSecret, webhookSecretARN, "secretsmanager:GetSecretValue")
 	}
+	if n.Callback {
+		// A task token of a service integration (.waitForTaskToken) names no resource
+		// IAM could check: these actions are authorised on "*" only.
+		add("", "*", "states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat")
+	}
 	return out
 }
 

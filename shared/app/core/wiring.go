@@ -57,6 +57,9 @@ type Needs struct {
 	ExportsListParts bool
 	// WebhookSecret reads the Stripe webhook signing secret (the webhook only).
 	WebhookSecret bool
+	// Callback answers Tasks waiting for a task token (the provisioning hook:
+	// SendTaskSuccess, SendTaskFailure, SendTaskHeartbeat).
+	Callback bool
 }
 
 // QueryTable in Needs.Queries is a Query of the table itself (not an index).
@@ -88,7 +91,7 @@ var Wirings = map[string]Needs{
 	"ApiFunction": {Tenants: true, Queries: []string{QueryTable, store.StateIndex, store.ByTenantIndex, store.OpenIndex, store.DueIndex}, Stripe: true,
 		Start:    append(append([]string{}, flowMachines...), ExportStateMachine),
 		Describe: append(append([]string{}, flowMachines...), ExportStateMachine), ExportsRead: true, ExportsAbort: true,
-		History: append([]string{}, flowMachines...)},
+		History: append([]string{}, flowMachines...), Callback: true},
 	"PlanValidateFunction":          {Tenants: true},
 	"PlanProvisionFunction":         {Tenants: true, Events: true},
 	"PlanBillingFunction":           {Tenants: true, Stripe: true},
@@ -96,6 +99,9 @@ var Wirings = map[string]Needs{
 	"PlanRollbackBillingFunction":   {Tenants: true, Stripe: true},
 	"PlanRollbackProvisionFunction": {Tenants: true, Events: true},
 	"PlanReleaseFunction":           {Tenants: true},
+	// The provisioning hook's step (shared/apphook): records the request, publishes it,
+	// and hands an answer recorded already to a retried Task.
+	"PlanAppHookFunction": {Tenants: true, Events: true, Callback: true},
 	"DowngradeSweepFunction": {Tenants: true, Queries: []string{store.DueIndex}, Stripe: true,
 		Start: []string{DowngradeStateMachine}},
 	// The reconciler reads the Open index and describes the executions of every flow
@@ -187,7 +193,7 @@ func (n Needs) Machines() []string {
 
 // StepFunctions reports whether the function starts, describes or stops executions
 // (the Step Functions client, sfnapp).
-func (n Needs) StepFunctions() bool { return len(n.Machines()) > 0 }
+func (n Needs) StepFunctions() bool { return len(n.Machines()) > 0 || n.Callback }
 
 // S3 reports whether the function touches the exports bucket (the S3 client).
 func (n Needs) S3() bool {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tenantflow/tenantflow/shared/app/core"
+	"github.com/tenantflow/tenantflow/shared/apphook"
 	"github.com/tenantflow/tenantflow/shared/billing"
 	"github.com/tenantflow/tenantflow/shared/events"
 	"github.com/tenantflow/tenantflow/shared/flow"
@@ -36,6 +37,15 @@ func Steps(logicalID string, adapters ...core.Adapter) (*core.Deps, *planchange.
 		price = priceChanger{core.Provided[billing.Billing](d)}
 	}
 	return d, planchange.NewSteps(d.Kit(), d.Store(), prov, price, d.Catalog)
+}
+
+// HookSteps builds the steps of the provisioning hook's function: the requester on the
+// control-plane table, the lifecycle bus and Step Functions' task answers (adapters:
+// eventsapp.Publisher, sfnapp.Tasks).
+func HookSteps(logicalID string, adapters ...core.Adapter) (*core.Deps, *planchange.Steps) {
+	d, steps := Steps(logicalID, adapters...)
+	q := &apphook.Requester{Store: d.Store(), Tasks: core.Provided[apphook.Tasks](d), Events: core.Provided[events.Publisher](d), Log: d.Log}
+	return d, steps.WithHook(q)
 }
 
 // Sweeper builds the scheduled period-end downgrade sweep (adapters: Stripe and Step

@@ -6,6 +6,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 
 	"github.com/tenantflow/tenantflow/shared/app/core"
+	"github.com/tenantflow/tenantflow/shared/apphook"
 	"github.com/tenantflow/tenantflow/shared/flow"
 	"github.com/tenantflow/tenantflow/shared/flow/sfnexec"
 )
@@ -17,4 +18,13 @@ func Executions(d *core.Deps) {
 		d.Refuse("Step Functions")
 	}
 	core.Provide[flow.Executions](d, sfnexec.New(sfn.NewFromConfig(d.AWS)))
+}
+
+// Tasks is the core.Adapter that provides apphook.Tasks (answers to callback Tasks)
+// on the Step Functions client.
+func Tasks(d *core.Deps) {
+	if !d.Needs().Callback {
+		d.Refuse("Step Functions callbacks")
+	}
+	core.Provide[apphook.Tasks](d, sfnexec.Tasks{API: sfn.NewFromConfig(d.AWS)})
 }

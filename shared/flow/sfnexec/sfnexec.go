@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 	sfntypes "github.com/aws/aws-sdk-go-v2/service/sfn/types"
 
+	"github.com/tenantflow/tenantflow/shared/apphook"
 	"github.com/tenantflow/tenantflow/shared/flow"
 )
 
@@ -166,4 +167,51 @@ func historyEvent(e sfntypes.HistoryEvent) flow.HistoryEvent {
 		fail(e.ExecutionTimedOutEventDetails.Error, e.ExecutionTimedOutEventDetails.Cause)
 	}
 	return out
+}
+
+// TaskAPI is the part of the Step Functions client that answers callback Tasks.
+type TaskAPI interface {
+	SendTaskSuccess(ctx context.Context, in *sfn.SendTaskSuccessInput, optFns ...func(*sfn.Options)) (*sfn.SendTaskSuccessOutput, error)
+	SendTaskFailure(ctx context.Context, in *sfn.SendTaskFailureInput, optFns ...func(*sfn.Options)) (*sfn.SendTaskFailureOutput, error)
+	SendTaskHeartbeat(ctx context.Context, in *sfn.SendTaskHeartbeatInput, optFns ...func(*sfn.Options)) (*sfn.SendTaskHeartbeatOutput, error)
+}
+
+var _ TaskAPI = (*sfn.Client)(nil)
+
+// Tasks is apphook.Tasks on a Step Functions client: a token Step Functions no longer
+// waits on (TaskTimedOut, TaskDoesNotExist, InvalidToken) comes back matching
+// apphook.ErrTaskClosed and the SDK's error.
+type Tasks struct{ API TaskAPI }
+
+var _ apphook.Tasks = Tasks{}
+
+// SendTaskSuccess hands output (a JSON document) to the Task waiting with token.
+func (t Tasks) SendTaskSuccess(ctx context.Context, token, output string) error {
+	_, err := t.API.SendTaskSuccess(ctx, &sfn.SendTaskSuccessInput{TaskToken: aws.String(token), Output: aws.String(output)})
+	return closed(err)
+}
+
+// SendTaskFailure fails the Task waiting with token with errName and cause.
+func (t Tasks) SendTaskFailure(ctx context.Context, token, errName, cause string) error {
+	if len(cause) > 32768 {
+		cause = cause[:32768]
+	}
+	_, err := t.API.SendTaskFailure(ctx, &sfn.SendTaskFailureInput{TaskToken: aws.String(token), Error: aws.String(errName), Cause: aws.String(cause)})
+	return closed(err)
+}
+
+// SendTaskHeartbeat tells the Task waiting with token that the work goes on.
+func (t Tasks) SendTaskHeartbeat(ctx context.Context, token string) error {
+	_, err := t.API.SendTaskHeartbeat(ctx, &sfn.SendTaskHeartbeatInput{TaskToken: aws.String(token)})
+	return closed(err)
+}
+
+func closed(err error) error {
+	var timedOut *sfntypes.TaskTimedOut
+	var missing *sfntypes.TaskDoesNotExist
+	var invalid *sfntypes.InvalidToken
+	if errors.As(err, &timedOut) || errors.As(err, &missing) || errors.As(err, &invalid) {
+		return fmt.Errorf("%w: %w", apphook.ErrTaskClosed, err)
+	}
+	return err
 }
