@@ -1,0 +1,111 @@
+package client
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+)
+
+// Routes added in the same round as this client by other parts of the API (operations
+// console, plan catalogue). spec_test.go checks each against openapi.yaml once the spec
+// describes it.
+
+// ListOperationsParams filter ListOperations. Without TenantID, Status is one of
+// running, needs_attention or scheduled (admin only).
+type ListOperationsParams struct {
+	TenantID string
+	Status   string
+	Limit    int
+	Cursor   string
+}
+
+// OperationList is one page of ListOperations.
+type OperationList struct {
+	Operations []Operation `json:"operations"`
+	NextCursor *string     `json:"next_cursor"`
+}
+
+// ListOperations lists operations by tenant or by status (listOperations).
+func (c *Client) ListOperations(ctx context.Context, in ListOperationsParams) (*OperationList, error) {
+	q := url.Values{}
+	if in.TenantID != "" {
+		q.Set("tenant_id", in.TenantID)
+	}
+	if in.Status != "" {
+		q.Set("status", in.Status)
+	}
+	if in.Limit != 0 {
+		q.Set("limit", strconv.Itoa(in.Limit))
+	}
+	if in.Cursor != "" {
+		q.Set("cursor", in.Cursor)
+	}
+	return decode[OperationList](c.do(ctx, &request{method: http.MethodGet, path: "/operations", query: q}))
+}
+
+// Step is one state of an operation's execution.
+type Step struct {
+	Name       string     `json:"name"`
+	Status     string     `json:"status"`
+	StartedAt  *time.Time `json:"started_at"`
+	EndedAt    *time.Time `json:"ended_at"`
+	DurationMS *int64     `json:"duration_ms"`
+	Attempts   int        `json:"attempts"`
+	Error      *string    `json:"error"`
+	Cause      *string    `json:"cause"`
+}
+
+// Steps is an operation's execution, step by step.
+type Steps struct {
+	OperationID     string `json:"operation_id"`
+	ExecutionStatus string `json:"execution_status"`
+	Steps           []Step `json:"steps"`
+}
+
+// GetOperationSteps reads the steps of an operation's execution (getOperationSteps).
+func (c *Client) GetOperationSteps(ctx context.Context, id string) (*Steps, error) {
+	return decode[Steps](c.do(ctx, &request{method: http.MethodGet, path: "/operations/" + p(id) + "/steps"}))
+}
+
+// Upcoming is a due plan change or purge.
+type Upcoming struct {
+	Kind        string    `json:"kind"`
+	TenantID    string    `json:"tenant_id"`
+	DueAt       time.Time `json:"due_at"`
+	OperationID string    `json:"operation_id,omitempty"`
+}
+
+// OperationCounts counts the open operations.
+type OperationCounts struct {
+	Running        int `json:"running"`
+	NeedsAttention int `json:"needs_attention"`
+	Scheduled      int `json:"scheduled"`
+}
+
+// Stats is the operator's overview.
+type Stats struct {
+	TenantsByState map[string]int  `json:"tenants_by_state"`
+	Operations     OperationCounts `json:"operations"`
+	Upcoming       []Upcoming      `json:"upcoming"`
+}
+
+// GetStats reads the overview (getStats; admin).
+func (c *Client) GetStats(ctx context.Context) (*Stats, error) {
+	return decode[Stats](c.do(ctx, &request{method: http.MethodGet, path: "/stats"}))
+}
+
+// Overrides changes a tenant's limits and features against its plan (admin). A nil
+// limit in Limits is unlimited.
+type Overrides struct {
+	Limits   map[string]*float64 `json:"limits,omitempty"`
+	Features map[string]bool     `json:"features,omitempty"`
+	Reason   string              `json:"reason"`
+}
+
+// PutOverrides sets a tenant's overrides (putOverrides; admin); the answer is the
+// tenant's new entitlements.
+func (c *Client) PutOverrides(ctx context.Context, id string, in Overrides, opts ...WriteOption) (*Entitlements, error) {
+	return decode[Entitlements](c.do(ctx, &request{method: http.MethodPut, path: "/tenants/" + p(id) + "/overrides", body: in, idempotent: true}, opts...))
+}
