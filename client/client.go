@@ -47,6 +47,7 @@ type Client struct {
 	token     func(context.Context) (string, error)
 	userAgent string
 	retry     Retry
+	poll      Poll
 	newKey    func() string
 }
 
@@ -84,6 +85,9 @@ func WithHTTPClient(hc *http.Client) Option { return func(c *Client) { c.hc = hc
 // WithRetry replaces DefaultRetry.
 func WithRetry(r Retry) Option { return func(c *Client) { c.retry = r } }
 
+// WithPoll replaces DefaultPoll for WaitOperation and WaitExport.
+func WithPoll(p Poll) Option { return func(c *Client) { c.poll = p } }
+
 // WithUserAgent sets the User-Agent header.
 func WithUserAgent(ua string) Option { return func(c *Client) { c.userAgent = ua } }
 
@@ -102,6 +106,7 @@ func New(endpoint string, opts ...Option) (*Client, error) {
 		hc:        &http.Client{Timeout: 30 * time.Second},
 		userAgent: "tenantflow-go-client",
 		retry:     DefaultRetry,
+		poll:      DefaultPoll,
 		newKey:    newIdempotencyKey,
 	}
 	for _, o := range opts {

@@ -7,8 +7,8 @@ import (
 	"time"
 )
 
-// Poll paces WaitOperation and WaitExport: the first poll comes after Min, each next
-// one 1.5 times later, at most Max apart. Progress, when set, sees every poll's answer.
+// Poll paces WaitOperation and WaitExport: the second poll comes Min after the first,
+// each next one 1.5 times later, at most Max apart.
 type Poll struct {
 	Min, Max time.Duration
 }
@@ -47,7 +47,7 @@ func (e *ExportFailedError) Error() string {
 // Errors the client retries (5xx, network) do not end the wait unless they persist
 // through the client's retries.
 func (c *Client) WaitOperation(ctx context.Context, id string, progress func(*Operation)) (*Operation, error) {
-	return waitFor(ctx, DefaultPoll, func(ctx context.Context) (*Operation, bool, error) {
+	return waitFor(ctx, c.poll, func(ctx context.Context) (*Operation, bool, error) {
 		op, err := c.GetOperation(ctx, id)
 		if err != nil {
 			return nil, false, err
@@ -68,7 +68,7 @@ func (c *Client) WaitOperation(ctx context.Context, id string, progress func(*Op
 // WaitExport polls an export until it is completed or failed, or ctx ends. The
 // returned export (completed) has a fresh DownloadURL.
 func (c *Client) WaitExport(ctx context.Context, tenantID, exportID string, progress func(*Export)) (*Export, error) {
-	return waitFor(ctx, DefaultPoll, func(ctx context.Context) (*Export, bool, error) {
+	return waitFor(ctx, c.poll, func(ctx context.Context) (*Export, bool, error) {
 		ex, err := c.GetExport(ctx, tenantID, exportID)
 		if err != nil {
 			return nil, false, err
@@ -88,7 +88,7 @@ func (c *Client) WaitExport(ctx context.Context, tenantID, exportID string, prog
 
 // waitFor calls check until it says done, pacing the calls by poll.
 func waitFor[T any](ctx context.Context, poll Poll, check func(context.Context) (*T, bool, error)) (*T, error) {
-	delay := poll.Min
+	delay := max(poll.Min, time.Millisecond)
 	for {
 		v, done, err := check(ctx)
 		if done || err != nil {
