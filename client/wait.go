@@ -104,3 +104,19 @@ func waitFor[T any](ctx context.Context, poll Poll, check func(context.Context) 
 		delay = min(delay*3/2, poll.Max)
 	}
 }
+
+// WaitTenantState polls a tenant until it is in state want, or ctx ends: for what no
+// operation id names, such as a purge started by the sweep or a flow a Stripe event
+// started.
+func (c *Client) WaitTenantState(ctx context.Context, id string, want State, progress func(*Tenant)) (*Tenant, error) {
+	return waitFor(ctx, c.poll, func(ctx context.Context) (*Tenant, bool, error) {
+		t, err := c.GetTenant(ctx, id)
+		if err != nil {
+			return nil, false, err
+		}
+		if progress != nil {
+			progress(t)
+		}
+		return t, t.State == want, nil
+	})
+}
