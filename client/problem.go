@@ -60,7 +60,9 @@ func (p *Problem) Error() string {
 		b.WriteString(": " + p.Detail)
 	}
 	for _, v := range p.Violations {
-		fmt.Fprintf(&b, "; %s %g > %g", v.Limit, v.Usage, v.Max)
+		if line := fmt.Sprintf("%s %g > %g", v.Limit, v.Usage, v.Max); !strings.Contains(p.Detail, line) {
+			b.WriteString("; " + line)
+		}
 	}
 	if len(p.Allowed) > 0 {
 		fmt.Fprintf(&b, " (allowed: %v)", p.Allowed)

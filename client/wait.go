@@ -105,9 +105,9 @@ func waitFor[T any](ctx context.Context, poll Poll, check func(context.Context) 
 	}
 }
 
-// WaitTenantState polls a tenant until it is in state want, or ctx ends: for what no
-// operation id names, such as a purge started by the sweep or a flow a Stripe event
-// started.
+// WaitTenantState polls a tenant until it is in state want with no flow holding it
+// (OperationID nil), or ctx ends: for what no operation id names, such as a purge the
+// sweep started or a flow a Stripe event started.
 func (c *Client) WaitTenantState(ctx context.Context, id string, want State, progress func(*Tenant)) (*Tenant, error) {
 	return waitFor(ctx, c.poll, func(ctx context.Context) (*Tenant, bool, error) {
 		t, err := c.GetTenant(ctx, id)
@@ -117,6 +117,6 @@ func (c *Client) WaitTenantState(ctx context.Context, id string, want State, pro
 		if progress != nil {
 			progress(t)
 		}
-		return t, t.State == want, nil
+		return t, t.State == want && t.OperationID == nil, nil
 	})
 }

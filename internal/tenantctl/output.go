@@ -199,11 +199,16 @@ func (x *cli) printTable(v any) error {
 		}
 		_ = json.Unmarshal(v.Raw, &extra)
 		plans := ""
-		if v.FromPlan != "" || v.ToPlan != "" {
+		switch {
+		case v.FromPlan != "" && v.ToPlan != "" && v.FromPlan != v.ToPlan:
 			plans = v.FromPlan + " → " + v.ToPlan
+		case v.ToPlan != "":
+			plans = v.ToPlan
+		default:
+			plans = v.FromPlan
 		}
 		kv(w, "operation", v.OperationID, "tenant", v.TenantID, "kind", v.Kind, "status", string(v.Status),
-			"plans", plans, "at period end", boolStr(v.AtPeriodEnd), "effective", tsp(v.EffectiveAt),
+			"plan", plans, "at period end", boolStr(v.AtPeriodEnd), "effective", tsp(v.EffectiveAt),
 			"created", ts(v.CreatedAt), "updated", ts(v.UpdatedAt), "error", v.ErrorText(), "message", v.Message,
 			"requested by", v.RequestedBy, "cause", v.Cause, "needs attention", boolStr(v.NeedsAttention),
 			"incomplete", strings.Join(extra.Incomplete, ", "), "resolution", extra.Resolution)
