@@ -286,7 +286,7 @@ func TestEntitlementsCacheRevalidates(t *testing.T) {
 			w.WriteHeader(304)
 			return
 		}
-		fmt.Fprintf(w, `{"tenant_id":"tenant_a","state":"ACTIVE","plan":%q,"limits":{"users":10,"storage_gb":null,"api_calls_per_month":1000},"features":{"sso":false},"catalog_version":"1"}`, plan)
+		fmt.Fprintf(w, `{"tenant_id":"tenant_a","version":1,"state":"ACTIVE","plan":%q,"limits":{"users":10,"storage_gb":null,"api_calls_per_month":1000},"features":{"sso":false},"catalog_version":"1"}`, plan)
 	})
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	var clock sync.Mutex
@@ -323,12 +323,19 @@ func TestEntitlementsCacheRevalidates(t *testing.T) {
 	mu.Lock()
 	plan, etag = "professional", `"v2"`
 	mu.Unlock()
-	if _, err := ec.Apply([]byte(`{"tenant_id":"tenant_a","state":"ACTIVE","plan":"professional","limits":{"users":50,"storage_gb":100,"api_calls_per_month":null},"features":{"sso":true}}`), time.Minute); err != nil {
+	if _, err := ec.Apply([]byte(`{"tenant_id":"tenant_a","version":2,"state":"ACTIVE","plan":"professional","limits":{"users":50,"storage_gb":100,"api_calls_per_month":null},"features":{"sso":true}}`), time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	n := gets.Load()
 	if e, _ := ec.Get(ctx, "tenant_a"); e.Plan != "professional" || !e.Feature("sso") || gets.Load() != n {
 		t.Fatalf("after the event: %+v (requests %d → %d)", e, n, gets.Load())
+	}
+	// A late or repeated event of an older version changes nothing.
+	if e, err := ec.Apply([]byte(`{"tenant_id":"tenant_a","version":1,"state":"ACTIVE","plan":"starter"}`), time.Minute); err != nil || e.Plan != "professional" {
+		t.Fatalf("a late event of version 1 after version 2: %+v %v", e, err)
+	}
+	if e, _ := ec.Get(ctx, "tenant_a"); e.Plan != "professional" || e.Version != 2 {
+		t.Fatalf("after a late event: %+v", e)
 	}
 	// Without the event, a stale document is refetched in full when the ETag changed.
 	ec.Invalidate("tenant_a")

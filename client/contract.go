@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -108,4 +109,34 @@ type Overrides struct {
 // tenant's new entitlements.
 func (c *Client) PutOverrides(ctx context.Context, id string, in Overrides, opts ...WriteOption) (*Entitlements, error) {
 	return decode[Entitlements](c.do(ctx, &request{method: http.MethodPut, path: "/tenants/" + p(id) + "/overrides", body: in, idempotent: true}, opts...))
+}
+
+// ProvisioningAnswer is the app plane's answer to a ProvisioningRequested event:
+// Status "succeeded" (with an optional Output), "failed" (with Error and Cause), or
+// "in_progress" (a heartbeat: still working).
+type ProvisioningAnswer struct {
+	Status string          `json:"status"`
+	Error  string          `json:"error,omitempty"`
+	Cause  string          `json:"cause,omitempty"`
+	Output json.RawMessage `json:"output,omitempty"`
+}
+
+// ProvisioningRequest is a provisioning request as the answer route shows it.
+type ProvisioningRequest struct {
+	RequestID   string     `json:"request_id"`
+	TenantID    string     `json:"tenant_id"`
+	OperationID string     `json:"operation_id"`
+	Kind        string     `json:"kind"`
+	Action      string     `json:"action"`
+	Attempt     int        `json:"attempt"`
+	Status      string     `json:"status"`
+	AnsweredAt  *time.Time `json:"answered_at,omitempty"`
+}
+
+// AnswerProvisioning answers a provisioning request (answerProvisioning; scope
+// tenants/provisioning or admin). Repeating the same answer is harmless; a different
+// one is a 409 provisioning-answered, and an answer after the flow stopped waiting a
+// 410 provisioning-expired.
+func (c *Client) AnswerProvisioning(ctx context.Context, requestID string, in ProvisioningAnswer, opts ...WriteOption) (*ProvisioningRequest, error) {
+	return decode[ProvisioningRequest](c.do(ctx, &request{method: http.MethodPost, path: "/provisioning/" + p(requestID), body: in, idempotent: true}, opts...))
 }

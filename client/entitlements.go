@@ -12,17 +12,26 @@ import (
 )
 
 // Entitlements is what a tenant may do now: its state, plan, effective limits (nil:
-// unlimited) and features, from the plan catalogue and the tenant's overrides. Raw
-// keeps the document as sent.
+// unlimited) and features, from the plan catalogue and the tenant's overrides. Version
+// orders a tenant's documents (a later change is higher). Raw keeps the document as
+// sent.
 type Entitlements struct {
-	TenantID       string          `json:"tenant_id"`
-	State          State           `json:"state"`
-	Plan           string          `json:"plan"`
-	Limits         Limits          `json:"limits"`
-	Features       map[string]bool `json:"features"`
-	CatalogVersion string          `json:"catalog_version"`
+	TenantID       string           `json:"tenant_id"`
+	Version        int64            `json:"version"`
+	State          State            `json:"state"`
+	Plan           string           `json:"plan"`
+	CatalogVersion string           `json:"catalog_version"`
+	Limits         Limits           `json:"limits"`
+	Features       map[string]bool  `json:"features"`
+	Overrides      AppliedOverrides `json:"overrides"`
 
 	Raw json.RawMessage `json:"-"`
+}
+
+// AppliedOverrides are the operator's overrides in effect (a nil limit: unlimited).
+type AppliedOverrides struct {
+	Limits   map[string]*float64 `json:"limits"`
+	Features map[string]bool     `json:"features"`
 }
 
 func (e *Entitlements) setRaw(b []byte) { e.Raw = append(json.RawMessage(nil), b...) }
@@ -83,7 +92,8 @@ func maxAge(cc string) time.Duration {
 // gives it, then revalidated with its ETag (a 304 costs no body); concurrent lookups
 // of one tenant share one request. Apply takes the document of a
 // TenantEntitlementsChanged event, so a change reaches the cache with the event rather
-// than at the next revalidation.
+// than at the next revalidation. Events may repeat and arrive out of order, and an
+// answer may cross an event: the cache keeps the highest Version it has seen.
 type EntitlementsCache struct {
 	c *Client
 	// Now is the clock (tests); default time.Now.
@@ -150,7 +160,7 @@ func (ec *EntitlementsCache) Get(ctx context.Context, tenantID string) (*Entitle
 		ec.mu.Lock()
 		e.fetching, e.err = nil, err
 		if err == nil {
-			if !ans.NotModified {
+			if !ans.NotModified && (e.doc == nil || doc.Version >= e.doc.Version) {
 				e.doc, e.etag = doc, ans.ETag
 			}
 			e.expires = ec.Now().Add(ans.MaxAge)
@@ -171,8 +181,9 @@ func (ec *EntitlementsCache) Get(ctx context.Context, tenantID string) (*Entitle
 }
 
 // Apply puts the document of a TenantEntitlementsChanged event (its detail) in the
-// cache. The event carries no ETag, so the next revalidation after max-age fetches the
-// document again; until then the event's document is used.
+// cache, unless the cache has a later version (a repeated or late event is ignored;
+// the cached document is returned). The event carries no ETag, so the next
+// revalidation after maxAge fetches the document again.
 func (ec *EntitlementsCache) Apply(detail []byte, maxAge time.Duration) (*Entitlements, error) {
 	var doc Entitlements
 	if err := json.Unmarshal(detail, &doc); err != nil {
@@ -188,6 +199,9 @@ func (ec *EntitlementsCache) Apply(detail []byte, maxAge time.Duration) (*Entitl
 	if e == nil {
 		e = &cacheEntry{}
 		ec.entries[doc.TenantID] = e
+	}
+	if e.doc != nil && e.doc.Version > doc.Version {
+		return e.doc, nil
 	}
 	e.doc, e.etag, e.expires = &doc, "", ec.Now().Add(maxAge)
 	return &doc, nil

@@ -21,6 +21,8 @@ const (
 	TypeExportRefused         = "urn:tenantflow:problem:export-refused"
 	TypeIdempotencyInProgress = "urn:tenantflow:problem:idempotency-in-progress"
 	TypeIdempotencyKeyReused  = "urn:tenantflow:problem:idempotency-key-reused"
+	TypeProvisioningAnswered  = "urn:tenantflow:problem:provisioning-answered"
+	TypeProvisioningExpired   = "urn:tenantflow:problem:provisioning-expired"
 )
 
 // Problem is an error answer (RFC 9457 problem details), returned by every method for

@@ -2,6 +2,7 @@ package tenantctl
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -41,6 +42,7 @@ func init() {
 		{name: "exports download", args: "TENANT EXPORT", summary: "download to --file and verify its sha256", nargs: 2, flags: flagsDownload, run: runExportDownload},
 		{name: "certificate", args: "TENANT", summary: "the deletion certificate of a purged tenant (admin)", nargs: 1, run: runCertificate},
 		{name: "entitlements", args: "TENANT", summary: "the tenant's effective limits and features", nargs: 1, run: runEntitlements},
+		{name: "provisioning answer", args: "REQUEST", summary: "answer a provisioning request as the app plane (--status)", nargs: 1, flags: flagsAnswer, run: runAnswer},
 		{name: "stats", args: "", summary: "tenants by state, open operations, what is due (admin)", nargs: 0, run: runStats},
 	}
 }
@@ -128,6 +130,7 @@ func cmdUsage(w io.Writer, c *command, fs *flag.FlagSet) {
 // opts are the values of the commands' own flags.
 type opts struct {
 	state, plan, name, id, email, reason, note, tenant, status, cursor, file string
+	answerError, cause, output                                               string
 	limit, retentionDays                                                     int
 	all, wait, atPeriodEnd                                                   bool
 	users, apiCalls                                                          int64
@@ -562,4 +565,29 @@ func runStats(ctx context.Context, x *cli, _ []string) error {
 		return err
 	}
 	return x.print(s)
+}
+
+func flagsAnswer(fs *flag.FlagSet, o *opts) {
+	fs.StringVar(&o.status, "status", "", "succeeded, failed or in_progress (a heartbeat) (required)")
+	fs.StringVar(&o.answerError, "error", "", "with failed: the error name")
+	fs.StringVar(&o.cause, "cause", "", "with failed: what went wrong")
+	fs.StringVar(&o.output, "output-json", "", "with succeeded: a JSON object kept with the request")
+}
+
+func runAnswer(ctx context.Context, x *cli, args []string) error {
+	if x.f.status == "" {
+		return usagef("--status is required")
+	}
+	in := client.ProvisioningAnswer{Status: x.f.status, Error: x.f.answerError, Cause: x.f.cause}
+	if x.f.output != "" {
+		if !json.Valid([]byte(x.f.output)) {
+			return usagef("--output-json is not JSON")
+		}
+		in.Output = json.RawMessage(x.f.output)
+	}
+	r, err := x.c.AnswerProvisioning(ctx, args[0], in)
+	if err != nil {
+		return err
+	}
+	return x.print(r)
 }
