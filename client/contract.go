@@ -46,16 +46,20 @@ func (c *Client) ListOperations(ctx context.Context, in ListOperationsParams) (*
 	return decode[OperationList](c.do(ctx, &request{method: http.MethodGet, path: "/operations", query: q}))
 }
 
-// Step is one state of an operation's execution.
+// Step is one state of an operation's execution. Compensation marks an undo step;
+// Execution names the execution (the operation id, or <id>-retry-<n>).
 type Step struct {
-	Name       string     `json:"name"`
-	Status     string     `json:"status"`
-	StartedAt  *time.Time `json:"started_at"`
-	EndedAt    *time.Time `json:"ended_at"`
-	DurationMS *int64     `json:"duration_ms"`
-	Attempts   int        `json:"attempts"`
-	Error      *string    `json:"error"`
-	Cause      *string    `json:"cause"`
+	Name         string     `json:"name"`
+	Type         string     `json:"type"`
+	Status       string     `json:"status"`
+	StartedAt    time.Time  `json:"started_at"`
+	EndedAt      *time.Time `json:"ended_at"`
+	DurationMS   *int64     `json:"duration_ms"`
+	Attempts     int        `json:"attempts"`
+	Error        *string    `json:"error"`
+	Cause        *string    `json:"cause"`
+	Compensation bool       `json:"compensation"`
+	Execution    string     `json:"execution"`
 }
 
 // Steps is an operation's execution, step by step.
@@ -76,6 +80,7 @@ type Upcoming struct {
 	TenantID    string    `json:"tenant_id"`
 	DueAt       time.Time `json:"due_at"`
 	OperationID string    `json:"operation_id,omitempty"`
+	ToPlan      string    `json:"to_plan,omitempty"`
 }
 
 // OperationCounts counts the open operations.
@@ -90,6 +95,7 @@ type Stats struct {
 	TenantsByState map[string]int  `json:"tenants_by_state"`
 	Operations     OperationCounts `json:"operations"`
 	Upcoming       []Upcoming      `json:"upcoming"`
+	AsOf           time.Time       `json:"as_of"`
 }
 
 // GetStats reads the overview (getStats; admin).

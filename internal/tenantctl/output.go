@@ -229,13 +229,17 @@ func (x *cli) printTable(v any) error {
 	case *client.Steps:
 		fmt.Fprintf(w, "%s: execution %s\n", v.OperationID, v.ExecutionStatus)
 		tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
-		fmt.Fprintln(tw, "STEP\tSTATUS\tATTEMPTS\tMS\tERROR")
+		fmt.Fprintln(tw, "STEP\tSTATUS\tATTEMPTS\tMS\tERROR\tEXECUTION")
 		for _, s := range v.Steps {
 			ms := "-"
 			if s.DurationMS != nil {
 				ms = strconv.FormatInt(*s.DurationMS, 10)
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", s.Name, s.Status, s.Attempts, ms, sp(s.Error))
+			name := s.Name
+			if s.Compensation {
+				name += " (undo)"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", name, s.Status, s.Attempts, ms, sp(s.Error), s.Execution)
 		}
 		tw.Flush()
 	case *client.Audit:
@@ -305,7 +309,7 @@ func (x *cli) printTable(v any) error {
 		kv(w, "tenants", strings.Join(states, ", "),
 			"operations", fmt.Sprintf("%d running, %d need attention, %d scheduled", v.Operations.Running, v.Operations.NeedsAttention, v.Operations.Scheduled))
 		for _, u := range v.Upcoming {
-			fmt.Fprintf(w, "due %s  %s %s %s\n", ts(u.DueAt), u.Kind, u.TenantID, u.OperationID)
+			fmt.Fprintf(w, "due %s  %s %s %s %s\n", ts(u.DueAt), u.Kind, u.TenantID, u.ToPlan, u.OperationID)
 		}
 	default:
 		return x.printJSON(v)
