@@ -68,6 +68,7 @@ var walkthroughSteps = []walkStep{
 	{"OP=$(tenantctl downgrade tenant_acme --plan free --at-period-end --quiet)", 0, matches("OP", `^op_[a-z0-9_]+$`)},
 	{"go run ./cmd/devstack fire DowngradeSweepFunction --time 2099-01-01T00:00:00Z", 0, nil},
 	{"tenantctl operations wait $OP", 0, contains("SUCCEEDED", "starter → free")},
+	{"tenantctl operations steps $OP", 0, contains("execution SUCCEEDED", "STEP")},
 	{"ACME=$(go run ./cmd/devstack token --tenant tenant_acme)", 0, matches("ACME", `^ey[\w-]+\.[\w-]+\.[\w-]+$`)},
 	{"tenantctl --token $ACME tenants show tenant_enterprise", 1, contains("403")},
 	{`tenantctl suspend tenant_enterprise --reason "chargeback review" --wait`, 0, contains("suspension tenant_enterprise: SUCCEEDED")},
