@@ -207,7 +207,7 @@ func TestREADMEWalkthroughWithTenantctl(t *testing.T) {
 		switch {
 		case args[0] == "tenantctl":
 			sctx, scancel := context.WithTimeout(ctx, 2*time.Minute)
-			res.code = tenantctl.Main(sctx, append(args[1:], "--progress", "lines"), env, &out, &errOut)
+			res.code = tenantctl.Main(sctx, args[1:], env, &out, &errOut)
 			scancel()
 		case len(args) > 2 && args[0] == "go" && args[1] == "run" && args[2] == "./cmd/devstack":
 			res.code = run(append(args[3:], "--state-dir", stateDir), &out, &errOut)
