@@ -69,7 +69,7 @@ SAM_ENV := env -u AWS_PROFILE -u AWS_DEFAULT_PROFILE -u AWS_SESSION_TOKEN \
 	AWS_DEFAULT_REGION=us-east-1 AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local \
 	AWS_EC2_METADATA_DISABLED=true AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null
 
-.PHONY: help tools runtime-tools tools-lock lint lint-go lint-template lint-asl lint-checkov sam-build test dev invoke sam-local bench soak clean
+.PHONY: help tools runtime-tools tools-lock lint lint-go lint-template lint-asl lint-checkov sam-build test dev invoke sam-local bench soak fuzz-api clean
 
 help: ## list the targets
 	@echo "usage: make <target>   (tool cache: $(TF_CACHE))"
@@ -239,6 +239,14 @@ bench: runtime-tools ## run the benchmarks on the local stack: go run ./cmd/benc
 soak: runtime-tools ## check the lifecycle invariants over many sequences: go run ./cmd/soak $(ARGS)
 	@$(GO) build -o .soak/soak ./cmd/soak
 	@.soak/soak $(ARGS)
+
+# Generated requests for every operation of openapi.yaml (internal/localstack/apifuzz),
+# longer than the bounded run in `make test`: PER_OP requests per operation (default
+# 400), SEED (default the test's fixed one), BUDGET (default 10m).
+fuzz-api: runtime-tools ## property-based API test, long run: make fuzz-api PER_OP=400 SEED=7 BUDGET=10m
+	TENANTFLOW_APIFUZZ_PER_OP=$(or $(PER_OP),400) TENANTFLOW_APIFUZZ_BUDGET=$(or $(BUDGET),10m) \
+	  $(if $(SEED),TENANTFLOW_APIFUZZ_SEED=$(SEED)) \
+	  $(GO) test -count=1 -timeout 30m -run TestGeneratedRequests -v ./internal/localstack/apifuzz/
 
 clean: ## remove .aws-sam, .devstack and .soak (the tool cache stays)
 	rm -rf .aws-sam .devstack .soak

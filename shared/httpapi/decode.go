@@ -49,8 +49,14 @@ func decodeBody(req *events.APIGatewayV2HTTPRequest, dst any) error {
 	if err != nil {
 		return err
 	}
-	if len(bytes.TrimSpace(b)) == 0 {
+	trimmed := bytes.TrimSpace(b)
+	if len(trimmed) == 0 {
 		return badRequest("request body is required: a JSON object")
+	}
+	// encoding/json reads null into a struct as "no fields", which would make a
+	// null body mean {} (a deletion with the default retention); the schemas say object.
+	if string(trimmed) == "null" {
+		return badRequest("expected a JSON object, got null")
 	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()

@@ -73,7 +73,7 @@ func TestBodyDecoding(t *testing.T) {
 		{"whitespace", " \n\t", false, 400, "request body is required"},
 		{"array", `[1, 2]`, false, 400, "expected a JSON object, got array"},
 		{"string", `"users"`, false, 400, "expected a JSON object, got string"},
-		{"null", `null`, false, 422, "field users: required"},
+		{"null", `null`, false, 400, "expected a JSON object, got null"},
 		{"truncated", `{"users": 1,`, false, 400, "malformed JSON: unexpected end of input"},
 		{"syntax", `{"users": 1,, }`, false, 400, "malformed JSON at byte"},
 		{"single quotes", `{'users': 1}`, false, 400, "malformed JSON at byte 2"},

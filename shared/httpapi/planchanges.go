@@ -138,6 +138,12 @@ func (h *Handler) retryOperation(ctx context.Context, r *request) (response, err
 	if in.Action != nil {
 		action = *in.Action
 	}
+	// The note's bounds hold whatever the action (openapi.yaml states them for the
+	// field); resolve also requires it.
+	badNote := &tenant.ValidationError{Field: "note", Reason: fmt.Sprintf("required to resolve: what was fixed by hand (1-%d characters, not only white space)", maxNoteRunes)}
+	if in.Note != nil && (strings.TrimSpace(*in.Note) == "" || utf8.RuneCountInString(*in.Note) > maxNoteRunes) {
+		return response{}, badNote
+	}
 	switch action {
 	case "retry":
 		op, err := h.ops.Retry(ctx, id, r.who.actorAs(as, "retry operation "+id))
@@ -147,8 +153,8 @@ func (h *Handler) retryOperation(ctx context.Context, r *request) (response, err
 		r.tenantID = op.TenantID
 		return accepted(r, op), nil
 	case "resolve":
-		if in.Note == nil || strings.TrimSpace(*in.Note) == "" || utf8.RuneCountInString(*in.Note) > maxNoteRunes {
-			return response{}, &tenant.ValidationError{Field: "note", Reason: fmt.Sprintf("required to resolve: what was fixed by hand (1-%d characters)", maxNoteRunes)}
+		if in.Note == nil {
+			return response{}, badNote
 		}
 		op, err := h.ops.Resolve(ctx, id, *in.Note, r.who.actorAs(as, "resolve operation "+id))
 		if err != nil {

@@ -84,8 +84,11 @@ func toProblem(err error) Problem {
 		return newProblem(be.status, slug, be.detail)
 	case errors.As(err, &ae):
 		slug := "forbidden"
-		if ae.status == http.StatusUnauthorized {
+		switch ae.status {
+		case http.StatusUnauthorized:
 			slug = "unauthenticated"
+		case http.StatusNotFound:
+			slug = "not-found"
 		}
 		return newProblem(ae.status, slug, ae.detail)
 	case errors.As(err, &fe):

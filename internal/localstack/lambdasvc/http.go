@@ -17,6 +17,9 @@ const (
 // Handler serves the Lambda Invoke API and the devstack control endpoints:
 //
 //	POST   /2015-03-31/functions/{FunctionName}/invocations   Invoke
+//	GET    /2015-03-31/functions/                    ListFunctions (control.go)
+//	GET    /2015-03-31/functions/{FunctionName}      GetFunction
+//	GET    /2015-03-31/functions/{FunctionName}/configuration   GetFunctionConfiguration
 //	POST   /_devstack/faults    {"function","count","errorType","errorMessage","after","skip"}
 //	GET    /_devstack/faults    active faults (with "remaining", "skip", "after")
 //	DELETE /_devstack/faults    clear all faults
@@ -34,6 +37,10 @@ const (
 func (s *Service) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /2015-03-31/functions/{name}/invocations", s.serveInvoke)
+	mux.HandleFunc("GET /2015-03-31/functions/{$}", s.serveListFunctions)
+	mux.HandleFunc("GET /2015-03-31/functions", s.serveListFunctions)
+	mux.HandleFunc("GET /2015-03-31/functions/{name}", s.serveGetFunction)
+	mux.HandleFunc("GET /2015-03-31/functions/{name}/configuration", s.serveGetFunctionConfiguration)
 	mux.HandleFunc("POST /_devstack/faults", s.servePostFault)
 	mux.HandleFunc("GET /_devstack/faults", func(w http.ResponseWriter, r *http.Request) {
 		faults := s.Faults()
