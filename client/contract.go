@@ -103,18 +103,18 @@ func (c *Client) GetStats(ctx context.Context) (*Stats, error) {
 	return decode[Stats](c.do(ctx, &request{method: http.MethodGet, path: "/stats"}))
 }
 
-// Overrides changes a tenant's limits and features against its plan (admin). A nil
-// limit in Limits is unlimited.
+// Overrides is the whole set of a tenant's overrides of its plan (PutOverrides; admin):
+// a limit or feature left out has no override, and Overrides{Reason: r} removes them all.
 type Overrides struct {
-	Limits   map[string]*float64 `json:"limits,omitempty"`
-	Features map[string]bool     `json:"features,omitempty"`
-	Reason   string              `json:"reason"`
+	Limits   *LimitOverrides `json:"limits,omitempty"`
+	Features map[string]bool `json:"features,omitempty"`
+	Reason   string          `json:"reason"`
 }
 
-// PutOverrides sets a tenant's overrides (putOverrides; admin); the answer is the
-// tenant's new entitlements.
-func (c *Client) PutOverrides(ctx context.Context, id string, in Overrides, opts ...WriteOption) (*Entitlements, error) {
-	return decode[Entitlements](c.do(ctx, &request{method: http.MethodPut, path: "/tenants/" + p(id) + "/overrides", body: in, idempotent: true}, opts...))
+// PutOverrides replaces a tenant's overrides (putOverrides; admin); the answer is the
+// tenant with its overrides and its effective limits.
+func (c *Client) PutOverrides(ctx context.Context, id string, in Overrides, opts ...WriteOption) (*Tenant, error) {
+	return decode[Tenant](c.do(ctx, &request{method: http.MethodPut, path: "/tenants/" + p(id) + "/overrides", body: in, idempotent: true}, opts...))
 }
 
 // ProvisioningAnswer is the app plane's answer to a ProvisioningRequested event:
@@ -127,22 +127,32 @@ type ProvisioningAnswer struct {
 	Output json.RawMessage `json:"output,omitempty"`
 }
 
-// ProvisioningRequest is a provisioning request as the answer route shows it.
+// ProvisioningRequest is a provisioning request of the hook, as the answer route shows
+// it.
 type ProvisioningRequest struct {
-	RequestID   string     `json:"request_id"`
-	TenantID    string     `json:"tenant_id"`
-	OperationID string     `json:"operation_id"`
-	Kind        string     `json:"kind"`
-	Action      string     `json:"action"`
-	Attempt     int        `json:"attempt"`
-	Status      string     `json:"status"`
-	AnsweredAt  *time.Time `json:"answered_at,omitempty"`
+	RequestID        string          `json:"request_id"`
+	TenantID         string          `json:"tenant_id"`
+	OperationID      string          `json:"operation_id"`
+	Kind             string          `json:"kind"`
+	Action           string          `json:"action"`
+	Attempt          int             `json:"attempt"`
+	FromPlan         string          `json:"from_plan"`
+	ToPlan           string          `json:"to_plan"`
+	Limits           json.RawMessage `json:"limits"`
+	Status           string          `json:"status"`
+	Error            string          `json:"error,omitempty"`
+	Cause            string          `json:"cause,omitempty"`
+	Output           json.RawMessage `json:"output,omitempty"`
+	TimeoutSeconds   int             `json:"timeout_seconds"`
+	HeartbeatSeconds int             `json:"heartbeat_seconds"`
+	RequestedAt      time.Time       `json:"requested_at"`
+	AnsweredAt       *time.Time      `json:"answered_at,omitempty"`
 }
 
-// AnswerProvisioning answers a provisioning request (answerProvisioning; scope
-// tenants/provisioning or admin). Repeating the same answer is harmless; a different
-// one is a 409 provisioning-answered, and an answer after the flow stopped waiting a
-// 410 provisioning-expired.
-func (c *Client) AnswerProvisioning(ctx context.Context, requestID string, in ProvisioningAnswer, opts ...WriteOption) (*ProvisioningRequest, error) {
-	return decode[ProvisioningRequest](c.do(ctx, &request{method: http.MethodPost, path: "/provisioning/" + p(requestID), body: in, idempotent: true}, opts...))
+// AnswerProvisioning answers a provisioning request of a tenant (answerProvisioning;
+// scope tenants/provisioning or admin). Repeating the same answer is harmless; a
+// different one is a 409 provisioning-answered, and an answer after the flow stopped
+// waiting a 410 provisioning-expired.
+func (c *Client) AnswerProvisioning(ctx context.Context, tenantID, requestID string, in ProvisioningAnswer, opts ...WriteOption) (*ProvisioningRequest, error) {
+	return decode[ProvisioningRequest](c.do(ctx, &request{method: http.MethodPost, path: "/tenants/" + p(tenantID) + "/provisioning/" + p(requestID), body: in, idempotent: true}, opts...))
 }

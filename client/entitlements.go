@@ -28,10 +28,10 @@ type Entitlements struct {
 	Raw json.RawMessage `json:"-"`
 }
 
-// AppliedOverrides are the operator's overrides in effect (a nil limit: unlimited).
+// AppliedOverrides are the operator's overrides in effect.
 type AppliedOverrides struct {
-	Limits   map[string]*float64 `json:"limits"`
-	Features map[string]bool     `json:"features"`
+	Limits   LimitOverrides  `json:"limits"`
+	Features map[string]bool `json:"features"`
 }
 
 func (e *Entitlements) setRaw(b []byte) { e.Raw = append(json.RawMessage(nil), b...) }

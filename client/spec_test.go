@@ -37,12 +37,18 @@ type specCall struct {
 // awaiting are routes of this round's other parts that the spec may not describe yet;
 // they are checked like the others as soon as it does.
 var awaiting = map[string]bool{
-	"GET /operations":                 true,
-	"GET /operations/{id}/steps":      true,
-	"GET /stats":                      true,
-	"GET /tenants/{id}/entitlements":  true,
-	"PUT /tenants/{id}/overrides":     true,
-	"POST /provisioning/{request_id}": true,
+	"GET /operations":                              true,
+	"GET /operations/{id}/steps":                   true,
+	"GET /stats":                                   true,
+	"GET /tenants/{id}/entitlements":               true,
+	"PUT /tenants/{id}/overrides":                  true,
+	"POST /tenants/{id}/provisioning/{request_id}": true,
+}
+
+// awaitingFields are fields of those parts that the spec may not describe yet; once it
+// does, they are compared like every other field.
+var awaitingFields = map[string]bool{
+	"client.Tenant.overrides": true,
 }
 
 func specCalls() []specCall {
@@ -136,13 +142,12 @@ func specCalls() []specCall {
 			_, _, err := c.GetEntitlements(ctx, "tenant_x", `"v1"`)
 			return err
 		}},
-		{"PUT /tenants/{id}/overrides", 200, Overrides{}, Entitlements{}, func(ctx context.Context, c *Client) error {
-			users := 100.0
-			_, err := c.PutOverrides(ctx, "tenant_x", Overrides{Limits: map[string]*float64{"users": &users}, Features: map[string]bool{"sso": true}, Reason: "deal 42"})
+		{"PUT /tenants/{id}/overrides", 200, Overrides{}, Tenant{}, func(ctx context.Context, c *Client) error {
+			_, err := c.PutOverrides(ctx, "tenant_x", Overrides{Limits: &LimitOverrides{Users: LimitOf(100), StorageGB: NoLimit()}, Features: map[string]bool{"sso": true}, Reason: "deal 42"})
 			return err
 		}},
-		{"POST /provisioning/{request_id}", 200, ProvisioningAnswer{}, ProvisioningRequest{}, func(ctx context.Context, c *Client) error {
-			_, err := c.AnswerProvisioning(ctx, "prq_0123456789abcdef0123456789abcdef", ProvisioningAnswer{Status: "failed", Error: "QuotaExceeded", Cause: "no capacity"})
+		{"POST /tenants/{id}/provisioning/{request_id}", 200, ProvisioningAnswer{}, ProvisioningRequest{}, func(ctx context.Context, c *Client) error {
+			_, err := c.AnswerProvisioning(ctx, "tenant_x", "prq_0123456789abcdef0123456789abcdef", ProvisioningAnswer{Status: "failed", Error: "QuotaExceeded", Cause: "no capacity"})
 			return err
 		}},
 	}
@@ -335,7 +340,9 @@ func compareSchema(t *testing.T, where string, typ reflect.Type, s *openapi3.Sch
 			compareSchema(t, where+"."+name, f.Type, prop.Value)
 		}
 		for name := range fields {
-			if _, ok := s.Properties[name]; !ok {
+			if _, ok := s.Properties[name]; !ok && awaitingFields[typ.String()+"."+name] {
+				t.Logf("%s: %s.%s not in openapi.yaml yet; compared once it is", where, typ, name)
+			} else if !ok {
 				t.Errorf("%s: field %s.%s (json %q) is not in the spec", where, typ, fields[name].Name, name)
 			}
 		}

@@ -2,6 +2,8 @@ package client
 
 import (
 	"encoding/json"
+	"fmt"
+	"strconv"
 	"time"
 )
 
@@ -119,6 +121,69 @@ type Tenant struct {
 	PurgeAfter           *time.Time     `json:"purge_after"`
 	SuspendCause         *string        `json:"suspend_cause"`
 	SuspendReason        *string        `json:"suspend_reason"`
+	// Overrides are an operator's overrides of the plan (nil: none); Limits already
+	// apply them.
+	Overrides *TenantOverrides `json:"overrides,omitempty"`
+}
+
+// TenantOverrides are a tenant's overrides as its view shows them: what, why, who, when.
+type TenantOverrides struct {
+	Limits   *LimitOverrides `json:"limits,omitempty"`
+	Features map[string]bool `json:"features,omitempty"`
+	Reason   string          `json:"reason"`
+	By       string          `json:"by"`
+	At       time.Time       `json:"at"`
+}
+
+// LimitOverrides are overridden limits; nil: not overridden.
+type LimitOverrides struct {
+	Users            *LimitOverride `json:"users,omitempty"`
+	StorageGB        *LimitOverride `json:"storage_gb,omitempty"`
+	APICallsPerMonth *LimitOverride `json:"api_calls_per_month,omitempty"`
+}
+
+// LimitOverride is one overridden limit: a number, or "unlimited".
+type LimitOverride struct {
+	Value     float64
+	Unlimited bool
+}
+
+// LimitOf overrides a limit with v; NoLimit lifts it.
+func LimitOf(v float64) *LimitOverride { return &LimitOverride{Value: v} }
+
+// NoLimit lifts a limit ("unlimited").
+func NoLimit() *LimitOverride { return &LimitOverride{Unlimited: true} }
+
+// MarshalJSON writes the number or "unlimited".
+func (l LimitOverride) MarshalJSON() ([]byte, error) {
+	if l.Unlimited {
+		return []byte(`"unlimited"`), nil
+	}
+	return json.Marshal(l.Value)
+}
+
+// UnmarshalJSON reads a number or "unlimited".
+func (l *LimitOverride) UnmarshalJSON(b []byte) error {
+	if string(b) == `"unlimited"` {
+		*l = LimitOverride{Unlimited: true}
+		return nil
+	}
+	var v float64
+	if err := json.Unmarshal(b, &v); err != nil {
+		return fmt.Errorf("limit override: want a number or \"unlimited\": %w", err)
+	}
+	*l = LimitOverride{Value: v}
+	return nil
+}
+
+func (l *LimitOverride) String() string {
+	if l == nil {
+		return "-"
+	}
+	if l.Unlimited {
+		return "unlimited"
+	}
+	return strconv.FormatFloat(l.Value, 'f', -1, 64)
 }
 
 // TenantList is one page of ListTenants; NextCursor is nil on the last page.

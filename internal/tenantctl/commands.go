@@ -42,7 +42,8 @@ func init() {
 		{name: "exports download", args: "TENANT EXPORT", summary: "download to --file and verify its sha256", nargs: 2, flags: flagsDownload, run: runExportDownload},
 		{name: "certificate", args: "TENANT", summary: "the deletion certificate of a purged tenant (admin)", nargs: 1, run: runCertificate},
 		{name: "entitlements", args: "TENANT", summary: "the tenant's effective limits and features", nargs: 1, run: runEntitlements},
-		{name: "provisioning answer", args: "REQUEST", summary: "answer a provisioning request as the app plane (--status)", nargs: 1, flags: flagsAnswer, run: runAnswer},
+		{name: "overrides", args: "TENANT", summary: "replace the tenant's overrides of its plan (admin; --reason, --limit, --feature)", nargs: 1, flags: flagsOverrides, run: runOverrides},
+		{name: "provisioning answer", args: "TENANT REQUEST", summary: "answer a provisioning request as the app plane (--status)", nargs: 2, flags: flagsAnswer, run: runAnswer},
 		{name: "stats", args: "", summary: "tenants by state, open operations, what is due (admin)", nargs: 0, run: runStats},
 	}
 }
@@ -131,6 +132,9 @@ func cmdUsage(w io.Writer, c *command, fs *flag.FlagSet) {
 type opts struct {
 	state, plan, name, id, email, reason, note, tenant, status, cursor, file string
 	answerError, cause, output                                               string
+	limits                                                                   client.LimitOverrides
+	hasLimits                                                                bool
+	features                                                                 map[string]bool
 	limit, retentionDays                                                     int
 	all, wait, atPeriodEnd                                                   bool
 	users, apiCalls                                                          int64
@@ -585,9 +589,69 @@ func runAnswer(ctx context.Context, x *cli, args []string) error {
 		}
 		in.Output = json.RawMessage(x.f.output)
 	}
-	r, err := x.c.AnswerProvisioning(ctx, args[0], in)
+	r, err := x.c.AnswerProvisioning(ctx, args[0], args[1], in)
 	if err != nil {
 		return err
 	}
 	return x.print(r)
+}
+
+func flagsOverrides(fs *flag.FlagSet, o *opts) {
+	fs.StringVar(&o.reason, "reason", "", "why (required; audited)")
+	fs.Func("limit", "NAME=N or NAME=unlimited, NAME one of users, storage_gb, api_calls_per_month (repeatable)", func(s string) error {
+		name, val, ok := strings.Cut(s, "=")
+		if !ok {
+			return fmt.Errorf("want NAME=VALUE")
+		}
+		var l client.LimitOverride
+		if err := l.UnmarshalJSON([]byte(quoteUnlimited(val))); err != nil {
+			return err
+		}
+		switch name {
+		case "users":
+			o.limits.Users = &l
+		case "storage_gb":
+			o.limits.StorageGB = &l
+		case "api_calls_per_month":
+			o.limits.APICallsPerMonth = &l
+		default:
+			return fmt.Errorf("unknown limit %q", name)
+		}
+		o.hasLimits = true
+		return nil
+	})
+	fs.Func("feature", "NAME=true or NAME=false (repeatable)", func(s string) error {
+		name, val, ok := strings.Cut(s, "=")
+		if !ok || (val != "true" && val != "false") {
+			return fmt.Errorf("want NAME=true or NAME=false")
+		}
+		if o.features == nil {
+			o.features = map[string]bool{}
+		}
+		o.features[name] = val == "true"
+		return nil
+	})
+}
+
+func quoteUnlimited(v string) string {
+	if v == "unlimited" {
+		return `"unlimited"`
+	}
+	return v
+}
+
+// runOverrides sends the whole set: limits and features not named have no override.
+func runOverrides(ctx context.Context, x *cli, args []string) error {
+	if strings.TrimSpace(x.f.reason) == "" {
+		return usagef("--reason is required")
+	}
+	in := client.Overrides{Features: x.f.features, Reason: x.f.reason}
+	if x.f.hasLimits {
+		in.Limits = &x.f.limits
+	}
+	t, err := x.c.PutOverrides(ctx, args[0], in)
+	if err != nil {
+		return err
+	}
+	return x.print(t)
 }

@@ -168,11 +168,29 @@ func (x *cli) printTable(v any) error {
 				suspended += ": " + *v.SuspendReason
 			}
 		}
+		overrides := "-"
+		if o := v.Overrides; o != nil {
+			var parts []string
+			if l := o.Limits; l != nil {
+				for _, x := range []struct {
+					n string
+					v *client.LimitOverride
+				}{{"users", l.Users}, {"storage_gb", l.StorageGB}, {"api_calls_per_month", l.APICallsPerMonth}} {
+					if x.v != nil {
+						parts = append(parts, x.n+"="+x.v.String())
+					}
+				}
+			}
+			for _, n := range sortedKeys(o.Features) {
+				parts = append(parts, fmt.Sprintf("%s=%t", n, o.Features[n]))
+			}
+			overrides = fmt.Sprintf("%s (%s, by %s at %s)", strings.Join(parts, " "), o.Reason, o.By, ts(o.At))
+		}
 		kv(w, "id", v.ID, "name", v.Name, "email", sp(v.Email), "plan", v.Plan, "state", string(v.State),
 			"usage", usage, "limits", limits, "version", strconv.FormatInt(v.Version, 10),
 			"created", ts(v.CreatedAt), "updated", ts(v.UpdatedAt), "pending change", pending,
 			"operation", sp(v.OperationID), "needs attention", sp(v.AttentionOperationID),
-			"deleted", tsp(v.DeletedAt), "purge after", tsp(v.PurgeAfter), "suspended", suspended)
+			"deleted", tsp(v.DeletedAt), "purge after", tsp(v.PurgeAfter), "suspended", suspended, "overrides", overrides)
 	case *client.TenantList:
 		tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
 		fmt.Fprintln(tw, "ID\tNAME\tPLAN\tSTATE\tUPDATED")
@@ -376,4 +394,13 @@ func (p *progress) done() {
 		fmt.Fprintln(p.w)
 	}
 	p.finished = true
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
