@@ -152,3 +152,26 @@ func TestExitCodes(t *testing.T) {
 		t.Errorf("temporary files left: %v", left)
 	}
 }
+
+func TestOverridesSendTheWholeSet(t *testing.T) {
+	var body atomic.Value
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b := new(bytes.Buffer)
+		b.ReadFrom(r.Body)
+		body.Store(r.Method + " " + r.URL.Path + " " + b.String())
+		fmt.Fprint(w, `{"id":"t","state":"ACTIVE","overrides":{"limits":{"users":100,"storage_gb":"unlimited"},"features":{"sso":true},"reason":"deal 42","by":"operator","at":"2026-01-01T00:00:00Z"}}`)
+	}))
+	defer srv.Close()
+	env := envWith(t.TempDir(), map[string]string{"TENANTFLOW_ENDPOINT": srv.URL, "TENANTFLOW_TOKEN": "t"})
+	code, out, errOut := runCLI(t, env, "overrides", "t", "--reason", "deal 42", "--limit", "users=100", "--limit", "storage_gb=unlimited", "--feature", "sso=true")
+	want := `PUT /tenants/t/overrides {"limits":{"users":100,"storage_gb":"unlimited"},"features":{"sso":true},"reason":"deal 42"}`
+	if code != 0 || body.Load() != want {
+		t.Fatalf("exit %d, sent %v, want %s\n%s", code, body.Load(), want, errOut)
+	}
+	if !strings.Contains(out, "users=100 storage_gb=unlimited sso=true (deal 42, by operator") {
+		t.Errorf("the tenant's overrides are not shown:\n%s", out)
+	}
+	if code, _, errOut := runCLI(t, env, "overrides", "t", "--reason", "x", "--limit", "seats=3"); code != ExitUsage || !strings.Contains(errOut, `unknown limit "seats"`) {
+		t.Errorf("unknown limit: exit %d %s", code, errOut)
+	}
+}
