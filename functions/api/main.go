@@ -12,6 +12,7 @@ import (
 	"github.com/tenantflow/tenantflow/shared/app/apiapp"
 	"github.com/tenantflow/tenantflow/shared/app/core"
 	"github.com/tenantflow/tenantflow/shared/billing"
+	"github.com/tenantflow/tenantflow/shared/console"
 	"github.com/tenantflow/tenantflow/shared/httpapi"
 	"github.com/tenantflow/tenantflow/shared/tenant"
 )
@@ -20,8 +21,16 @@ func main() {
 	// Config and clients are built once per cold start; a missing variable exits here
 	// with a JSON log line naming it.
 	a := apiapp.NewAPI("ApiFunction")
+	var con httpapi.Console
+	if c, err := console.New(console.ConfigFromEnv(os.Getenv)); err != nil {
+		// The API itself still serves; only /console answers 404.
+		a.Deps.Log.Error("operator console disabled", "error", err.Error())
+	} else {
+		con = c
+	}
 	h, err := httpapi.New(httpapi.Config{
-		Store: a.Deps.Store(), Provisioner: a.Entitlements, Catalog: a.Deps.Catalog, Logger: a.Deps.Log,
+		Console: con,
+		Store:   a.Deps.Store(), Provisioner: a.Entitlements, Catalog: a.Deps.Catalog, Logger: a.Deps.Log,
 		PlanChanges: a.PlanChanges, Lifecycle: a.Lifecycle, Operations: a.Operations, Subscriptions: subscriptions{a.Billing},
 		Exports:     a.Deps.Exports(),
 		Idempotency: a.Deps.Store(), CursorKey: []byte(os.Getenv("LIST_CURSOR_KEY")),

@@ -85,6 +85,9 @@ type Config struct {
 	// CursorKey signs list cursors (cursor.go); empty means a random key per cold
 	// start, so a cursor then only works within one container.
 	CursorKey []byte
+	// Console serves the operator console's static files (console.go); nil answers
+	// its routes 404.
+	Console Console
 }
 
 // Handler serves the HTTP API. It is safe for concurrent use and built once per cold
@@ -102,6 +105,7 @@ type Handler struct {
 	now     func() time.Time
 	idem    IdempotencyStore
 	cursors cursorSigner
+	console Console
 }
 
 // New checks cfg and returns a Handler. A missing dependency is an error here, at cold
@@ -137,7 +141,7 @@ func New(cfg Config) (*Handler, error) {
 		now = time.Now
 	}
 	return &Handler{store: cfg.Store, prov: cfg.Provisioner, plans: cfg.PlanChanges, life: cfg.Lifecycle, ops: cfg.Operations, subs: cfg.Subscriptions, exports: cfg.Exports,
-		catalog: cfg.Catalog, log: cfg.Logger, now: now, idem: cfg.Idempotency, cursors: newCursorSigner(cfg.CursorKey)}, nil
+		catalog: cfg.Catalog, log: cfg.Logger, now: now, idem: cfg.Idempotency, cursors: newCursorSigner(cfg.CursorKey), console: cfg.Console}, nil
 }
 
 // request is one call in flight: the event, the caller, and what the log line needs.
@@ -187,10 +191,11 @@ var routes = map[string]route{
 
 // RouteKeys returns the route keys the handler serves, sorted.
 func RouteKeys() []string {
-	keys := make([]string, 0, len(routes))
+	keys := make([]string, 0, len(routes)+len(consoleRoutes))
 	for k := range routes {
 		keys = append(keys, k)
 	}
+	keys = append(keys, consoleRoutes...)
 	slices.Sort(keys)
 	return keys
 }
@@ -200,7 +205,13 @@ func RouteKeys() []string {
 func (h *Handler) Handle(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
 	start := h.now()
 	r := &request{ev: &ev, who: principalFrom(&ev)}
-	resp, cause := h.serve(ctx, r)
+	var resp events.APIGatewayV2HTTPResponse
+	var cause error
+	if slices.Contains(consoleRoutes, ev.RouteKey) {
+		resp, cause = h.serveConsole(r)
+	} else {
+		resp, cause = h.serve(ctx, r)
+	}
 	attrs := []any{
 		"route", ev.RouteKey, "status", resp.StatusCode, "latency_ms", float64(h.now().Sub(start).Microseconds()) / 1000,
 		"request_id", ev.RequestContext.RequestID,
