@@ -88,6 +88,11 @@ type Config struct {
 	// Console serves the operator console's static files (console.go); nil answers
 	// its routes 404.
 	Console Console
+	// Index lists operations and counts for GET /operations and GET /stats; nil
+	// means Store, when it has them (*store.Store does), else those routes answer 404.
+	Index OperationIndex
+	// Steps reads execution histories for GET /operations/{id}/steps; nil: 404.
+	Steps StepReader
 }
 
 // Handler serves the HTTP API. It is safe for concurrent use and built once per cold
@@ -106,6 +111,8 @@ type Handler struct {
 	idem    IdempotencyStore
 	cursors cursorSigner
 	console Console
+	index   OperationIndex
+	steps   StepReader
 }
 
 // New checks cfg and returns a Handler. A missing dependency is an error here, at cold
@@ -140,8 +147,13 @@ func New(cfg Config) (*Handler, error) {
 	if now == nil {
 		now = time.Now
 	}
+	index := cfg.Index
+	if ix, ok := cfg.Store.(OperationIndex); ok && index == nil {
+		index = ix
+	}
 	return &Handler{store: cfg.Store, prov: cfg.Provisioner, plans: cfg.PlanChanges, life: cfg.Lifecycle, ops: cfg.Operations, subs: cfg.Subscriptions, exports: cfg.Exports,
-		catalog: cfg.Catalog, log: cfg.Logger, now: now, idem: cfg.Idempotency, cursors: newCursorSigner(cfg.CursorKey), console: cfg.Console}, nil
+		catalog: cfg.Catalog, log: cfg.Logger, now: now, idem: cfg.Idempotency, cursors: newCursorSigner(cfg.CursorKey),
+		index: index, steps: cfg.Steps, console: cfg.Console}, nil
 }
 
 // request is one call in flight: the event, the caller, and what the log line needs.
@@ -176,6 +188,11 @@ var routes = map[string]route{
 	"POST /tenants/{id}/downgrade": (*Handler).downgrade,
 	"GET /operations/{id}":         (*Handler).getOperation,
 	"POST /operations/{id}/retry":  (*Handler).retryOperation,
+
+	// The operator's read routes (opsviews.go).
+	"GET /operations":            (*Handler).listOperations,
+	"GET /operations/{id}/steps": (*Handler).getOperationSteps,
+	"GET /stats":                 (*Handler).getStats,
 
 	// The purge's certificate (certificates.go).
 	"GET /tenants/{id}/deletion-certificate": (*Handler).getDeletionCertificate,
