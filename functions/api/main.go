@@ -12,6 +12,7 @@ import (
 	"github.com/tenantflow/tenantflow/shared/app/apiapp"
 	"github.com/tenantflow/tenantflow/shared/app/core"
 	"github.com/tenantflow/tenantflow/shared/billing"
+	"github.com/tenantflow/tenantflow/shared/console"
 	"github.com/tenantflow/tenantflow/shared/httpapi"
 	"github.com/tenantflow/tenantflow/shared/tenant"
 )
@@ -32,6 +33,12 @@ func main() {
 	}
 	if a.Provisioning != nil {
 		cfg.Provisioning = a.Provisioning
+	}
+	if c, err := console.New(console.ConfigFromEnv(os.Getenv)); err != nil {
+		// The API itself still serves; only /console answers 404.
+		a.Deps.Log.Error("operator console disabled", "error", err.Error())
+	} else {
+		cfg.Console = c
 	}
 	h, err := httpapi.New(cfg)
 	core.Must(a.Deps.Log, h, err)

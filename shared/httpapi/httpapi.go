@@ -85,6 +85,9 @@ type Config struct {
 	// CursorKey signs list cursors (cursor.go); empty means a random key per cold
 	// start, so a cursor then only works within one container.
 	CursorKey []byte
+	// Console serves the operator console's static files (console.go); nil answers
+	// its routes 404.
+	Console Console
 	// Index lists operations and counts for GET /operations and GET /stats; nil
 	// means Store, when it has them (*store.Store does), else those routes answer 404.
 	Index OperationIndex
@@ -110,6 +113,7 @@ type Handler struct {
 	now     func() time.Time
 	idem    IdempotencyStore
 	cursors cursorSigner
+	console Console
 	index   OperationIndex
 	steps   StepReader
 	hook    ProvisioningAnswers
@@ -153,7 +157,7 @@ func New(cfg Config) (*Handler, error) {
 	}
 	return &Handler{store: cfg.Store, prov: cfg.Provisioner, plans: cfg.PlanChanges, life: cfg.Lifecycle, ops: cfg.Operations, subs: cfg.Subscriptions, exports: cfg.Exports,
 		catalog: cfg.Catalog, log: cfg.Logger, now: now, idem: cfg.Idempotency, cursors: newCursorSigner(cfg.CursorKey),
-		index: index, steps: cfg.Steps, hook: cfg.Provisioning}, nil
+		index: index, steps: cfg.Steps, hook: cfg.Provisioning, console: cfg.Console}, nil
 }
 
 // request is one call in flight: the event, the caller, and what the log line needs.
@@ -211,10 +215,11 @@ var routes = map[string]route{
 
 // RouteKeys returns the route keys the handler serves, sorted.
 func RouteKeys() []string {
-	keys := make([]string, 0, len(routes))
+	keys := make([]string, 0, len(routes)+len(consoleRoutes))
 	for k := range routes {
 		keys = append(keys, k)
 	}
+	keys = append(keys, consoleRoutes...)
 	slices.Sort(keys)
 	return keys
 }
@@ -224,7 +229,13 @@ func RouteKeys() []string {
 func (h *Handler) Handle(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
 	start := h.now()
 	r := &request{ev: &ev, who: principalFrom(&ev)}
-	resp, cause := h.serve(ctx, r)
+	var resp events.APIGatewayV2HTTPResponse
+	var cause error
+	if slices.Contains(consoleRoutes, ev.RouteKey) {
+		resp, cause = h.serveConsole(r)
+	} else {
+		resp, cause = h.serve(ctx, r)
+	}
 	attrs := []any{
 		"route", ev.RouteKey, "status", resp.StatusCode, "latency_ms", float64(h.now().Sub(start).Microseconds()) / 1000,
 		"request_id", ev.RequestContext.RequestID,
