@@ -37,12 +37,8 @@ type specCall struct {
 // awaiting are routes of this round's other parts that the spec may not describe yet;
 // they are checked like the others as soon as it does.
 var awaiting = map[string]bool{
-	"GET /operations":                              true,
-	"GET /operations/{id}/steps":                   true,
-	"GET /stats":                                   true,
-	"GET /tenants/{id}/entitlements":               true,
-	"PUT /tenants/{id}/overrides":                  true,
-	"POST /tenants/{id}/provisioning/{request_id}": true,
+	"GET /tenants/{id}/entitlements": true,
+	"PUT /tenants/{id}/overrides":    true,
 }
 
 // awaitingFields are fields of those parts that the spec may not describe yet; once it
@@ -169,6 +165,9 @@ func loadSpec(t *testing.T) *openapi3.T {
 func specRoutes(doc *openapi3.T) map[string]*openapi3.Operation {
 	out := map[string]*openapi3.Operation{}
 	for path, item := range doc.Paths.Map() {
+		if path == "/console" || strings.HasPrefix(path, "/console/") {
+			continue // the operator console's static files are for browsers, not API clients
+		}
 		for method, op := range item.Operations() {
 			out[method+" "+path] = op
 		}
