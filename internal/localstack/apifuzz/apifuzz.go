@@ -33,6 +33,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
@@ -176,8 +177,22 @@ type runner struct {
 	rep    *Report
 }
 
+// textDecoders lets answers in the text types the spec declares (the console's
+// pages, scripts and styles) be checked against their string schemas; kin-openapi
+// only knows JSON, forms and plain text.
+var textDecoders sync.Once
+
+func registerTextDecoders() {
+	textDecoders.Do(func() {
+		for _, ct := range []string{"text/html", "text/css", "text/javascript"} {
+			openapi3filter.RegisterBodyDecoder(ct, openapi3filter.PlainBodyDecoder)
+		}
+	})
+}
+
 // Run generates and sends the requests and judges the answers.
 func Run(ctx context.Context, cfg Config) (*Report, error) {
+	registerTextDecoders()
 	if cfg.PerOperation <= 0 {
 		cfg.PerOperation = 12
 	}
@@ -482,7 +497,7 @@ func (r *runner) validate(o *operation, c *Case) error {
 	for i, seg := range tmpl {
 		if strings.HasPrefix(seg, "{") {
 			v, _ := url.PathUnescape(got[i])
-			pathParams[strings.Trim(seg, "{}+")] = v
+			pathParams[strings.Trim(seg, "{}")] = v
 			if v == "" {
 				return fmt.Errorf("empty path parameter %s", seg)
 			}

@@ -257,7 +257,12 @@ func (g *gen) str(s *openapi3.Schema) string {
 			maxLen = minLen + 24
 		}
 		if s.Pattern != "" {
-			if v, ok := g.fromPattern(s.Pattern, minLen, maxLen); ok {
+			// A pattern bounds the length by itself (prq_ and 32 hex digits is 36).
+			patternMax := maxLen
+			if s.MaxLength == nil {
+				patternMax = 1 << 16
+			}
+			if v, ok := g.fromPattern(s.Pattern, minLen, patternMax); ok {
 				return v
 			}
 		}
