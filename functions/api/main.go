@@ -25,6 +25,7 @@ func main() {
 		PlanChanges: a.PlanChanges, Lifecycle: a.Lifecycle, Operations: a.Operations, Subscriptions: subscriptions{a.Billing},
 		Exports:     a.Deps.Exports(),
 		Idempotency: a.Deps.Store(), CursorKey: []byte(os.Getenv("LIST_CURSOR_KEY")),
+		Entitlements: a.Deps.Store(), EntitlementsOutbox: a.Entitlements,
 	})
 	core.Must(a.Deps.Log, h, err)
 	if h.RandomCursorKey() {

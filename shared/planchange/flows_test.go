@@ -78,7 +78,7 @@ func TestUpgradeTechstartThroughFixture(t *testing.T) {
 	if e := st.Entitlements(t, s, "tenant_techstart"); e.Plan != tenant.Starter || e.Limits != starter {
 		t.Fatalf("entitlements %+v", e)
 	}
-	if ev := st.Events(t, s, "tenant_techstart"); !slices.Equal(ev, []string{"TenantPlanChanged"}) {
+	if ev := st.Events(t, s, "tenant_techstart"); !slices.Equal(ev, []string{"TenantPlanChanged", "TenantEntitlementsChanged"}) {
 		t.Fatalf("events %v, want one TenantPlanChanged", ev)
 	}
 	if tr := st.Transitions(t, s, "tenant_techstart"); !slices.Equal(tr, []string{"ACTIVE->UPGRADING", "UPGRADING->ACTIVE"}) {
@@ -454,7 +454,7 @@ func TestSameExecutionTwiceRunsOnce(t *testing.T) {
 	if runs != 1 {
 		t.Fatalf("%d executions named %s", runs, opID)
 	}
-	if ev := st.Events(t, s, id); !slices.Equal(ev, []string{"TenantPlanChanged"}) {
+	if ev := st.Events(t, s, id); !slices.Equal(ev, []string{"TenantPlanChanged", "TenantEntitlementsChanged"}) {
 		t.Fatalf("events %v", ev)
 	}
 	if tr := st.Transitions(t, s, id); !slices.Equal(tr, []string{"ACTIVE->UPGRADING", "UPGRADING->ACTIVE"}) {

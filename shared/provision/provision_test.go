@@ -342,7 +342,7 @@ func TestEntitlementsDocumentsFollowEveryChange(t *testing.T) {
 		}
 	}
 	first, suspended, last := docs[0], docs[1], docs[len(docs)-1]
-	if *first.Limits.Users != 400 || !first.Features["sso"] || *first.Overrides.Limits[tenant.LimitUsers] != 400 {
+	if *first.Limits.Users != 400 || !first.Features["sso"] || first.Overrides.Limits[tenant.LimitUsers] != 400 {
 		t.Fatalf("override document %+v", first)
 	}
 	if *suspended.Limits.Users != 0 || suspended.Features["api_access"] {

@@ -36,10 +36,11 @@ type EntitlementsDocument struct {
 	Overrides AppliedOverrides `json:"overrides"`
 }
 
-// AppliedOverrides are the overrides in a document: limits with null for unlimited.
+// AppliedOverrides are the overrides in a document, as the API takes them: an
+// unlimited limit is "unlimited".
 type AppliedOverrides struct {
-	Limits   map[string]*float64 `json:"limits"`
-	Features map[string]bool     `json:"features"`
+	Limits   LimitOverrides  `json:"limits"`
+	Features map[string]bool `json:"features"`
 }
 
 // PurgedVersion is the version of a purged tenant's document. A purge deletes the
@@ -54,15 +55,9 @@ const PurgedVersion = 1<<53 - 1
 // features. Overrides apply only while access is active.
 func BuildDocument(e *Entitlements, c *Catalog) EntitlementsDocument {
 	d := EntitlementsDocument{TenantID: e.TenantID, Version: e.Revision, Plan: e.Plan, CatalogVersion: c.Version(),
-		Overrides: AppliedOverrides{Limits: map[string]*float64{}, Features: map[string]bool{}}}
+		Overrides: AppliedOverrides{Limits: LimitOverrides{}, Features: map[string]bool{}}}
 	if o := e.Overrides; !o.Empty() {
-		for k, v := range o.Limits {
-			if v == Unlimited {
-				d.Overrides.Limits[k] = nil
-			} else {
-				d.Overrides.Limits[k] = &v
-			}
-		}
+		maps.Copy(d.Overrides.Limits, o.Limits)
 		maps.Copy(d.Overrides.Features, o.Features)
 	}
 	features := map[string]bool{}
@@ -93,14 +88,12 @@ func BuildDocument(e *Entitlements, c *Catalog) EntitlementsDocument {
 	return d
 }
 
-// PurgedDocument is the document of a purged tenant (see PurgedVersion).
-func PurgedDocument(t *Tenant, c *Catalog) EntitlementsDocument {
-	features := map[string]bool{}
-	for _, n := range c.FeatureNames() {
-		features[n] = false
-	}
-	return EntitlementsDocument{TenantID: t.ID, Version: PurgedVersion, State: Purged, Plan: t.Plan, CatalogVersion: c.Version(),
-		Limits: Limits{}.View(), Features: features, Overrides: AppliedOverrides{Limits: map[string]*float64{}, Features: map[string]bool{}}}
+// PurgedDocument is the document of a purged tenant (see PurgedVersion): nothing
+// comes from the catalogue any more, so it names no features and no catalogue
+// version, and the purge (which knows no catalogue) and the API build the same one.
+func PurgedDocument(t *Tenant) EntitlementsDocument {
+	return EntitlementsDocument{TenantID: t.ID, Version: PurgedVersion, State: Purged, Plan: t.Plan,
+		Limits: Limits{}.View(), Features: map[string]bool{}, Overrides: AppliedOverrides{Limits: LimitOverrides{}, Features: map[string]bool{}}}
 }
 
 // ETag is the strong entity tag of d's JSON (quoted, as HTTP sends it): equal

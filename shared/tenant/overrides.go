@@ -1,6 +1,7 @@
 package tenant
 
 import (
+	"encoding/json"
 	"fmt"
 	"maps"
 	"math"
@@ -14,13 +15,68 @@ import (
 // the entitlements document apply them on top of the plan's limits and features.
 type Overrides struct {
 	// Limits by name (LimitNames); Unlimited (-1) lifts a limit.
-	Limits map[string]float64 `json:"limits,omitempty"`
+	Limits LimitOverrides `json:"limits,omitempty"`
 	// Features by name (the catalogue's feature names).
 	Features map[string]bool `json:"features,omitempty"`
 	// Reason, By and At say who set them, why and when (also in the audit trail).
 	Reason string    `json:"reason"`
 	By     string    `json:"by"`
 	At     time.Time `json:"at"`
+}
+
+// LimitOverrides are overridden limits by name. In JSON an unlimited one is the
+// string "unlimited" (null would read as "no override"), as the API takes and shows
+// them.
+type LimitOverrides map[string]float64
+
+// UnlimitedWord is how JSON spells an unlimited override.
+const UnlimitedWord = "unlimited"
+
+// MarshalJSON writes Unlimited as "unlimited".
+func (l LimitOverrides) MarshalJSON() ([]byte, error) {
+	out := make(map[string]any, len(l))
+	for k, v := range l {
+		if v == Unlimited {
+			out[k] = UnlimitedWord
+		} else {
+			out[k] = v
+		}
+	}
+	return json.Marshal(out)
+}
+
+// UnmarshalJSON reads numbers and "unlimited".
+func (l *LimitOverrides) UnmarshalJSON(b []byte) error {
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return err
+	}
+	out := LimitOverrides{}
+	for k, v := range raw {
+		f, err := ParseLimitOverride(v)
+		if err != nil {
+			return fmt.Errorf("limit %s: %w", k, err)
+		}
+		out[k] = f
+	}
+	*l = out
+	return nil
+}
+
+// ParseLimitOverride reads one overridden limit: a number, or "unlimited" (Unlimited).
+func ParseLimitOverride(v json.RawMessage) (float64, error) {
+	var word string
+	if json.Unmarshal(v, &word) == nil {
+		if word != UnlimitedWord {
+			return 0, fmt.Errorf("want a number or %q, got %q", UnlimitedWord, word)
+		}
+		return Unlimited, nil
+	}
+	var f float64
+	if err := json.Unmarshal(v, &f); err != nil {
+		return 0, fmt.Errorf("want a number or %q", UnlimitedWord)
+	}
+	return f, nil
 }
 
 // Empty reports whether o overrides nothing.

@@ -81,7 +81,8 @@ var (
 
 // Wirings are the Needs of every function of template.yaml, by logical id.
 var Wirings = map[string]Needs{
-	"ApiFunction": {Tenants: true, Queries: []string{QueryTable, store.StateIndex}, Stripe: true,
+	// The API publishes the TenantEntitlementsChanged of an operator's override.
+	"ApiFunction": {Tenants: true, Queries: []string{QueryTable, store.StateIndex}, Stripe: true, Events: true,
 		Start:    append(append([]string{}, flowMachines...), ExportStateMachine),
 		Describe: append(append([]string{}, flowMachines...), ExportStateMachine), ExportsRead: true, ExportsAbort: true},
 	"PlanValidateFunction":          {Tenants: true},
