@@ -76,6 +76,10 @@ func ParseLimitOverride(v json.RawMessage) (float64, error) {
 	if err := json.Unmarshal(v, &f); err != nil {
 		return 0, fmt.Errorf("want a number or %q", UnlimitedWord)
 	}
+	if f < 0 {
+		// -1 is Unlimited inside; outside, only the word says it.
+		return 0, fmt.Errorf("must not be negative (%q lifts the limit)", UnlimitedWord)
+	}
 	return f, nil
 }
 
