@@ -26,6 +26,7 @@ func main() {
 		PlanChanges: a.PlanChanges, Lifecycle: a.Lifecycle, Operations: a.Operations, Subscriptions: subscriptions{a.Billing},
 		Exports:     a.Deps.Exports(),
 		Idempotency: a.Deps.Store(), CursorKey: []byte(os.Getenv("LIST_CURSOR_KEY")),
+		Entitlements: a.Deps.Store(), EntitlementsOutbox: a.Entitlements,
 	}
 	if a.Steps != nil {
 		// Only a non-nil reader: a nil *flow.StepReader in the interface would not be nil.

@@ -29,15 +29,18 @@ type Config struct {
 // PriceIDs maps plans to Stripe price ids.
 type PriceIDs map[tenant.Plan]string
 
-// ParsePriceIDs reads "free=price_a,starter=price_b,..." (spaces around items are
-// ignored; an empty string gives an empty map). It rejects malformed pairs, unknown or
-// repeated plans and empty price ids, naming the offending item.
-func ParsePriceIDs(s string) (PriceIDs, error) {
+// ParsePriceIDs is ParsePriceIDsFor on the default catalogue.
+func ParsePriceIDs(s string) (PriceIDs, error) { return ParsePriceIDsFor(s, tenant.DefaultCatalog()) }
+
+// ParsePriceIDsFor reads "free=price_a,starter=price_b,..." (spaces around items are
+// ignored; an empty string gives an empty map) for the plans of catalog. It rejects
+// malformed pairs, plans the catalogue does not have, repeated plans and empty price
+// ids, naming the offending item.
+func ParsePriceIDsFor(s string, catalog *tenant.Catalog) (PriceIDs, error) {
 	out := PriceIDs{}
 	if strings.TrimSpace(s) == "" {
 		return out, nil
 	}
-	catalog := tenant.DefaultCatalog()
 	for i, item := range strings.Split(s, ",") {
 		item = strings.TrimSpace(item)
 		name, price, ok := strings.Cut(item, "=")
@@ -78,9 +81,12 @@ func (p PriceIDs) Plan(priceID string) (tenant.Plan, bool) {
 }
 
 // Missing returns the plans of the default catalog that have no price id.
-func (p PriceIDs) Missing() []tenant.Plan {
+func (p PriceIDs) Missing() []tenant.Plan { return p.MissingFrom(tenant.DefaultCatalog()) }
+
+// MissingFrom returns the plans of catalog that have no price id.
+func (p PriceIDs) MissingFrom(catalog *tenant.Catalog) []tenant.Plan {
 	var out []tenant.Plan
-	for _, plan := range tenant.DefaultCatalog().Plans() {
+	for _, plan := range catalog.Plans() {
 		if _, ok := p.Price(plan); !ok {
 			out = append(out, plan)
 		}
@@ -88,11 +94,20 @@ func (p PriceIDs) Missing() []tenant.Plan {
 	return out
 }
 
-// Validate checks that every plan of the default catalog has a price id, and that no
-// two plans share one.
-func (p PriceIDs) Validate() error {
-	if missing := p.Missing(); len(missing) > 0 {
-		return fmt.Errorf("billing: no Stripe price id for plan(s) %s (every plan can be chosen, so every plan needs a price)", planList(missing))
+// Validate is ValidateFor on the default catalogue.
+func (p PriceIDs) Validate() error { return p.ValidateFor(tenant.DefaultCatalog()) }
+
+// ValidateFor checks the price mapping against catalog: every plan of the catalogue
+// has a price id (a supplied catalogue that adds a plan needs its price too), no
+// mapped plan is missing from the catalogue, and no two plans share a price.
+func (p PriceIDs) ValidateFor(catalog *tenant.Catalog) error {
+	if missing := p.MissingFrom(catalog); len(missing) > 0 {
+		return fmt.Errorf("billing: no Stripe price id for plan(s) %s of catalogue %s (every plan can be chosen, so every plan needs a price)", planList(missing), catalog.Version())
+	}
+	for plan := range p {
+		if catalog.Rank(plan) < 0 {
+			return fmt.Errorf("billing: price id for plan %s, which catalogue %s does not have", plan, catalog.Version())
+		}
 	}
 	seen := map[string]tenant.Plan{}
 	plans := make([]string, 0, len(p))

@@ -64,3 +64,30 @@ func TestPriceIDsLookups(t *testing.T) {
 		t.Errorf("Missing = %v", got)
 	}
 }
+
+// TestPriceIDsAgainstASuppliedCatalogue: a catalogue that adds a plan needs its price,
+// and a price for a plan the catalogue dropped is refused.
+func TestPriceIDsAgainstASuppliedCatalogue(t *testing.T) {
+	c, err := tenant.ParseCatalog([]byte(`{"version":"v9","plans":[
+		{"name":"free","rank":0,"limits":{"users":3,"storage_gb":1,"api_calls_per_month":10},"features":{}},
+		{"name":"gold","rank":1,"limits":{"users":null,"storage_gb":null,"api_calls_per_month":null},"features":{}}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := billing.ParsePriceIDsFor("free=price_free,gold=price_gold", c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.ValidateFor(c); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := billing.ParsePriceIDsFor("free=price_free,starter=price_starter", c); err == nil || !strings.Contains(err.Error(), `unknown plan "starter"; one of free, gold`) {
+		t.Fatalf("dropped plan accepted: %v", err)
+	}
+	if err := (billing.PriceIDs{tenant.Free: "price_free"}).ValidateFor(c); err == nil || !strings.Contains(err.Error(), "no Stripe price id for plan(s) gold of catalogue v9") {
+		t.Fatalf("missing price of a new plan: %v", err)
+	}
+	if err := (billing.PriceIDs{tenant.Free: "price_free", "gold": "price_gold", tenant.Starter: "price_starter"}).ValidateFor(c); err == nil || !strings.Contains(err.Error(), "does not have") {
+		t.Fatalf("prices of plans the catalogue lacks: %v", err)
+	}
+}

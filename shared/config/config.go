@@ -38,7 +38,10 @@ type Config struct {
 	StripeWebhookSecretName string
 }
 
-// Load reads the environment. PLAN_LIMITS may override plan limits with JSON such as
+// Load reads the environment. PLAN_CATALOG is the deployment's plan catalogue (the
+// JSON document of docs/catalog.md; empty: the embedded default, the four seed
+// plans), validated here so that a bad one fails every cold start with its problems
+// listed. PLAN_LIMITS, older, may still override plan limits with JSON such as
 // {"free":{"users":5,"storage_gb":2,"api_calls_per_month":20000}}.
 func Load() (Config, error) {
 	c := Config{
@@ -68,6 +71,13 @@ func Load() (Config, error) {
 			return c, fmt.Errorf("PURGE_CHUNK_ITEMS=%q: must be a whole number between 25 and 100000", v)
 		}
 		c.PurgeChunkItems = n
+	}
+	if v := os.Getenv("PLAN_CATALOG"); v != "" {
+		cat, err := tenant.ParseCatalog([]byte(v))
+		if err != nil {
+			return c, fmt.Errorf("PLAN_CATALOG: %w", err)
+		}
+		c.Catalog = cat
 	}
 	if v := os.Getenv("PLAN_LIMITS"); v != "" {
 		var overrides map[tenant.Plan]tenant.Limits

@@ -32,6 +32,8 @@ func TestLoadRejectsBadValues(t *testing.T) {
 		"retention not int":   {"DEFAULT_RETENTION_DAYS", "thirty"},
 		"limits not json":     {"PLAN_LIMITS", "{"},
 		"limits unknown plan": {"PLAN_LIMITS", `{"gold":{"users":1}}`},
+		"catalogue not json":  {"PLAN_CATALOG", "{"},
+		"catalogue ranks":     {"PLAN_CATALOG", `{"version":"v","plans":[{"name":"a","rank":0,"limits":{"users":1,"storage_gb":1,"api_calls_per_month":1},"features":{}},{"name":"b","rank":0,"limits":{"users":1,"storage_gb":1,"api_calls_per_month":1},"features":{}}]}`},
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Setenv(env[0], env[1])
@@ -48,5 +50,20 @@ func TestRequireNamesEveryMissingVariable(t *testing.T) {
 	err := Require("A_SET", "B_EMPTY", "C_UNSET_FOR_TEST")
 	if err == nil || !strings.Contains(err.Error(), "B_EMPTY") || !strings.Contains(err.Error(), "C_UNSET_FOR_TEST") || strings.Contains(err.Error(), "A_SET") {
 		t.Fatalf("Require: %v", err)
+	}
+}
+
+func TestLoadSuppliedCatalogue(t *testing.T) {
+	t.Setenv("PLAN_CATALOG", `{"version":"2027-01","plans":[{"name":"solo","rank":0,"limits":{"users":1,"storage_gb":1,"api_calls_per_month":100},"features":{"sso":false}},{"name":"team","rank":1,"limits":{"users":20,"storage_gb":null,"api_calls_per_month":null},"features":{"sso":true}}]}`)
+	c, err := Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Catalog.Version() != "2027-01" || c.Catalog.Rank("team") != 1 || c.Catalog.Rank(tenant.Free) != -1 {
+		t.Fatalf("catalogue %s %v", c.Catalog.Version(), c.Catalog.Plans())
+	}
+	t.Setenv("PLAN_CATALOG", "")
+	if c, _ := Load(); c.Catalog.Version() != tenant.DefaultCatalog().Version() {
+		t.Fatalf("empty PLAN_CATALOG: %s", c.Catalog.Version())
 	}
 }

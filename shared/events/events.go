@@ -22,6 +22,12 @@ const (
 	TenantRestored      = "TenantDeletionReverted"
 	TenantUnreactivated = "TenantReactivationReverted"
 	TenantPurged        = "TenantPurged"
+	// TenantEntitlementsChanged carries the tenant's new entitlements document
+	// (tenant.EntitlementsDocument) whenever what the application enforces changes:
+	// a plan change or its rollback, an override, a suspension, a deletion, a
+	// reactivation or their rollbacks, and the purge. It is published at least once;
+	// a consumer keeps the document with the highest version.
+	TenantEntitlementsChanged = "TenantEntitlementsChanged"
 )
 
 // Publisher sends one lifecycle event (bus.Publisher on EventBridge).

@@ -32,6 +32,7 @@ type principal struct {
 	admin         bool
 	usage         bool // UsageScope: may report usage for any tenant, nothing more
 	provisioning  bool // ProvisioningScope: may answer provisioning requests, nothing more
+	entitlements  bool // EntitlementsScope: may read any tenant's entitlements, nothing more
 	tenantID      string
 }
 
@@ -49,6 +50,7 @@ func principalFrom(req *events.APIGatewayV2HTTPRequest) principal {
 	p.admin = has(AdminScope)
 	p.usage = has(UsageScope)
 	p.provisioning = has(ProvisioningScope)
+	p.entitlements = has(EntitlementsScope)
 	return p
 }
 
@@ -121,6 +123,7 @@ var phrases = map[tenant.Action][2]string{
 	tenant.ActReactivate:           {"reactivate tenant %s", "reactivating a tenant"},
 	tenant.ActWinBack:              {"reactivate tenant %s", "reactivating a tenant"},
 	tenant.ActUsageReport:          {"report usage for tenant %s", "reporting usage"},
+	tenant.ActOverride:             {"override the limits and features of tenant %s", "overriding limits and features"},
 	tenant.ActExport:               {"export the data of tenant %s", "exporting a tenant's data"},
 	tenant.ActRetry:                {"retry operations", "retrying or resolving operations"},
 	tenant.ActResolve:              {"resolve operations", "retrying or resolving operations"},
@@ -177,6 +180,19 @@ func (p principal) requireTenant(id string) error {
 	}
 	if !p.canActOn(id) {
 		return &authError{status: 403, detail: "this token may not act on tenant " + id}
+	}
+	return nil
+}
+
+// requireEntitlements refuses callers that may not read tenant id's entitlements: an
+// operator, the tenant's own token and an app-plane service (EntitlementsScope) may.
+func (p principal) requireEntitlements(id string) error {
+	if !p.authenticated {
+		return errUnauthenticated
+	}
+	if !p.canActOn(id) && !p.entitlements {
+		return &authError{status: 403, detail: "this token may not read the entitlements of tenant " + id +
+			": that requires the " + AdminScope + " scope, the " + EntitlementsScope + " scope or a token of tenant " + id + " (" + TenantClaim + " claim)"}
 	}
 	return nil
 }

@@ -69,6 +69,23 @@ func tenantBody(id string, state tenant.State, plan tenant.Plan, u tenant.Usage,
 	}
 }
 
+// entitlementsBody checks an entitlements document: its tenant, state, plan, users
+// limit and one feature it grants, and the caching headers.
+func entitlementsBody(id string, state tenant.State, plan tenant.Plan, users int64, feature string) func(*testing.T, *env, events.APIGatewayV2HTTPResponse) {
+	return func(t *testing.T, _ *env, resp events.APIGatewayV2HTTPResponse) {
+		var d tenant.EntitlementsDocument
+		if err := json.Unmarshal([]byte(resp.Body), &d); err != nil {
+			t.Fatal(err)
+		}
+		if d.TenantID != id || d.State != state || d.Plan != plan || d.Limits.Users == nil || *d.Limits.Users != users || !d.Features[feature] {
+			t.Errorf("document %s, want %s %s %s users %d with %s", resp.Body, id, state, plan, users, feature)
+		}
+		if resp.Headers["ETag"] != d.ETag() || resp.Headers["Cache-Control"] != "private, max-age=60" {
+			t.Errorf("caching headers %v", resp.Headers)
+		}
+	}
+}
+
 func all(checks ...func(*testing.T, *env, events.APIGatewayV2HTTPResponse)) func(*testing.T, *env, events.APIGatewayV2HTTPResponse) {
 	return func(t *testing.T, e *env, resp events.APIGatewayV2HTTPResponse) {
 		for _, c := range checks {
@@ -238,12 +255,30 @@ var fixtures = map[string]expectation{
 		})},
 	"get-tenant-admin.json": {200, tenantBody("tenant_enterprise", tenant.Active, tenant.Professional,
 		tenant.Usage{Users: 45, StorageGB: 80, APICallsPerMonth: 600_000}, professionalLimits)},
-	"get-tenant-unknown.json":           {404, detail("tenant tenant_nobody not found")},
-	"get-tenant-wrong-tenant.json":      {403, detail("tenant_enterprise")},
-	"get-tenant-no-claims.json":         {401, detail("bearer token")},
-	"list-tenants-by-tenant-token.json": {403, detail("listing tenants")},
-	"list-tenants-bad-state.json":       {422, detail("field state", "ACTIVE")},
-	"list-tenants-bad-limit.json":       {422, detail("field limit", "1 and 100")},
+	"get-tenant-unknown.json":                {404, detail("tenant tenant_nobody not found")},
+	"get-tenant-wrong-tenant.json":           {403, detail("tenant_enterprise")},
+	"get-tenant-no-claims.json":              {401, detail("bearer token")},
+	"get-entitlements.json":                  {200, entitlementsBody("tenant_acme", tenant.Active, tenant.Starter, 10, "custom_domain")},
+	"get-entitlements-app-plane.json":        {200, entitlementsBody("tenant_enterprise", tenant.Active, tenant.Professional, 50, "sso")},
+	"get-entitlements-bad-wrong-tenant.json": {403, detail("tenant_enterprise", "tenants/entitlements")},
+	"put-overrides.json": {200, all(
+		tenantBody("tenant_enterprise", tenant.Active, tenant.Professional, tenant.Usage{Users: 45, StorageGB: 80, APICallsPerMonth: 600_000},
+			map[string]any{"users": 500.0, "storage_gb": nil, "api_calls_per_month": 1000000.0}),
+		func(t *testing.T, e *env, resp events.APIGatewayV2HTTPResponse) {
+			got, err := e.st.GetEntitlements(context.Background(), "tenant_enterprise")
+			if err != nil || got.Overrides == nil || got.Overrides.Limits[tenant.LimitUsers] != 500 || !got.Overrides.Features["priority_support"] {
+				t.Errorf("entitlements item %+v, %v", got, err)
+			}
+			trail, err := e.st.Audit(context.Background(), "tenant_enterprise")
+			if err != nil || !strings.Contains(trail[len(trail)-1].Reason, "EA-2026-17") || trail[len(trail)-1].Who != "svc-platform-admin" {
+				t.Errorf("audit %+v, %v", trail, err)
+			}
+		})},
+	"put-overrides-bad-tenant-token.json":    {403, detail("tenants/admin")},
+	"put-overrides-bad-unknown-feature.json": {422, detail("features.teleportation", "unknown feature")},
+	"list-tenants-by-tenant-token.json":      {403, detail("listing tenants")},
+	"list-tenants-bad-state.json":            {422, detail("field state", "ACTIVE")},
+	"list-tenants-bad-limit.json":            {422, detail("field limit", "1 and 100")},
 	"list-tenants.json": {200, func(t *testing.T, e *env, resp events.APIGatewayV2HTTPResponse) {
 		var l httpapi.ListResponse
 		if err := json.Unmarshal([]byte(resp.Body), &l); err != nil {

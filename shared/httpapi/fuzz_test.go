@@ -16,11 +16,13 @@ import (
 )
 
 // scopes the fuzzer picks from (index modulo len).
-var fuzzScopes = []string{"", httpapi.AdminScope, httpapi.UsageScope, "openid", httpapi.AdminScope + " " + httpapi.UsageScope}
+var fuzzScopes = []string{"", httpapi.AdminScope, httpapi.UsageScope, "openid", httpapi.AdminScope + " " + httpapi.UsageScope,
+	httpapi.EntitlementsScope, httpapi.EntitlementsScope + " " + httpapi.UsageScope}
 
 // FuzzHandle sends random requests through Handler.Handle on the seeded tables (real
 // store on moto, fake flows): any route key (or garbage), path ids, query, body (plain
-// or base64), claims and Idempotency-Key. Every answer must be below 500, except the
+// or base64), claims and Idempotency-Key (sent as If-None-Match too, which only the
+// entitlements read looks at). Every answer must be below 500, except the
 // deliberate 503 (a dependency to retry), and Handle must never return an error. Its
 // seed corpus is every events/api fixture, run by `go test` as a normal test.
 //
@@ -67,6 +69,9 @@ func FuzzHandle(f *testing.F) {
 	f.Add("GET /operations/{id}/steps", knownOpID, "", "", false, true, "alice", "tenant_acme", uint8(0), "")
 	f.Add("GET /operations/{id}/steps", "op_unknown", "", "", false, true, "admin", "", uint8(1), "")
 	f.Add("GET /stats", "", "", "", false, true, "admin", "", uint8(1), "")
+	f.Add("PUT /tenants/{id}/overrides", "tenant_acme", "", `{"limits":{"users":1e300,"storage_gb":"unlimited"},"features":{"sso":null},"reason":"x"}`, false, true, "admin", "", uint8(1), "")
+	f.Add("PUT /tenants/{id}/overrides", "tenant_suspended", "", `{"limits":{"api_calls_per_month":0.5},"reason":"`+strings.Repeat("é", 501)+`"}`, false, true, "admin", "", uint8(1), "k2")
+	f.Add("GET /tenants/{id}/entitlements", "tenant_suspended", "", "", false, true, "svc", "", uint8(5), `W/"x", *`)
 
 	e := newEnv(f)
 	routes := httpapi.RouteKeys()
@@ -94,6 +99,7 @@ func FuzzHandle(f *testing.F) {
 		}
 		if key != "" {
 			ev.Headers["idempotency-key"] = key
+			ev.Headers["if-none-match"] = key
 		}
 		ev.RawPath = path
 		ev.RequestContext = events.APIGatewayV2HTTPRequestContext{RouteKey: routeKey, Stage: "$default", RequestID: "fuzz",
@@ -111,6 +117,13 @@ func FuzzHandle(f *testing.F) {
 		}
 		if resp.StatusCode >= 500 && resp.StatusCode != 503 {
 			t.Fatalf("%s %q query %q body %q: %d %s", routeKey, id, query, body, resp.StatusCode, resp.Body)
+		}
+		if resp.StatusCode == 304 {
+			// Not modified: no body, no Content-Type, and the tag that matched.
+			if routeKey != "GET /tenants/{id}/entitlements" || resp.Body != "" || resp.Headers["ETag"] == "" {
+				t.Fatalf("%s: malformed 304 %+v", routeKey, resp)
+			}
+			return
 		}
 		if resp.StatusCode < 100 || resp.Headers["Content-Type"] == "" {
 			t.Fatalf("%s: malformed answer %+v", routeKey, resp)

@@ -48,6 +48,7 @@ var periodEnd = time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC)
 
 // env is one handler on fresh tables with the four seeds.
 type env struct {
+	events  *recordingPublisher
 	exports *fakeExecutions
 	jobs    *export.Jobs
 	h       *httpapi.Handler
@@ -79,15 +80,17 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 		t.Fatalf("seed %s: %v", known.ID, err)
 	}
 	cat := tenant.DefaultCatalog()
+	seedEntitlements(t, st, cat)
 	plans := newFakePlans(st, cat)
 	subs := &fakeSubs{}
 	logs := &syncBuffer{}
+	pub := &recordingPublisher{}
 	cfg := httpapi.Config{
 		Store: st, Provisioner: provision.New(st, nopPublisher{}, cat), PlanChanges: plans, Operations: plans, Subscriptions: subs,
 		Lifecycle: lifecycle.NewStarter(st, plans, cat, tenant.DefaultRetentionDays),
 		Catalog:   cat, Logger: slog.New(slog.NewJSONHandler(logs, nil)),
-		Idempotency: st,
-		Steps:       flow.NewStepReader(knownHistories, &flow.Definition{Kind: tenant.KindUpgrade, StateMachineARN: upgradeMachine}),
+		Idempotency: st, Entitlements: st, EntitlementsOutbox: provision.New(st, pub, cat),
+		Steps: flow.NewStepReader(knownHistories, &flow.Definition{Kind: tenant.KindUpgrade, StateMachineARN: upgradeMachine}),
 	}
 	// Exports are the real shared/export service on the same table; only the start of
 	// the export flow is recorded instead of run (the export's own tests run it).
@@ -101,7 +104,30 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{h: h, db: db, st: st, plans: plans, subs: subs, logs: logs, catalog: cat, exports: execs, jobs: jobs}
+	return &env{h: h, db: db, st: st, plans: plans, subs: subs, logs: logs, catalog: cat, exports: execs, jobs: jobs, events: pub}
+}
+
+// seedEntitlements writes the seeds' entitlements as the local stack's seed does: the
+// plan's, with access suspended for a suspended tenant.
+func seedEntitlements(t testing.TB, st *store.Store, cat *tenant.Catalog) {
+	t.Helper()
+	ctx := context.Background()
+	prov := provision.New(st, nil, cat)
+	for _, s := range seeds {
+		if err := prov.Initial(ctx, s.ID, s.Plan); err != nil {
+			t.Fatal(err)
+		}
+		if s.State == tenant.Suspended {
+			e, err := st.GetEntitlements(ctx, s.ID)
+			if err == nil {
+				e.Access = tenant.AccessSuspended
+				_, err = st.PutEntitlements(ctx, e, e.Version)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
 }
 
 // invoke sends raw event JSON through the real aws-lambda-go handler path (JSON
@@ -440,6 +466,37 @@ func (f *fakeSubs) Keys() []string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return append([]string(nil), f.keys...)
+}
+
+// recordingPublisher keeps the events the handler publishes.
+type recordingPublisher struct {
+	mu   sync.Mutex
+	sent []recordedEvent
+}
+
+type recordedEvent struct {
+	detailType string
+	detail     any
+}
+
+func (p *recordingPublisher) Publish(_ context.Context, detailType string, detail any) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.sent = append(p.sent, recordedEvent{detailType, detail})
+	return nil
+}
+
+// documents returns the TenantEntitlementsChanged documents published.
+func (p *recordingPublisher) documents() []tenant.EntitlementsDocument {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []tenant.EntitlementsDocument
+	for _, e := range p.sent {
+		if d, ok := e.detail.(tenant.EntitlementsDocument); ok && e.detailType == "TenantEntitlementsChanged" {
+			out = append(out, d)
+		}
+	}
+	return out
 }
 
 type nopPublisher struct{}

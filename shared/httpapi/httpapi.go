@@ -13,6 +13,8 @@
 //   - A token with UsageScope (tenants/usage), the metering service's, may report usage
 //     for any tenant and nothing else. Tenant tokens may not report usage: a tenant
 //     that reported zero would pass the usage check of a downgrade.
+//   - A token with EntitlementsScope (tenants/entitlements), an app-plane service's, may
+//     read any tenant's entitlements document and nothing else.
 //
 // Choices a client can see:
 //   - Bodies that cannot be read as the route's JSON object (malformed, wrong JSON
@@ -35,7 +37,11 @@
 //     it saw every tenant. limit is 1..100 (default 25); next_cursor is null on the last
 //     page and only valid with the same state.
 //   - at_period_end of a downgrade is optional and defaults to false.
-//   - In a tenant's limits, null means unlimited.
+//   - In a tenant's limits, null means unlimited; in overrides, "unlimited" (null there
+//     removes the override).
+//   - Every answer carries Cache-Control: no-store, except the entitlements document:
+//     private, max-age=EntitlementsMaxAge with a strong ETag, because the app plane
+//     reads it on its hot path and revalidates it with If-None-Match (304).
 //   - POST /tenants with an id that exists answers 409, except when the tenant is still
 //     PROVISIONING and the body is the same: then the create resumes where a previous
 //     attempt failed (503) and answers 201.
@@ -96,6 +102,10 @@ type Config struct {
 	// Provisioning takes the app plane's answers to the provisioning hook; nil
 	// answers 404 (no hook).
 	Provisioning ProvisioningAnswers
+	// Entitlements may be nil (the entitlement routes then answer 404);
+	// EntitlementsOutbox may be nil (an override then publishes nothing: tests).
+	Entitlements       EntitlementsStore
+	EntitlementsOutbox EntitlementsOutbox
 }
 
 // Handler serves the HTTP API. It is safe for concurrent use and built once per cold
@@ -117,6 +127,8 @@ type Handler struct {
 	index   OperationIndex
 	steps   StepReader
 	hook    ProvisioningAnswers
+	ents    EntitlementsStore
+	outbox  EntitlementsOutbox
 }
 
 // New checks cfg and returns a Handler. A missing dependency is an error here, at cold
@@ -157,7 +169,8 @@ func New(cfg Config) (*Handler, error) {
 	}
 	return &Handler{store: cfg.Store, prov: cfg.Provisioner, plans: cfg.PlanChanges, life: cfg.Lifecycle, ops: cfg.Operations, subs: cfg.Subscriptions, exports: cfg.Exports,
 		catalog: cfg.Catalog, log: cfg.Logger, now: now, idem: cfg.Idempotency, cursors: newCursorSigner(cfg.CursorKey),
-		index: index, steps: cfg.Steps, hook: cfg.Provisioning, console: cfg.Console}, nil
+		index: index, steps: cfg.Steps, hook: cfg.Provisioning, console: cfg.Console,
+		ents: cfg.Entitlements, outbox: cfg.EntitlementsOutbox}, nil
 }
 
 // request is one call in flight: the event, the caller, and what the log line needs.
@@ -176,6 +189,8 @@ type response struct {
 	status   int
 	body     any
 	location string // path below the API base, e.g. /tenants/x
+	// headers are set on the answer, over the defaults (Cache-Control: no-store).
+	headers map[string]string
 }
 
 type route func(h *Handler, ctx context.Context, r *request) (response, error)
@@ -203,6 +218,10 @@ var routes = map[string]route{
 	"DELETE /tenants/{id}":                   (*Handler).deleteTenant,
 	"POST /tenants/{id}/suspend":             (*Handler).suspendTenant,
 	"POST /tenants/{id}/reactivate":          (*Handler).reactivateTenant,
+
+	// The app plane's entitlements and an operator's overrides (entitlements.go).
+	"GET /tenants/{id}/entitlements": (*Handler).getEntitlements,
+	"PUT /tenants/{id}/overrides":    (*Handler).putOverrides,
 
 	// GDPR data exports (exports.go).
 	"POST /tenants/{id}/exports":            (*Handler).requestExport,
@@ -296,6 +315,10 @@ func basePath(ev *events.APIGatewayV2HTTPRequest) string {
 }
 
 func (h *Handler) jsonResponse(r *request, res response) (events.APIGatewayV2HTTPResponse, error) {
+	if res.status == http.StatusNotModified {
+		// No body and no Content-Type: the client keeps the representation it has.
+		return events.APIGatewayV2HTTPResponse{StatusCode: res.status, Headers: res.headers}, nil
+	}
 	body, err := json.Marshal(res.body)
 	if err != nil {
 		// Only a programming error gets here (all bodies are plain structs).
@@ -304,6 +327,9 @@ func (h *Handler) jsonResponse(r *request, res response) (events.APIGatewayV2HTT
 	headers := map[string]string{"Content-Type": "application/json", "Cache-Control": "no-store"}
 	if res.location != "" {
 		headers["Location"] = basePath(r.ev) + res.location
+	}
+	for k, v := range res.headers {
+		headers[k] = v
 	}
 	return events.APIGatewayV2HTTPResponse{StatusCode: res.status, Headers: headers, Body: string(body)}, nil
 }

@@ -37,6 +37,9 @@ type TenantResponse struct {
 	// which decides who may lift it; it stays on a tenant deleted while suspended.
 	SuspendCause  *string `json:"suspend_cause"`
 	SuspendReason *string `json:"suspend_reason"`
+	// Overrides are an operator's exceptions to the catalogue (null: none); Limits
+	// above already apply them.
+	Overrides *tenant.Overrides `json:"overrides"`
 }
 
 // LimitsResponse are the limits of the tenant's plan; null means unlimited, which reads
@@ -79,7 +82,10 @@ func (h *Handler) tenantView(t *tenant.Tenant) TenantResponse {
 		OperationID: optional(t.Operation), AttentionOperationID: optional(t.Attention), DeletedAt: t.DeletedAt, PurgeAfter: t.PurgeAfter,
 		SuspendCause: optional(t.Cause()), SuspendReason: optional(t.SuspendReason),
 	}
-	if l, ok := h.catalog.Limits(t.Plan); ok {
+	if !t.Overrides.Empty() {
+		v.Overrides = t.Overrides
+	}
+	if l, ok := h.catalog.LimitsFor(t.Plan, t.Overrides); ok {
 		v.Limits = limitsView(l)
 	}
 	return v

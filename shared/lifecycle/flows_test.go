@@ -120,7 +120,7 @@ func TestSoftDeleteAndWinBack(t *testing.T) {
 	if tr := st.Transitions(t, s, id); !slices.Equal(tr, want) {
 		t.Fatalf("audit %v, want %v", tr, want)
 	}
-	if ev := st.Events(t, s, id); !slices.Equal(ev, []string{"TenantDeleted", "TenantReactivated"}) {
+	if ev := st.Events(t, s, id); !slices.Equal(ev, []string{"TenantDeleted", "TenantEntitlementsChanged", "TenantReactivated", "TenantEntitlementsChanged"}) {
 		t.Fatalf("events %v", ev)
 	}
 }
@@ -195,7 +195,7 @@ func TestSuspendRestrictsAccess(t *testing.T) {
 	if tn := st.Tenant(t, s, id); tn.State != tenant.Deleted || tn.RetentionDays != tenant.DefaultRetentionDays {
 		t.Fatalf("after deletion: %+v", tn)
 	}
-	if ev := st.Events(t, s, id); !slices.Equal(ev, []string{"TenantSuspended", "TenantDeleted"}) {
+	if ev := st.Events(t, s, id); !slices.Equal(ev, []string{"TenantSuspended", "TenantEntitlementsChanged", "TenantDeleted", "TenantEntitlementsChanged"}) {
 		t.Fatalf("events %v", ev)
 	}
 }

@@ -78,7 +78,7 @@ func TestUpgradeTechstartThroughFixture(t *testing.T) {
 	if e := st.Entitlements(t, s, "tenant_techstart"); e.Plan != tenant.Starter || e.Limits != starter {
 		t.Fatalf("entitlements %+v", e)
 	}
-	if ev := st.Events(t, s, "tenant_techstart"); !slices.Equal(ev, []string{"TenantPlanChanged"}) {
+	if ev := st.Events(t, s, "tenant_techstart"); !slices.Equal(ev, []string{"TenantPlanChanged", "TenantEntitlementsChanged"}) {
 		t.Fatalf("events %v, want one TenantPlanChanged", ev)
 	}
 	if tr := st.Transitions(t, s, "tenant_techstart"); !slices.Equal(tr, []string{"ACTIVE->UPGRADING", "UPGRADING->ACTIVE"}) {
@@ -454,7 +454,7 @@ func TestSameExecutionTwiceRunsOnce(t *testing.T) {
 	if runs != 1 {
 		t.Fatalf("%d executions named %s", runs, opID)
 	}
-	if ev := st.Events(t, s, id); !slices.Equal(ev, []string{"TenantPlanChanged"}) {
+	if ev := st.Events(t, s, id); !slices.Equal(ev, []string{"TenantPlanChanged", "TenantEntitlementsChanged"}) {
 		t.Fatalf("events %v", ev)
 	}
 	if tr := st.Transitions(t, s, id); !slices.Equal(tr, []string{"ACTIVE->UPGRADING", "UPGRADING->ACTIVE"}) {
@@ -495,5 +495,49 @@ func TestPeriodEndDowngradeRunsWhenDue(t *testing.T) {
 	}
 	if r := sweepAt(t, s, due.Add(2*time.Minute)); slices.Contains(r.Started, opID) {
 		t.Fatalf("a finished change was started again: %v", r.Started)
+	}
+}
+
+// TestDowngradeFitsThroughOverrides: enterprise's usage (45 users, 80 GB, 600k calls)
+// exceeds starter, so its downgrade is refused, until an operator overrides those
+// limits; the real flow then checks again when it claims the tenant and succeeds. The
+// app plane hears both changes, each document newer than the one before, and the
+// overrides survive the plan change.
+func TestDowngradeFitsThroughOverrides(t *testing.T) {
+	s := st.Shared(t)
+	const id = "tenant_enterprise"
+	if r := planChange(t, s, tenant.KindDowngrade, id, tenant.Starter, false); r.StatusCode != 422 {
+		t.Fatalf("downgrade before the overrides: %d %s", r.StatusCode, r.Body)
+	}
+	body := map[string]any{"limits": map[string]any{"users": 50, "storage_gb": 100, "api_calls_per_month": "unlimited"}, "reason": "migration deal"}
+	r := st.Call(t, s, st.Event(t, "PUT", "/tenants/"+id+"/overrides", "/tenants/{id}/overrides", map[string]string{"id": id}, body, st.Admin))
+	if r.StatusCode != 200 {
+		t.Fatalf("overrides: %d %s", r.StatusCode, r.Body)
+	}
+	resp := planChange(t, s, tenant.KindDowngrade, id, tenant.Starter, false)
+	if resp.StatusCode != 202 {
+		t.Fatalf("downgrade with the overrides: %d %s", resp.StatusCode, resp.Body)
+	}
+	if op := st.WaitDone(t, s, st.OperationID(t, resp)); op["status"] != "SUCCEEDED" {
+		t.Fatalf("downgrade %v", op)
+	}
+	var docs []tenant.EntitlementsDocument
+	for _, e := range st.Published(t, s, id) {
+		var d tenant.EntitlementsDocument
+		if e.DetailType == "TenantEntitlementsChanged" && json.Unmarshal(e.Detail, &d) == nil {
+			docs = append(docs, d)
+		}
+	}
+	if len(docs) != 2 || docs[0].Plan != tenant.Professional || docs[1].Plan != tenant.Starter || docs[1].Version <= docs[0].Version {
+		t.Fatalf("documents %+v, want the override's (professional) then the downgrade's (starter)", docs)
+	}
+	last := docs[1]
+	if *last.Limits.Users != 50 || *last.Limits.StorageGB != 100 || last.Limits.APICallsPerMonth != nil || !last.Features["custom_domain"] || last.Features["sso"] {
+		t.Fatalf("starter with the overrides: %+v", last)
+	}
+	get := st.Call(t, s, st.Event(t, "GET", "/tenants/"+id+"/entitlements", "/tenants/{id}/entitlements", map[string]string{"id": id}, nil,
+		map[string]string{"sub": "svc_app", "scope": "tenants/entitlements"}))
+	if get.StatusCode != 200 || get.Headers["ETag"] != last.ETag() {
+		t.Fatalf("GET %d %s (ETag %s, the event's %s)", get.StatusCode, get.Body, get.Headers["ETag"], last.ETag())
 	}
 }

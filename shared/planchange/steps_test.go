@@ -113,7 +113,7 @@ func TestEveryStepTwiceHasOneEffect(t *testing.T) {
 	if tn.Plan != tenant.Starter || tn.State != tenant.Active || tn.Operation != "" {
 		t.Fatalf("tenant %+v", tn)
 	}
-	if !slices.Equal(e.rec.events, []string{"TenantPlanChanged"}) || !slices.Equal(e.rec.prices, []string{"sub_twice:starter"}) {
+	if !slices.Equal(e.rec.events, []string{"TenantPlanChanged", "TenantEntitlementsChanged"}) || !slices.Equal(e.rec.prices, []string{"sub_twice:starter"}) {
 		t.Fatalf("events %v prices %v", e.rec.events, e.rec.prices)
 	}
 	if got := auditPairs(t, e.st, "twice"); !slices.Equal(got, []string{"ACTIVE->UPGRADING", "UPGRADING->ACTIVE"}) {
@@ -149,7 +149,7 @@ func TestCompensationTwiceRestoresOnce(t *testing.T) {
 	if tn.Plan != tenant.Free || tn.State != tenant.Active || ent.Plan != tenant.Free || ent.Limits != free {
 		t.Fatalf("tenant %+v entitlements %+v", tn, ent)
 	}
-	if !slices.Equal(e.rec.events, []string{"TenantPlanChanged", "TenantPlanChangeReverted"}) {
+	if !slices.Equal(e.rec.events, []string{"TenantPlanChanged", "TenantEntitlementsChanged", "TenantPlanChangeReverted", "TenantEntitlementsChanged"}) {
 		t.Fatalf("events %v", e.rec.events)
 	}
 	if !slices.Equal(e.rec.prices, []string{"sub_comp:starter", "sub_comp:free"}) {

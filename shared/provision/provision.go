@@ -54,7 +54,7 @@ func (p *Provisioner) Initial(ctx context.Context, tenantID string, plan tenant.
 	if !ok {
 		return fmt.Errorf("initial entitlements %s: unknown plan %q", tenantID, plan)
 	}
-	_, err := p.store.PutEntitlements(ctx, &tenant.Entitlements{TenantID: tenantID, Plan: plan, Limits: limits, EventPublished: true}, 0)
+	_, err := p.store.PutEntitlements(ctx, &tenant.Entitlements{TenantID: tenantID, Plan: plan, Limits: limits, EventPublished: true, Revision: 1}, 0)
 	var ce *tenant.ConflictError
 	if errors.As(err, &ce) {
 		return nil // already provisioned by an earlier attempt
@@ -104,7 +104,8 @@ func (p *Provisioner) set(ctx context.Context, tenantID, opID string, target fun
 	}
 	if cur.OperationID != opID {
 		plan, limits, access := target(cur)
-		next := &tenant.Entitlements{TenantID: tenantID, Plan: plan, Limits: limits, Access: access, OperationID: opID}
+		next := &tenant.Entitlements{TenantID: tenantID, Plan: plan, Limits: limits, Access: access, OperationID: opID,
+			Overrides: cur.Overrides, Revision: cur.Revision + 1, ChangePending: true}
 		if cur.Version > 0 {
 			next.Previous = &tenant.PlanLimits{Plan: cur.Plan, Limits: cur.Limits, Access: cur.Access}
 		}
@@ -112,7 +113,7 @@ func (p *Provisioner) set(ctx context.Context, tenantID, opID string, target fun
 			return fmt.Errorf("entitlements of %s for %s: %w", tenantID, opID, err)
 		}
 	}
-	if cur.EventPublished {
+	if cur.EventPublished && !cur.ChangePending {
 		return nil
 	}
 	from := tenant.Plan("")
@@ -163,30 +164,71 @@ func (p *Provisioner) RevertAs(ctx context.Context, tenantID, opID string, previ
 		}
 		from := cur.Plan
 		next := &tenant.Entitlements{TenantID: tenantID, Plan: back.Plan, Limits: back.Limits, Access: back.Access, OperationID: revertID,
-			Previous: &tenant.PlanLimits{Plan: from, Limits: cur.Limits, Access: cur.Access}, EventPublished: !cur.EventPublished}
-		// A revert of a change nobody heard about needs no compensating event.
+			Previous: &tenant.PlanLimits{Plan: from, Limits: cur.Limits, Access: cur.Access}, EventPublished: !cur.EventPublished,
+			Overrides: cur.Overrides, Revision: cur.Revision + 1, ChangePending: true}
+		// A revert of a change nobody heard about needs no compensating event; the
+		// entitlements document changes all the same (a service may have read the
+		// reverted one), so TenantEntitlementsChanged goes out with a new version.
 		if cur, err = p.store.PutEntitlements(ctx, next, cur.Version); err != nil {
 			return fmt.Errorf("revert %s: %w", opID, err)
 		}
 	default:
 		return nil
 	}
-	if cur.EventPublished {
+	if cur.EventPublished && !cur.ChangePending {
 		return nil
 	}
 	return p.publishOnce(ctx, cur, detailType, PlanChangedEvent{TenantID: tenantID, OperationID: opID, FromPlan: cur.Previous.Plan, ToPlan: cur.Plan, Limits: cur.Limits, Access: access(cur.Access)})
 }
 
-// publishOnce sends the event and then records that it went out. A crash between the
-// two sends it again on retry (at least once); consumers dedupe on operation_id.
+// publishOnce sends the events still pending on cur — detailType for its operation,
+// then TenantEntitlementsChanged with its document — and then records that they went
+// out. A crash between the two sends them again on retry (at least once); consumers
+// dedupe on operation_id, and keep the entitlements document of the highest version.
 func (p *Provisioner) publishOnce(ctx context.Context, cur *tenant.Entitlements, detailType string, detail PlanChangedEvent) error {
-	if err := p.events.Publish(ctx, detailType, detail); err != nil {
+	if !cur.EventPublished {
+		if err := p.events.Publish(ctx, detailType, detail); err != nil {
+			return err
+		}
+	}
+	if cur.ChangePending {
+		if err := p.events.Publish(ctx, events.TenantEntitlementsChanged, tenant.BuildDocument(cur, p.catalog)); err != nil {
+			return err
+		}
+	}
+	done := *cur
+	done.EventPublished, done.ChangePending = true, false
+	if _, err := p.store.PutEntitlements(ctx, &done, cur.Version); err != nil {
+		return fmt.Errorf("record %s published: %w", detailType, err)
+	}
+	return nil
+}
+
+// PublishChange drains the TenantEntitlementsChanged outbox of tenantID: when its
+// entitlements have a change whose event has not gone out (an override, written by
+// the API), it publishes the document and records that it went out. Nothing pending,
+// no entitlements, or another writer getting there first (whose change then carries
+// its own pending event) is no error.
+func (p *Provisioner) PublishChange(ctx context.Context, tenantID string) error {
+	cur, err := p.store.GetEntitlements(ctx, tenantID)
+	var nf *tenant.NotFoundError
+	switch {
+	case errors.As(err, &nf):
+		return nil
+	case err != nil:
+		return fmt.Errorf("entitlements of %s: %w", tenantID, err)
+	case !cur.ChangePending:
+		return nil
+	}
+	if err := p.events.Publish(ctx, events.TenantEntitlementsChanged, tenant.BuildDocument(cur, p.catalog)); err != nil {
 		return err
 	}
 	done := *cur
-	done.EventPublished = true
-	if _, err := p.store.PutEntitlements(ctx, &done, cur.Version); err != nil {
-		return fmt.Errorf("record %s published: %w", detailType, err)
+	done.ChangePending = false
+	_, err = p.store.PutEntitlements(ctx, &done, cur.Version)
+	var ce *tenant.ConflictError
+	if err != nil && !errors.As(err, &ce) {
+		return fmt.Errorf("record %s published: %w", events.TenantEntitlementsChanged, err)
 	}
 	return nil
 }

@@ -24,6 +24,7 @@ func TestMain(m *testing.M) { os.Exit(testenv.Run(m)) }
 type sent struct {
 	detailType string
 	detail     provision.PlanChangedEvent
+	document   tenant.EntitlementsDocument
 }
 
 type recorder struct {
@@ -39,8 +40,28 @@ func (r *recorder) Publish(_ context.Context, detailType string, detail any) err
 		r.failNext--
 		return errors.New("eventbridge unavailable")
 	}
-	r.events = append(r.events, sent{detailType, detail.(provision.PlanChangedEvent)})
+	switch d := detail.(type) {
+	case provision.PlanChangedEvent:
+		r.events = append(r.events, sent{detailType: detailType, detail: d})
+	case tenant.EntitlementsDocument:
+		r.events = append(r.events, sent{detailType: detailType, document: d})
+	default:
+		panic("unexpected event detail " + detailType)
+	}
 	return nil
+}
+
+// documents returns the TenantEntitlementsChanged documents sent, in order.
+func (r *recorder) documents() []tenant.EntitlementsDocument {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []tenant.EntitlementsDocument
+	for _, e := range r.events {
+		if e.detailType == events.TenantEntitlementsChanged {
+			out = append(out, e.document)
+		}
+	}
+	return out
 }
 
 func (r *recorder) count(detailType string) int {
@@ -109,6 +130,10 @@ func TestApplyTwiceChangesNothingMore(t *testing.T) {
 		t.Fatalf("%d TenantPlanChanged events for two applies, want 1", n)
 	}
 	got := rec.events[0].detail
+	if docs := rec.documents(); len(docs) != 1 || docs[0].Plan != tenant.Starter || docs[0].State != tenant.Active || docs[0].Version != 2 ||
+		*docs[0].Limits.Users != 10 || !docs[0].Features["custom_domain"] || docs[0].CatalogVersion != tenant.DefaultCatalog().Version() {
+		t.Fatalf("TenantEntitlementsChanged documents %+v, want one of starter at version 2", docs)
+	}
 	if got.TenantID != "t1" || got.OperationID != "op-1" || got.FromPlan != tenant.Free || got.ToPlan != tenant.Starter {
 		t.Fatalf("event detail %+v", got)
 	}
@@ -219,8 +244,14 @@ func TestRevertOfAnUnannouncedChangeIsSilent(t *testing.T) {
 	if e := entitlements(t, s, "t5"); e.Plan != tenant.Free {
 		t.Fatalf("after revert: %+v, want free", e)
 	}
-	if len(rec.events) != 0 {
-		t.Fatalf("events %+v, want none: nobody heard of the change", rec.events)
+	if n := rec.count(events.TenantPlanChanged) + rec.count(events.TenantPlanReverted); n != 0 {
+		t.Fatalf("%d plan events, want none: nobody heard of the change", n)
+	}
+	// The entitlements document changed twice all the same (a service may have read
+	// the starter one): the revert's document goes out, with a higher version.
+	docs := rec.documents()
+	if len(docs) != 1 || docs[0].Plan != tenant.Free || docs[0].Version != 3 {
+		t.Fatalf("documents %+v, want one of free at version 3", docs)
 	}
 }
 
@@ -252,5 +283,75 @@ func TestRevertWithoutPreviousEntitlements(t *testing.T) {
 	}
 	if n := rec.count(events.TenantPlanReverted); n != 1 {
 		t.Fatalf("%d revert events, want 1", n)
+	}
+}
+
+// TestEntitlementsDocumentsFollowEveryChange: suspension, reactivation, deletion and a
+// rollback each send the new document once, with versions that only grow, and the
+// overrides written on the item survive the flows' writes.
+func TestEntitlementsDocumentsFollowEveryChange(t *testing.T) {
+	ctx := context.Background()
+	p, s, rec := setup(t)
+	if err := p.Initial(ctx, "t7", tenant.Starter); err != nil {
+		t.Fatal(err)
+	}
+	e := entitlements(t, s, "t7")
+	e.Overrides = &tenant.Overrides{Limits: map[string]float64{tenant.LimitUsers: 400}, Features: map[string]bool{"sso": true}, Reason: "deal"}
+	e.Revision++
+	e.ChangePending = true
+	if _, err := s.PutEntitlements(ctx, e, e.Version); err != nil {
+		t.Fatal(err)
+	}
+	rec.failNext = 1
+	if err := p.PublishChange(ctx, "t7"); err == nil {
+		t.Fatal("PublishChange with a failing publisher succeeded")
+	}
+	for range 2 {
+		if err := p.PublishChange(ctx, "t7"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	steps := []func() error{
+		func() error { return p.Restrict(ctx, "t7", "op-s", tenant.AccessSuspended, events.TenantSuspended) },
+		func() error { return p.ApplyAs(ctx, "t7", "op-r", tenant.Starter, events.TenantReactivated) },
+		func() error { return p.Restrict(ctx, "t7", "op-d", tenant.AccessRevoked, events.TenantDeleted) },
+		func() error { return p.RevertAs(ctx, "t7", "op-d", tenant.Starter, events.TenantRestored) },
+	}
+	for i, step := range steps {
+		for range 2 { // each step runs at least once
+			if err := step(); err != nil {
+				t.Fatalf("step %d: %v", i, err)
+			}
+		}
+	}
+	docs := rec.documents()
+	var states []tenant.State
+	for i, d := range docs {
+		states = append(states, d.State)
+		if i > 0 && d.Version <= docs[i-1].Version {
+			t.Fatalf("version %d after %d", d.Version, docs[i-1].Version)
+		}
+	}
+	want := []tenant.State{tenant.Active, tenant.Suspended, tenant.Active, tenant.Deleted, tenant.Active}
+	if len(states) != len(want) {
+		t.Fatalf("document states %v, want %v", states, want)
+	}
+	for i := range want {
+		if states[i] != want[i] {
+			t.Fatalf("document states %v, want %v", states, want)
+		}
+	}
+	first, suspended, last := docs[0], docs[1], docs[len(docs)-1]
+	if *first.Limits.Users != 400 || !first.Features["sso"] || first.Overrides.Limits[tenant.LimitUsers] != 400 {
+		t.Fatalf("override document %+v", first)
+	}
+	if *suspended.Limits.Users != 0 || suspended.Features["api_access"] {
+		t.Fatalf("a suspended tenant keeps limits or features: %+v", suspended)
+	}
+	if *last.Limits.Users != 400 || !last.Features["sso"] {
+		t.Fatalf("the overrides did not survive the flows: %+v", last)
+	}
+	if e := entitlements(t, s, "t7"); e.ChangePending || e.Revision != last.Version {
+		t.Fatalf("entitlements %+v after every event went out (last version %d)", e, last.Version)
 	}
 }

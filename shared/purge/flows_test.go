@@ -56,6 +56,18 @@ func TestPurgeDeletesEverySourceAndCertifies(t *testing.T) {
 	if len(evs) != 1 || evs[0].OperationID != opID || evs[0].Certificate == nil || evs[0].Certificate.SHA256 != cert.SHA256 || !evs[0].Certificate.Verify() {
 		t.Fatalf("TenantPurged events %+v, want one carrying certificate %s", evs, cert.SHA256)
 	}
+	// The app plane learns it too: the last entitlements document, which no other
+	// version can follow.
+	var docs []tenant.EntitlementsDocument
+	for _, e := range st.Published(t, s, sm.ID) {
+		var d tenant.EntitlementsDocument
+		if e.DetailType == "TenantEntitlementsChanged" && json.Unmarshal(e.Detail, &d) == nil {
+			docs = append(docs, d)
+		}
+	}
+	if len(docs) != 1 || docs[0].State != tenant.Purged || docs[0].Version != tenant.PurgedVersion || *docs[0].Limits.Users != 0 {
+		t.Fatalf("TenantEntitlementsChanged of the purge %+v, want one PURGED document", docs)
+	}
 	if got := sourceCounts(t, s, neighbour); !sameCounts(got, neighbourBefore) {
 		t.Errorf("neighbour %v, was %v", got, neighbourBefore)
 	}

@@ -416,7 +416,8 @@ type OutboxStore interface {
 }
 
 // PublishPurged publishes TenantPurged for a PURGED tenant whose event is still
-// pending, carrying its committed certificate, then clears the pending flag. A tenant
+// pending, carrying its committed certificate, and TenantEntitlementsChanged with its
+// last entitlements document, then clears the pending flag. A tenant
 // whose flag is clear has had its event published: nothing is done.
 func PublishPurged(ctx context.Context, st OutboxStore, pub Publisher, t *tenant.Tenant) error {
 	if t.State != tenant.Purged || !t.PurgedEventPending {
@@ -430,6 +431,11 @@ func PublishPurged(ctx context.Context, st OutboxStore, pub Publisher, t *tenant
 		return fmt.Errorf("publish TenantPurged of %s: no publisher (wiring)", t.ID)
 	}
 	if err := pub.Publish(ctx, events.TenantPurged, PurgedEvent{TenantID: t.ID, OperationID: cert.OperationID, Certificate: cert}); err != nil {
+		return err
+	}
+	// The app plane's caches learn it too: the last entitlements document, which no
+	// other can follow (tenant.PurgedVersion).
+	if err := pub.Publish(ctx, events.TenantEntitlementsChanged, tenant.PurgedDocument(t)); err != nil {
 		return err
 	}
 	_, err := st.Change(ctx, t.ID, store.Actor{Who: "system:" + tenant.KindPurge, OperationID: cert.OperationID}, func(cur *tenant.Tenant) (store.Write, error) {
@@ -447,6 +453,7 @@ func PublishPurged(ctx context.Context, st OutboxStore, pub Publisher, t *tenant
 func tombstone(x *tenant.Tenant) {
 	x.Name, x.Email = "", ""
 	x.Usage = tenant.Usage{}
+	x.Overrides = nil
 	x.Billing = tenant.BillingRef{}
 	x.PendingChange, x.SuspendCause, x.SuspendReason, x.Attention = nil, "", "", ""
 	x.PurgeInventory = nil

@@ -37,6 +37,12 @@ type Write struct {
 	// Create, when set, creates this operation (its id must be new) in the same
 	// transaction: the API records an operation and reserves its tenant in one write.
 	Create *tenant.Operation
+	// Entitlements, when set, writes the tenant's entitlements item in the same
+	// transaction, conditioned on its version (EntitlementsVersion; 0: it must not
+	// exist): overrides change the tenant and its entitlements together. A lost race
+	// on it reads both again, like one on the tenant.
+	Entitlements        *tenant.Entitlements
+	EntitlementsVersion int64
 }
 
 // Decide looks at the current tenant and says what to write: a Write, ErrUnchanged,
@@ -140,6 +146,15 @@ func (s *Store) writeChange(ctx context.Context, cur *tenant.Tenant, to tenant.S
 		createIndex = len(items)
 		items = append(items, types.TransactWriteItem{Put: &types.Put{TableName: &s.table, Item: op, ConditionExpression: aws.String("attribute_not_exists(pk)")}})
 	}
+	entIndex := -1
+	if w.Entitlements != nil {
+		put, _, err := s.entitlementsPut(w.Entitlements, w.EntitlementsVersion)
+		if err != nil {
+			return nil, false, err
+		}
+		entIndex = len(items)
+		items = append(items, types.TransactWriteItem{Put: put})
+	}
 	_, err = s.db.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
 	if err == nil {
 		return &next, false, nil
@@ -154,7 +169,7 @@ func (s *Store) writeChange(ctx context.Context, cur *tenant.Tenant, to tenant.S
 			return aws.ToString(reasons[i].Code)
 		}
 		switch {
-		case code(0) == "ConditionalCheckFailed", code(0) == "TransactionConflict":
+		case code(0) == "ConditionalCheckFailed", code(0) == "TransactionConflict", code(entIndex) == "ConditionalCheckFailed":
 			return nil, true, nil
 		case code(opIndex) == "ConditionalCheckFailed":
 			return nil, false, &tenant.ConflictError{TenantID: cur.ID, Reason: "operation " + w.Op.ID + " cannot move to " + string(w.Op.Status)}

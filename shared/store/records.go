@@ -63,6 +63,8 @@ type tenantRecord struct {
 	Certificate    string `dynamodbav:"deletion_certificate,omitempty"`
 	// PurgedEventPending: TenantPurged is still to be published (the purge's outbox).
 	PurgedEventPending bool `dynamodbav:"purged_event_pending,omitempty"`
+	// Overrides, as JSON: an operator's exceptions to the catalogue.
+	Overrides string `dynamodbav:"overrides,omitempty"`
 }
 
 func tenantKey(id string) (string, string) { return tenantPrefix + id, skTenant }
@@ -107,6 +109,10 @@ func toRecord(t *tenant.Tenant) tenantRecord {
 		b, _ := json.Marshal(t.Certificate)
 		r.Certificate = string(b)
 	}
+	if !t.Overrides.Empty() {
+		b, _ := json.Marshal(t.Overrides)
+		r.Overrides = string(b)
+	}
 	return r
 }
 
@@ -135,6 +141,12 @@ func (r tenantRecord) toTenant() *tenant.Tenant {
 		var c tenant.DeletionCertificate
 		if json.Unmarshal([]byte(r.Certificate), &c) == nil {
 			t.Certificate = &c
+		}
+	}
+	if r.Overrides != "" {
+		var o tenant.Overrides
+		if json.Unmarshal([]byte(r.Overrides), &o) == nil {
+			t.Overrides = &o
 		}
 	}
 	return t

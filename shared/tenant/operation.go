@@ -120,9 +120,20 @@ type Entitlements struct {
 	// Previous is what the last operation replaced, so its rollback can restore it.
 	Previous *PlanLimits `json:"previous,omitempty"`
 	// EventPublished records that the change event of OperationID went out once.
-	EventPublished bool      `json:"-"`
-	Version        int64     `json:"version"`
-	UpdatedAt      time.Time `json:"updated_at"`
+	EventPublished bool `json:"-"`
+	// Overrides are the tenant's overrides (a copy of Tenant.Overrides, written in the
+	// same transaction), so that the entitlements document is built from this item
+	// alone.
+	Overrides *Overrides `json:"overrides,omitempty"`
+	// Revision counts the changes of what the entitlements document shows (plan,
+	// access, overrides); it is the document's version. Recording that an event went
+	// out does not change it.
+	Revision int64 `json:"revision"`
+	// ChangePending is the outbox of TenantEntitlementsChanged: set with every change
+	// of Revision, cleared once the event of that revision went out.
+	ChangePending bool      `json:"-"`
+	Version       int64     `json:"version"`
+	UpdatedAt     time.Time `json:"updated_at"`
 }
 
 // PlanLimits is a plan with its limits (and access) at one point in time.

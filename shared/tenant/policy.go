@@ -58,6 +58,9 @@ const (
 	ActExport      Action = "export"
 	ActPurge       Action = "purge"
 	ActUsageReport Action = "usage_report"
+	// ActOverride sets or removes a tenant's overrides of its plan's limits and
+	// features.
+	ActOverride Action = "override"
 	// ActRetry and ActResolve finish an operation whose compensation is incomplete.
 	ActRetry   Action = "retry"
 	ActResolve Action = "resolve"
@@ -256,9 +259,9 @@ var (
 			return nil
 		}}
 	PreUsageFits = &Precondition{Name: "usage_fits",
-		Doc: "the tenant's reported usage fits every limit of the target plan; 422 `usage-exceeds-limit` with every violation",
+		Doc: "the tenant's reported usage fits every limit of the target plan, with the tenant's overrides in place of the plan's; 422 `usage-exceeds-limit` with every violation",
 		check: func(q *Query, _ *Rule, _ *Verdict) error {
-			return q.Catalog.FitsPlan(q.Tenant.Usage, q.Plan)
+			return q.Catalog.FitsPlanWith(q.Tenant.Usage, q.Plan, q.Tenant.Overrides)
 		}}
 	PreRetentionNotOver = &Precondition{Name: "retention_not_over", early: true,
 		Doc: "the tenant is not purged and the time is before `purge_after`; 409 `retention-expired` (checked before the state)",
@@ -402,6 +405,10 @@ var Rules = []*Rule{
 	{Action: ActUsageReport, What: "report usage", Actors: []Actor{ActorMetering, ActorOperator},
 		From: allButPurged,
 		Why:  "Usage decides whether a plan fits, so it comes from the metering service, never from the tenant's own token (the store refuses a purged tenant in the same write)."},
+	{Action: ActOverride, What: "override limits and features", Actors: []Actor{ActorOperator},
+		From: allButPurged,
+		Why: "An enterprise deal is an operator's decision: a tenant that could raise its own limits would pass every usage check. Overrides move no state, " +
+			"so a running flow does not block them; they count from the next usage check (a flow checks again when it claims the tenant)."},
 	{Action: ActPurge, What: "purge", Actors: []Actor{ActorSchedule, ActorOperator},
 		From: []State{Deleted}, Via: Deleted, Ends: Purged,
 		Pre: []*Precondition{PreFree, PreRetentionOver},

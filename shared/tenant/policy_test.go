@@ -34,6 +34,9 @@ func cause(c string) func(*Tenant) {
 	return func(t *Tenant) { t.SuspendCause, t.SuspendReason = c, "why: "+c }
 }
 func expired(t *Tenant) { t.PurgeAfter = &earlier }
+func overrides(limits map[string]float64) func(*Tenant) {
+	return func(t *Tenant) { t.Overrides = &Overrides{Limits: limits, Reason: "deal", By: "op"} }
+}
 
 func q(a Action, who Actor, t *Tenant, plan Plan) Query {
 	return Query{Action: a, Actor: who, Tenant: t, Plan: plan, Catalog: cat, Now: now}
@@ -112,6 +115,17 @@ var policyCases = []policyCase{
 	{"downgrade with a change pending", q(ActDowngrade, ActorTenant, tn(Active, func(t *Tenant) {
 		t.PendingChange = &PendingChange{Plan: Starter, OperationID: "op_pending"}
 	}), Starter), conflict, ""},
+	// An operator's override counts in every usage check: 9 users fit free when free
+	// is overridden to 20 users, and starter no longer fits when it is lowered to 5.
+	{"downgrade that fits through an override", q(ActDowngrade, ActorTenant, tn(Active, overrides(map[string]float64{LimitUsers: 20})), Free), "allowed", Active},
+	{"downgrade that an override makes too small", q(ActDowngrade, ActorTenant, tn(Active, overrides(map[string]float64{LimitUsers: 5})), Starter), usage, ""},
+	{"win-back that fits only through an override", q(ActWinBack, ActorTenant, tn(Deleted, overrides(map[string]float64{LimitUsers: Unlimited})), Free), "allowed", Active},
+
+	{"operator overrides", q(ActOverride, ActorOperator, tn(Active), ""), "allowed", ""},
+	{"operator overrides a deleted tenant (win-back fit)", q(ActOverride, ActorOperator, tn(Deleted), ""), "allowed", ""},
+	{"tenant cannot override itself", q(ActOverride, ActorTenant, tn(Active), ""), forbidden, ""},
+	{"no overrides on a purged tenant", q(ActOverride, ActorOperator, tn(Purged), ""), conflict, ""},
+
 	{"schedule a downgrade that fits", q(ActDowngradeAtPeriodEnd, ActorOperator, tn(Active), Starter), "allowed", Active},
 	{"schedule a downgrade that does not fit", q(ActDowngradeAtPeriodEnd, ActorOperator, tn(Active), Free), usage, ""},
 	{"Stripe cannot downgrade", q(ActDowngradeAtPeriodEnd, ActorStripe, tn(Active), Starter), forbidden, ""},

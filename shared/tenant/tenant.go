@@ -41,6 +41,10 @@ type Tenant struct {
 
 	Billing BillingRef `json:"billing"`
 
+	// Overrides are an operator's exceptions to the catalogue for this tenant (nil:
+	// none); every usage check applies them.
+	Overrides *Overrides `json:"overrides,omitempty"`
+
 	// PurgeInventory is what the first purge attempt counted before deleting (kept
 	// across attempts); Certificate is the deletion certificate a purge wrote once it
 	// verified every source empty, kept on the PURGED tombstone. Neither is part of the

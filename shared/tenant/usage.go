@@ -85,17 +85,8 @@ func CheckUsage(u Usage, l Limits) []Violation {
 	return out
 }
 
-// FitsPlan returns *UsageExceedsLimitError listing every exceeded limit of plan p.
-func (c *Catalog) FitsPlan(u Usage, p Plan) error {
-	l, ok := c.Limits(p)
-	if !ok {
-		_, err := c.Parse(string(p))
-		return err
-	}
-	if v := CheckUsage(u, l); len(v) > 0 {
-		return &UsageExceedsLimitError{Plan: p, Violations: v}
-	}
-	return nil
-}
+// FitsPlan returns *UsageExceedsLimitError listing every exceeded limit of plan p
+// (a tenant without overrides; FitsPlanWith applies them).
+func (c *Catalog) FitsPlan(u Usage, p Plan) error { return c.FitsPlanWith(u, p, nil) }
 
 func trimFloat(f float64) string { return fmt.Sprintf("%g", f) }

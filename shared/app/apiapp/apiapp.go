@@ -1,10 +1,12 @@
 // Package apiapp wires the HTTP API function: it starts, follows, retries and resolves
 // the flows (Step Functions), calls Stripe when a tenant is created or a downgrade
-// re-reads its period, and signs export download URLs (S3), so it links each of them.
+// re-reads its period, signs export download URLs (S3) and announces overrides
+// (EventBridge), so it links each of them.
 package apiapp
 
 import (
 	"github.com/tenantflow/tenantflow/shared/app/core"
+	"github.com/tenantflow/tenantflow/shared/app/eventsapp"
 	"github.com/tenantflow/tenantflow/shared/app/exportapp"
 	"github.com/tenantflow/tenantflow/shared/app/planapp"
 	"github.com/tenantflow/tenantflow/shared/app/reconcileapp"
@@ -12,6 +14,7 @@ import (
 	"github.com/tenantflow/tenantflow/shared/app/stripeapp"
 	"github.com/tenantflow/tenantflow/shared/apphook"
 	"github.com/tenantflow/tenantflow/shared/billing"
+	"github.com/tenantflow/tenantflow/shared/events"
 	"github.com/tenantflow/tenantflow/shared/export"
 	"github.com/tenantflow/tenantflow/shared/flow"
 	"github.com/tenantflow/tenantflow/shared/lifecycle"
@@ -42,7 +45,7 @@ func (d *Deps) Exports() *export.Service { return exportapp.Service(d.Deps) }
 
 // NewAPI builds the HTTP API's dependencies.
 func NewAPI(logicalID string) *API {
-	d := core.Load(logicalID, sfnapp.Executions, sfnapp.Tasks, stripeapp.Billing)
+	d := core.Load(logicalID, sfnapp.Executions, sfnapp.Tasks, stripeapp.Billing, eventsapp.Publisher)
 	b := core.Provided[billing.Billing](d)
 	x := core.Provided[flow.Executions](d)
 	followed := reconcileapp.Followed(d)
@@ -55,8 +58,9 @@ func NewAPI(logicalID string) *API {
 		Deps: &Deps{d}, Operations: ops, Billing: b, Steps: steps,
 		PlanChanges: planchange.NewStarter(d.Store(), ops, planapp.Periods(b), d.Catalog),
 		Lifecycle:   lifecycle.NewStarter(d.Store(), ops, d.Catalog, d.Config.DefaultRetentionDays),
-		// Creating a tenant writes its first entitlements and publishes nothing.
-		Entitlements: provision.New(d.Store(), nil, d.Catalog),
+		// Creating a tenant writes its first entitlements and publishes nothing; an
+		// override publishes TenantEntitlementsChanged from the entitlements' outbox.
+		Entitlements: provision.New(d.Store(), core.Provided[events.Publisher](d), d.Catalog),
 		Provisioning: &apphook.Answerer{Store: d.Store(), Tasks: core.Provided[apphook.Tasks](d)},
 	}
 }

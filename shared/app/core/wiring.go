@@ -86,9 +86,10 @@ var (
 // Wirings are the Needs of every function of template.yaml, by logical id.
 var Wirings = map[string]Needs{
 	// The API also reads the histories of the flows whose operations it shows
-	// (GET /operations/{id}/steps), and lists operations and counts by the ByTenant,
-	// Open and Due indexes (GET /operations, GET /stats).
-	"ApiFunction": {Tenants: true, Queries: []string{QueryTable, store.StateIndex, store.ByTenantIndex, store.OpenIndex, store.DueIndex}, Stripe: true,
+	// (GET /operations/{id}/steps), lists operations and counts by the ByTenant,
+	// Open and Due indexes (GET /operations, GET /stats), and publishes the
+	// TenantEntitlementsChanged of an operator's override.
+	"ApiFunction": {Tenants: true, Queries: []string{QueryTable, store.StateIndex, store.ByTenantIndex, store.OpenIndex, store.DueIndex}, Stripe: true, Events: true,
 		Start:    append(append([]string{}, flowMachines...), ExportStateMachine),
 		Describe: append(append([]string{}, flowMachines...), ExportStateMachine), ExportsRead: true, ExportsAbort: true,
 		History: append([]string{}, flowMachines...), Callback: true},

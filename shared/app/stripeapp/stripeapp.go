@@ -26,7 +26,12 @@ func Billing(d *core.Deps) {
 	if !d.Needs().Stripe {
 		d.Refuse("Stripe")
 	}
-	prices, err := billing.ParsePriceIDs(d.Config.StripePriceIDs)
+	// The prices must cover the deployment's catalogue, not only the seed plans: a
+	// plan without a price would fail its first Stripe call, not the cold start.
+	prices, err := billing.ParsePriceIDsFor(d.Config.StripePriceIDs, d.Catalog)
+	if err == nil {
+		err = prices.ValidateFor(d.Catalog)
+	}
 	core.Must(d.Log, prices, err)
 	cfg := billing.Config{PriceIDs: prices, BaseURL: d.Config.StripeAPIBase, Logger: d.Log}
 	if d.Config.StripeSecretName == "" {
