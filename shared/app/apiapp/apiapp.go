@@ -57,6 +57,6 @@ func NewAPI(logicalID string) *API {
 		Lifecycle:   lifecycle.NewStarter(d.Store(), ops, d.Catalog, d.Config.DefaultRetentionDays),
 		// Creating a tenant writes its first entitlements and publishes nothing.
 		Entitlements: provision.New(d.Store(), nil, d.Catalog),
-		Provisioning: &apphook.Answerer{Store: d.Store(), Tasks: core.Provided[apphook.Tasks](d)},
+		Provisioning: &apphook.Answerer{Store: d.Store(), Tasks: core.Provided[apphook.Tasks](d), Ops: d.Store()},
 	}
 }
