@@ -38,9 +38,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdStripeEvent(args, stdout, stderr)
 	case "end-retention":
 		return cmdEndRetention(args, stdout, stderr)
+	case "appplane":
+		return cmdAppPlane(args, stdout, stderr)
 	case "help":
 		switch topic := strings.Join(args, " "); topic {
-		case "serve", "token", "fire", "invoke", "stripe-event", "end-retention":
+		case "serve", "token", "fire", "invoke", "stripe-event", "end-retention", "appplane":
 			// `devstack help fire` is `devstack fire -h`, on stdout.
 			return run([]string{topic, "-h"}, stdout, stdout)
 		case "", "help":
@@ -70,6 +72,8 @@ Usage:
   devstack stripe-event <type> --tenant ID [--status S]
                                            send a signed Stripe event to POST /webhooks/stripe
   devstack end-retention --tenant ID       end a DELETED tenant's retention now (to see a purge)
+  devstack appplane [--tenant ID --answer succeed|fail|never]
+                                           what the sample app plane answers (with --provisioning-hook)
   devstack help [command]                  this text, or a command's flags
 
 serve (the default command):
@@ -108,6 +112,14 @@ stripe-event:
 end-retention:
   Sets a DELETED tenant's purge_after to now in the running devstack, with an audit
   line, so that the next purge sweep purges it and signs its certificate.
+
+appplane:
+  With serve --provisioning-hook (make dev ARGS=--provisioning-hook) plan changes
+  wait for the app plane's answer, and a sample app plane in the devstack answers
+  every ProvisioningRequested through POST /tenants/{id}/provisioning/{request_id}:
+  succeed by default; per tenant, --answer chooses the answer to the provisioning and
+  --undo (default succeed) to the compensation's undo. The [app-plane] log lines say
+  what it received and answered. Settings are kept in .devstack/appplane.json.
 
 Every command takes --state-dir (default .devstack at the repository root).
 `

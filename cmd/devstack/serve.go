@@ -49,6 +49,32 @@ type ServeOptions struct {
 	// RawLogs keeps the functions' JSON log lines as they are instead of rendering
 	// them as "LEVEL msg key=value".
 	RawLogs bool
+	// ProvisioningHook turns the app plane's provisioning hook on (template parameter
+	// ProvisioningHook=eventbridge) and starts the sample app plane that answers it
+	// (appplane.go). Off by default, as in the template: the flows are then as before.
+	ProvisioningHook bool
+	// ProvisioningTimeout is how long a flow waits for the app plane's answer with the
+	// hook on (default 60 s, so a tenant set to "never" compensates within a minute);
+	// the heartbeat timeout is half of it.
+	ProvisioningTimeout time.Duration
+}
+
+// DefaultProvisioningTimeout is the hook's wait in the devstack (the template's default
+// is an hour, too long to watch a timeout locally).
+const DefaultProvisioningTimeout = 60 * time.Second
+
+// hookParams are the template parameters that turn the hook on.
+func (o *ServeOptions) hookParams() map[string]string {
+	if !o.ProvisioningHook {
+		return nil
+	}
+	timeout := o.ProvisioningTimeout
+	if timeout <= 0 {
+		timeout = DefaultProvisioningTimeout
+	}
+	secs := max(int(timeout/time.Second), 2)
+	return map[string]string{"ProvisioningHook": "eventbridge", "ProvisioningTimeoutSeconds": fmt.Sprint(secs),
+		"ProvisioningHeartbeatSeconds": fmt.Sprint(max(secs/2, 1))}
 }
 
 // Running is a serving devstack. Stop it with Close or by cancelling Serve's context.
@@ -71,6 +97,7 @@ type Running struct {
 	srv       *http.Server
 	cancel    context.CancelFunc
 	sched     *scheduler
+	appPlane  *responder
 	out       io.Writer
 	closeOnce sync.Once
 	done      chan struct{}
@@ -134,7 +161,12 @@ func Serve(ctx context.Context, opts ServeOptions) (_ *Running, err error) {
 	// The console finds the local OpenID provider (internal/localstack/oidc) on this
 	// listener; the issuer stays the template's, which every local token carries.
 	apiURL := "http://" + ln.Addr().String()
-	tpl, err := stack.LoadTemplate(root, map[string]string{"ConsoleDiscoveryUrl": apiURL + oidc.DiscoveryPath})
+	params := opts.hookParams()
+	if params == nil {
+		params = map[string]string{}
+	}
+	params["ConsoleDiscoveryUrl"] = apiURL + oidc.DiscoveryPath
+	tpl, err := stack.LoadTemplate(root, params)
 	if err != nil {
 		return nil, err
 	}
@@ -298,6 +330,18 @@ func Serve(ctx context.Context, opts ServeOptions) (_ *Running, err error) {
 		return nil, err
 	}
 
+	if opts.ProvisioningHook {
+		alog := func(format string, args ...any) { fmt.Fprintf(out, "[app-plane] "+format+"\n", args...) }
+		if r.appPlane, err = startResponder(rctx, s.AWS, s.EventBus, r.APIURL, stateDir, auth, alog); err != nil {
+			cancel()
+			r.srv.Close()
+			return nil, err
+		}
+		p := opts.hookParams()
+		record("app plane", 0, fmt.Sprintf("provisioning hook on: waits %s s, %s s without a heartbeat; answers per tenant from %s",
+			p["ProvisioningTimeoutSeconds"], p["ProvisioningHeartbeatSeconds"], filepath.Join(stateDir, AppPlaneFile)))
+	}
+
 	var plan []planned
 	if !opts.NoSchedules {
 		r.sched = &scheduler{tpl: tpl, invoke: lambdaInvoker{s.Lambda}.Invoke, log: out}
@@ -330,6 +374,9 @@ func (r *Running) Close() error {
 		cancel()
 		if r.sched != nil {
 			r.sched.wait()
+		}
+		if r.appPlane != nil {
+			<-r.appPlane.done
 		}
 		// Only our own file: a newer devstack may have taken the state dir over.
 		path := filepath.Join(r.StateDir, EndpointsFile)
@@ -389,6 +436,13 @@ func printQuickstart(w io.Writer, r *Running, api *APIConfig, plan []planned, to
   OP=$(curl -s -X POST -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' -d '{"plan":"starter"}' %[1]s/tenants/tenant_techstart/upgrade | sed -E 's/.*"operation_id":"([^"]+)".*/\1/')
   curl -s -H "Authorization: Bearer $TOKEN" %[1]s/operations/$OP
 `, r.APIURL, took.Round(100*time.Millisecond), tokenFile, rel(filepath.Join(r.StateDir, EndpointsFile)), r.Endpoints.Lambda, r.Endpoints.SFN, r.Endpoints.Moto, r.ConsoleURL)
+	if r.appPlane != nil {
+		fmt.Fprintf(&b, `
+  app plane        the provisioning hook is on: plan changes wait for the sample app plane,
+                   which answers succeed unless told otherwise ([app-plane] log lines):
+                   go run ./cmd/devstack appplane --tenant tenant_techstart --answer fail|never|succeed
+`)
+	}
 	if len(plan) > 0 {
 		b.WriteString("\n")
 	}
@@ -417,8 +471,10 @@ func cmdServe(args []string, stdout, stderr io.Writer) int {
 	noData := fs.Bool("no-data", false, "seed the example tenants without their bulk application data (faster start)")
 	fs.BoolVar(&o.NoSchedules, "no-schedules", false, "do not fire the template's schedules (devstack fire still works)")
 	fs.BoolVar(&o.RawLogs, "raw-logs", false, "print the functions' JSON log lines as they are")
+	fs.BoolVar(&o.ProvisioningHook, "provisioning-hook", false, "turn the app plane's provisioning hook on and run the sample app plane that answers it (devstack appplane chooses its answers)")
+	fs.DurationVar(&o.ProvisioningTimeout, "provisioning-timeout", DefaultProvisioningTimeout, "with --provisioning-hook: how long a flow waits for the app plane (heartbeat: half)")
 	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), "usage: devstack [serve] [--port 3000] [--state-dir .devstack] [--no-data] [--no-schedules] [--raw-logs]\n\n"+
+		fmt.Fprint(fs.Output(), "usage: devstack [serve] [--port 3000] [--state-dir .devstack] [--no-data] [--no-schedules] [--raw-logs] [--provisioning-hook [--provisioning-timeout 60s]]\n\n"+
 			"Starts the whole stack of template.yaml on 127.0.0.1, seeds the example tenants and serves\n"+
 			"the HTTP API until Ctrl-C. Data is in memory: every start is clean.\n\n")
 		fs.PrintDefaults()

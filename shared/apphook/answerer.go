@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/tenantflow/tenantflow/shared/tenant"
 )
 
 // Answer is what the app plane sends back.
@@ -20,7 +22,15 @@ type Answer struct {
 type Answerer struct {
 	Store Store
 	Tasks Tasks
-	Now   func() time.Time
+	// Ops tells whether the request's operation still runs, when Step Functions
+	// refuses the stored token (see closed).
+	Ops OperationReader
+	Now func() time.Time
+}
+
+// OperationReader reads an operation (shared/store implements it).
+type OperationReader interface {
+	GetOperation(ctx context.Context, id string) (*tenant.Operation, error)
 }
 
 // Answer records a and hands it to the waiting Task. The first answer wins; the same
@@ -28,7 +38,7 @@ type Answerer struct {
 // answer the flow no longer waits for is *ExpiredError and changes nothing but the
 // request's status (expired). The answer is recorded before Step Functions gets it,
 // with a write conditioned on the version read, so of two concurrent answers one is
-// handed on; if Step Functions then refuses the token, the record becomes expired.
+// handed on. If Step Functions then refuses the token, see closed.
 func (a *Answerer) Answer(ctx context.Context, tenantID, id string, ans Answer) (*Request, error) {
 	for range maxRaces {
 		cur, err := a.Store.GetProvisioning(ctx, tenantID, id)
@@ -47,7 +57,7 @@ func (a *Answerer) Answer(ctx context.Context, tenantID, id string, ans Answer) 
 		if ans.Status == StatusInProgress {
 			err := a.Tasks.SendTaskHeartbeat(ctx, cur.Token)
 			if errors.Is(err, ErrTaskClosed) {
-				return nil, a.expire(ctx, cur)
+				return a.closed(ctx, cur)
 			}
 			return cur, err
 		}
@@ -67,7 +77,7 @@ func (a *Answerer) Answer(ctx context.Context, tenantID, id string, ans Answer) 
 		}
 		switch {
 		case errors.Is(err, ErrTaskClosed):
-			return nil, a.expire(ctx, &n)
+			return a.closed(ctx, &n)
 		case err != nil:
 			// Step Functions did not take it: put the request back to pending, so the
 			// app plane's retry of the same answer is handed on again.
@@ -80,6 +90,28 @@ func (a *Answerer) Answer(ctx context.Context, tenantID, id string, ans Answer) 
 		return &n, nil
 	}
 	return nil, fmt.Errorf("provisioning request %s: kept losing races", id)
+}
+
+// closed decides what a refused token means. The token is the one of the Task attempt
+// that last ran the step; it is closed after that attempt ended, which is either the
+// end of the wait (timeout, the flow compensating or done) or a Task attempt that
+// failed after its step ran and is about to be retried, with a new token. While the
+// operation runs, the answer recorded stays for the flow: a retried Task gets it at
+// once (Requester.Request replays it), and a flow that compensates asks for the undo
+// anyway, since the apply was requested; the undo step expires what is still pending.
+// Once the operation has ended nobody will read the answer: the request expires and
+// the caller is told so.
+func (a *Answerer) closed(ctx context.Context, cur *Request) (*Request, error) {
+	if a.Ops != nil {
+		op, err := a.Ops.GetOperation(ctx, cur.OperationID)
+		if err != nil && !notFound(err) {
+			return nil, err
+		}
+		if err == nil && op.Status == tenant.OpRunning {
+			return cur, nil
+		}
+	}
+	return nil, a.expire(ctx, cur)
 }
 
 // expire records that nobody waits for the request any more and returns the refusal.

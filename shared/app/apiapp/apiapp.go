@@ -61,6 +61,6 @@ func NewAPI(logicalID string) *API {
 		// Creating a tenant writes its first entitlements and publishes nothing; an
 		// override publishes TenantEntitlementsChanged from the entitlements' outbox.
 		Entitlements: provision.New(d.Store(), core.Provided[events.Publisher](d), d.Catalog),
-		Provisioning: &apphook.Answerer{Store: d.Store(), Tasks: core.Provided[apphook.Tasks](d)},
+		Provisioning: &apphook.Answerer{Store: d.Store(), Tasks: core.Provided[apphook.Tasks](d), Ops: d.Store()},
 	}
 }
