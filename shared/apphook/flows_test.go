@@ -28,10 +28,12 @@ import (
 
 func TestMain(m *testing.M) { os.Exit(testenv.Run(m)) }
 
-// hookStack is the binary's stack with the hook on: 3 s to answer, 2 s of silence at most.
+// hookStack is the binary's stack with the hook on: 6 s to answer, 2 s of silence at
+// most. A silent app plane fails on the heartbeat at 2 s; the 6 s leave the heartbeat
+// test (2.5 s of heartbeats, then the answer) room on a loaded machine.
 func hookStack(t *testing.T) *stack.Stack {
 	return st.SharedWith(t, st.Options{Params: map[string]string{
-		"ProvisioningHook": "eventbridge", "ProvisioningTimeoutSeconds": "3", "ProvisioningHeartbeatSeconds": "2",
+		"ProvisioningHook": "eventbridge", "ProvisioningTimeoutSeconds": "6", "ProvisioningHeartbeatSeconds": "2",
 	}})
 }
 

@@ -312,7 +312,9 @@ func checkRun(t *testing.T, s *stack.Stack, fr *flowRun) {
 		t.Errorf("%s: %d invocations, want %d (%d tasks, %+v)", fr.Name, r.Invocations(), want, tasks, fr.Entries)
 	}
 	events, stripe, s3 := r.Service("events").Total(), r.Stripe, r.S3()
-	wantEvents := map[string]int{"upgrade": 1, "downgrade": 1, "downgrade at period end": 1, "suspend": 1, "reactivate": 1, "delete": 1, "purge (100 data items)": 1}
+	// Each flow that changes a tenant publishes its lifecycle event and
+	// TenantEntitlementsChanged (the app plane's cache update).
+	wantEvents := map[string]int{"upgrade": 2, "downgrade": 2, "downgrade at period end": 2, "suspend": 2, "reactivate": 2, "delete": 2, "purge (100 data items)": 2}
 	if events.Entries != wantEvents[fr.Name] {
 		t.Errorf("%s: %d lifecycle events published, want %d", fr.Name, events.Entries, wantEvents[fr.Name])
 	}
