@@ -224,9 +224,21 @@ build-%: ## (for sam) build ./functions/foo-bar into ARTIFACTS_DIR/bootstrap for
 	CGO_ENABLED=0 GOOS=linux GOARCH=$(LAMBDA_GOARCH) $(GO) build -tags lambda.norpc -trimpath -buildvcs=false \
 	  -ldflags="-s -w" -o "$(ARTIFACTS_DIR)/bootstrap" ./$(call function_dir,$*)
 
-test: tools lint sam-build ## tools + lint + sam-build, then go test ./...
+# chromium: the console's browser tests (cmd/devstack TestConsoleInBrowser) are part
+# of go test ./..., so a clean clone on a machine without Chromium installs it first.
+test: tools lint sam-build $(CHROMIUM_STAMP) ## tools + lint + sam-build + chromium, then go test ./...
 	@echo "==> go test ./..."
 	$(GO) test -timeout 12m ./...
+
+# The console's browser scenarios against one devstack, saving one PNG per view (and
+# the dark scheme, and a 422 in the action dialog) into .console-shots/.
+console-shots: runtime-tools $(CHROMIUM_STAMP) ## one PNG per console view into .console-shots/ (from the browser tests)
+	@rm -rf .console-shots && mkdir -p .console-shots
+	@echo "==> go test -run TestConsoleInBrowser ./cmd/devstack/ (log: .console-shots/test.log)"
+	@status=0; TENANTFLOW_CONSOLE_SHOTS=$(CURDIR)/.console-shots $(GO) test -count=1 -timeout 10m -v \
+	  -run '^TestConsoleInBrowser$$' ./cmd/devstack/ >.console-shots/test.log 2>&1 || status=$$?; \
+	  grep -E -- '--- (PASS|FAIL)|view [a-z0-9-]+:|suite:' .console-shots/test.log || true; \
+	  echo "==> screenshots:"; ls -1 .console-shots/*.png 2>/dev/null || echo "  none"; exit $$status
 
 # The local stack needs only the emulators (moto in the venv, the Step Functions server in
 # node_modules, stripe-mock), not the linters. CGO off and -trimpath match the flags the
@@ -268,5 +280,5 @@ soak: runtime-tools ## check the lifecycle invariants over many sequences: go ru
 	@$(GO) build -o .soak/soak ./cmd/soak
 	@.soak/soak $(ARGS)
 
-clean: ## remove .aws-sam, .devstack and .soak (the tool cache stays)
-	rm -rf .aws-sam .devstack .soak
+clean: ## remove .aws-sam, .devstack, .soak and .console-shots (the tool cache stays)
+	rm -rf .aws-sam .devstack .soak .console-shots
