@@ -35,6 +35,7 @@ import (
 
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 
 	"github.com/tenantflow/tenantflow/internal/localstack/browser"
 	"github.com/tenantflow/tenantflow/internal/localstack/lambdasvc"
@@ -285,8 +286,9 @@ func (s *consoleSuite) upgrade(t *testing.T) {
 	}
 }
 
-// blockedDowngrade: a downgrade the tenant's usage does not fit shows every violation
-// the API gives, in words, and changes nothing.
+// blockedDowngrade: the action dialog works from the keyboard; a downgrade the
+// tenant's usage does not fit shows every violation the API gives, in words, and
+// changes nothing.
 func (s *consoleSuite) blockedDowngrade(t *testing.T) {
 	// What the API answers to the same request (a 422 starts nothing).
 	res := call(t, "POST", s.api+"/tenants/tenant_enterprise/downgrade", s.admin, `{"plan":"starter"}`)
@@ -298,6 +300,13 @@ func (s *consoleSuite) blockedDowngrade(t *testing.T) {
 		t.Fatalf("the 422 lists no violations: %s", res.raw)
 	}
 	p := s.open(t, "/tenants/tenant_enterprise", "tenant")
+	// By keyboard: Enter on the focused button opens the dialog with the focus in it,
+	// Escape closes it.
+	p.Focus("Downgrade", browser.TestID("action-downgrade"))
+	p.Press(kb.Enter)
+	p.Wait("the action dialog open with the focus inside it", `(d => !!d && d.open && d.contains(document.activeElement))(document.querySelector('[data-testid="action-dialog"]'))`)
+	p.Press(kb.Escape)
+	p.Wait("the dialog closed by Escape", `(d => !d || !d.open)(document.querySelector('[data-testid="action-dialog"]'))`)
 	p.Click("Downgrade", browser.TestID("action-downgrade"))
 	p.WaitTestID("action-dialog")
 	p.Select("Plan", "starter")

@@ -14,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/chromedp/chromedp/kb"
 )
 
 // page is a small stand-in for a console view: labelled controls, a button that
@@ -125,6 +127,12 @@ func TestPageActions(t *testing.T) {
 	p.Fill("Reason", "more seats")
 	p.SetChecked("At period end", true)
 	// The page's Upgrade opens the dialog; the second Upgrade is the dialog's own.
+	// With the keyboard: Enter on the focused button opens the dialog, Escape closes it.
+	p.Focus("the page's Upgrade", Button("Upgrade"))
+	p.Press(kb.Enter)
+	p.Wait("the dialog to open", `document.getElementById('confirm').open`)
+	p.Press(kb.Escape)
+	p.Wait("the dialog to close", `!document.getElementById('confirm').open`)
 	p.ClickButton("Upgrade")
 	p.Wait("the dialog to open", `document.getElementById('confirm').open`)
 	p.ClickButton("Upgrade")

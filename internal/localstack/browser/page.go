@@ -343,6 +343,19 @@ func (p *Page) SetChecked(label string, on bool) {
 	}
 }
 
+// Focus moves the keyboard focus to the element sel finds, as Tab would.
+func (p *Page) Focus(what string, sel chromedp.JSPath) {
+	p.t.Helper()
+	p.do("focus "+what, chromedp.Focus(sel, chromedp.NodeVisible))
+}
+
+// Press types keys on the keyboard into whatever has the focus (kb.Enter,
+// kb.Escape, kb.Tab, or text).
+func (p *Page) Press(keys string) {
+	p.t.Helper()
+	p.do(fmt.Sprintf("press %q", keys), chromedp.KeyEvent(keys))
+}
+
 // Download is a file the browser saved.
 type Download struct {
 	// Name is the file name the page suggested (Content-Disposition or <a download>).
