@@ -7,10 +7,13 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -25,6 +28,7 @@ import (
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/tenantflow/tenantflow/internal/localstack/oidc"
 	"github.com/tenantflow/tenantflow/internal/localstack/stack"
 	"github.com/tenantflow/tenantflow/internal/localstack/testenv"
 )
@@ -171,6 +175,64 @@ func TestDevstack(t *testing.T) {
 		}
 		if n < 10_000 {
 			t.Errorf("tenant_enterprise has %d data items, want at least 10,000", n)
+		}
+	})
+
+	// The console is served by ApiFunction without a token, points at the local OpenID
+	// provider, and the provider's PKCE code flow yields a token the API accepts.
+	t.Run("console", func(t *testing.T) {
+		if !strings.Contains(logs.String(), r.ConsoleURL) || ep.Console != r.ConsoleURL {
+			t.Errorf("the quickstart or endpoints.json does not name the console %s", r.ConsoleURL)
+		}
+		page := call(t, "GET", r.ConsoleURL+"tenants/tenant_acme", "", "")
+		if page.status != 200 || !strings.Contains(page.raw, "/console/v/") || page.header.Get("Content-Security-Policy") == "" {
+			t.Fatalf("console page = %d %v %s", page.status, page.header, page.raw)
+		}
+		cfg := call(t, "GET", r.ConsoleURL+"config.json", "", "")
+		disco, _ := cfg.body["discovery_url"].(string)
+		if cfg.status != 200 || disco != api+oidc.DiscoveryPath || cfg.body["issuer"] != r.Authority.Issuer() {
+			t.Fatalf("config.json = %d %s", cfg.status, cfg.raw)
+		}
+		d := call(t, "GET", disco, "", "")
+		authz, _ := d.body["authorization_endpoint"].(string)
+		tokenURL, _ := d.body["token_endpoint"].(string)
+		if d.body["issuer"] != r.Authority.Issuer() || authz == "" || tokenURL == "" {
+			t.Fatalf("discovery = %s", d.raw)
+		}
+		verifier := strings.Repeat("v", 50)
+		sum := sha256.Sum256([]byte(verifier))
+		redirect := r.ConsoleURL + "callback"
+		q := url.Values{"response_type": {"code"}, "client_id": {"tenantflow-console"}, "redirect_uri": {redirect}, "state": {"s"},
+			"code_challenge": {base64.RawURLEncoding.EncodeToString(sum[:])}, "code_challenge_method": {"S256"}, "login_hint": {"tenant:tenant_acme"}}
+		nr := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		res, err := nr.Get(authz + "?" + q.Encode())
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		loc, _ := url.Parse(res.Header.Get("Location"))
+		code := loc.Query().Get("code")
+		if res.StatusCode != http.StatusFound || code == "" {
+			t.Fatalf("authorize = %d %s", res.StatusCode, res.Header.Get("Location"))
+		}
+		tr, err := http.PostForm(tokenURL, url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {redirect}, "client_id": {"tenantflow-console"}, "code_verifier": {verifier}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var tok struct {
+			AccessToken string `json:"access_token"`
+		}
+		_ = json.NewDecoder(tr.Body).Decode(&tok)
+		tr.Body.Close()
+		if tr.StatusCode != 200 || tok.AccessToken == "" {
+			t.Fatalf("token = %d", tr.StatusCode)
+		}
+		// The tenant's own token: its tenant yes, another one no.
+		if res := call(t, "GET", api+"/tenants/tenant_acme", tok.AccessToken, ""); res.status != 200 {
+			t.Errorf("console token on tenant_acme = %d %s", res.status, res.raw)
+		}
+		if res := call(t, "GET", api+"/tenants/tenant_enterprise", tok.AccessToken, ""); res.status != 403 {
+			t.Errorf("console token of tenant_acme on tenant_enterprise = %d %s", res.status, res.raw)
 		}
 	})
 

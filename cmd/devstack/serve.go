@@ -20,6 +20,7 @@ import (
 	"github.com/tenantflow/tenantflow/internal/localstack/gateway"
 	"github.com/tenantflow/tenantflow/internal/localstack/jwtauth"
 	"github.com/tenantflow/tenantflow/internal/localstack/lambdasvc"
+	"github.com/tenantflow/tenantflow/internal/localstack/oidc"
 	"github.com/tenantflow/tenantflow/internal/localstack/stack"
 )
 
@@ -53,8 +54,11 @@ type ServeOptions struct {
 // Running is a serving devstack. Stop it with Close or by cancelling Serve's context.
 type Running struct {
 	// APIURL is the HTTP API's base URL, http://127.0.0.1:PORT.
-	APIURL    string
-	Endpoints Endpoints
+	APIURL string
+	// ConsoleURL is the operator console, APIURL/console/: opening it signs in as the
+	// operator through the local OpenID provider.
+	ConsoleURL string
+	Endpoints  Endpoints
 	// StateDir is the state directory in use; OperatorToken the token written to
 	// StateDir/operator.jwt.
 	StateDir      string
@@ -127,7 +131,10 @@ func Serve(ctx context.Context, opts ServeOptions) (_ *Running, err error) {
 		logf("%-14s %7s%s", phase, took.Round(10*time.Millisecond), note)
 	}
 
-	tpl, err := stack.LoadTemplate(root, nil)
+	// The console finds the local OpenID provider (internal/localstack/oidc) on this
+	// listener; the issuer stays the template's, which every local token carries.
+	apiURL := "http://" + ln.Addr().String()
+	tpl, err := stack.LoadTemplate(root, map[string]string{"ConsoleDiscoveryUrl": apiURL + oidc.DiscoveryPath})
 	if err != nil {
 		return nil, err
 	}
@@ -244,15 +251,16 @@ func Serve(ctx context.Context, opts ServeOptions) (_ *Running, err error) {
 	}
 	rctx, cancel := context.WithCancel(context.Background())
 	r := &Running{
-		APIURL:    "http://" + ln.Addr().String(),
-		StateDir:  stateDir,
-		Authority: auth,
-		Stack:     s,
-		srv:       &http.Server{Handler: withOpenAPI(gw, filepath.Join(root, "openapi.yaml")), ReadHeaderTimeout: 10 * time.Second},
-		cancel:    cancel,
-		out:       out,
-		done:      make(chan struct{}),
-		serveErr:  make(chan error, 1),
+		APIURL:     apiURL,
+		ConsoleURL: apiURL + "/console/",
+		StateDir:   stateDir,
+		Authority:  auth,
+		Stack:      s,
+		srv:        &http.Server{Handler: withOIDC(oidc.New(apiURL, auth, nil), withOpenAPI(gw, filepath.Join(root, "openapi.yaml"))), ReadHeaderTimeout: 10 * time.Second},
+		cancel:     cancel,
+		out:        out,
+		done:       make(chan struct{}),
+		serveErr:   make(chan error, 1),
 	}
 	go func() {
 		if err := r.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -274,7 +282,7 @@ func Serve(ctx context.Context, opts ServeOptions) (_ *Running, err error) {
 		return nil, err
 	}
 	r.Endpoints = Endpoints{
-		API: r.APIURL, Lambda: s.Lambda.URL(), SFN: s.SFN.Endpoint(), Moto: s.Moto.Endpoint,
+		API: r.APIURL, Console: r.ConsoleURL, Lambda: s.Lambda.URL(), SFN: s.SFN.Endpoint(), Moto: s.Moto.Endpoint,
 		AccessKeyID: s.Moto.Admin.AccessKeyID, SecretAccessKey: s.Moto.Admin.SecretAccessKey,
 		Stripe: s.Stripe.URL, StripeMock: s.StripeMock.URL, PID: os.Getpid(),
 		StartedAt: time.Now().UTC().Format(time.RFC3339), OperatorTokenFile: tokenFile,
@@ -371,6 +379,8 @@ func printQuickstart(w io.Writer, r *Running, api *APIConfig, plan []planned, to
 	fmt.Fprintf(&b, `
   tenantflow devstack is serving on %[1]s   (ready in %[2]s)
 
+  console          %[8]s   (signs in as the operator; %[8]s?login_hint=tenant:tenant_acme for a tenant's own view)
+
   operator token   %[3]s   (other tokens: go run ./cmd/devstack token --tenant tenant_acme)
   endpoints        %[4]s   (lambda %[5]s, stepfunctions %[6]s, moto %[7]s)
 
@@ -378,7 +388,7 @@ func printQuickstart(w io.Writer, r *Running, api *APIConfig, plan []planned, to
   curl -s -H "Authorization: Bearer $TOKEN" %[1]s/tenants/tenant_acme
   OP=$(curl -s -X POST -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' -d '{"plan":"starter"}' %[1]s/tenants/tenant_techstart/upgrade | sed -E 's/.*"operation_id":"([^"]+)".*/\1/')
   curl -s -H "Authorization: Bearer $TOKEN" %[1]s/operations/$OP
-`, r.APIURL, took.Round(100*time.Millisecond), tokenFile, rel(filepath.Join(r.StateDir, EndpointsFile)), r.Endpoints.Lambda, r.Endpoints.SFN, r.Endpoints.Moto)
+`, r.APIURL, took.Round(100*time.Millisecond), tokenFile, rel(filepath.Join(r.StateDir, EndpointsFile)), r.Endpoints.Lambda, r.Endpoints.SFN, r.Endpoints.Moto, r.ConsoleURL)
 	if len(plan) > 0 {
 		b.WriteString("\n")
 	}
@@ -478,6 +488,18 @@ func watchParent(ctx context.Context, cancel context.CancelFunc, log io.Writer) 
 			}
 		}
 	}
+}
+
+// withOIDC serves the local OpenID provider's endpoints (discovery, authorize, token)
+// and everything else through next.
+func withOIDC(p *oidc.Provider, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if oidc.Handles(r) {
+			p.ServeHTTP(w, r)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // withOpenAPI serves the API description at GET /openapi.yaml (read on each request, so

@@ -12,6 +12,7 @@ import (
 	"github.com/tenantflow/tenantflow/shared/app/apiapp"
 	"github.com/tenantflow/tenantflow/shared/app/core"
 	"github.com/tenantflow/tenantflow/shared/billing"
+	"github.com/tenantflow/tenantflow/shared/console"
 	"github.com/tenantflow/tenantflow/shared/httpapi"
 	"github.com/tenantflow/tenantflow/shared/tenant"
 )
@@ -20,12 +21,23 @@ func main() {
 	// Config and clients are built once per cold start; a missing variable exits here
 	// with a JSON log line naming it.
 	a := apiapp.NewAPI("ApiFunction")
-	h, err := httpapi.New(httpapi.Config{
+	cfg := httpapi.Config{
 		Store: a.Deps.Store(), Provisioner: a.Entitlements, Catalog: a.Deps.Catalog, Logger: a.Deps.Log,
 		PlanChanges: a.PlanChanges, Lifecycle: a.Lifecycle, Operations: a.Operations, Subscriptions: subscriptions{a.Billing},
 		Exports:     a.Deps.Exports(),
 		Idempotency: a.Deps.Store(), CursorKey: []byte(os.Getenv("LIST_CURSOR_KEY")),
-	})
+	}
+	if a.Steps != nil {
+		// Only a non-nil reader: a nil *flow.StepReader in the interface would not be nil.
+		cfg.Steps = a.Steps
+	}
+	if c, err := console.New(console.ConfigFromEnv(os.Getenv)); err != nil {
+		// The API itself still serves; only /console answers 404.
+		a.Deps.Log.Error("operator console disabled", "error", err.Error())
+	} else {
+		cfg.Console = c
+	}
+	h, err := httpapi.New(cfg)
 	core.Must(a.Deps.Log, h, err)
 	if h.RandomCursorKey() {
 		a.Deps.Log.Warn("LIST_CURSOR_KEY is not set: list cursors are signed with a random key of this cold start and only work within this container")

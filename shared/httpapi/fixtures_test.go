@@ -84,9 +84,108 @@ var (
 	allPlans           = "free, starter, professional, enterprise"
 )
 
+// operationsPage checks a GET /operations page: every operation matches keep, and
+// the public view for tenant tokens (no requested_by, no raw cause).
+func operationsPage(public bool, keep func(op map[string]any) bool) func(*testing.T, *env, events.APIGatewayV2HTTPResponse) {
+	return func(t *testing.T, _ *env, resp events.APIGatewayV2HTTPResponse) {
+		m := bodyMap(t, resp)
+		ops, ok := m["operations"].([]any)
+		if _, has := m["next_cursor"]; !ok || !has {
+			t.Fatalf("page %s", resp.Body)
+		}
+		for _, o := range ops {
+			op, _ := o.(map[string]any)
+			if !keep(op) {
+				t.Errorf("operation %v does not belong in this listing", op)
+			}
+			if _, has := op["requested_by"]; public && has {
+				t.Errorf("a tenant token sees requested_by: %v", op)
+			}
+		}
+	}
+}
+
+// stepsOf reads a GET /operations/{id}/steps body.
+func stepsOf(t *testing.T, resp events.APIGatewayV2HTTPResponse) (string, []map[string]any) {
+	t.Helper()
+	m := bodyMap(t, resp)
+	raw, _ := m["steps"].([]any)
+	steps := make([]map[string]any, len(raw))
+	for i, s := range raw {
+		steps[i], _ = s.(map[string]any)
+	}
+	status, _ := m["execution_status"].(string)
+	return status, steps
+}
+
 // fixtures is the expectation of every events/api/*.json; TestEveryFixtureHasExpectation
 // fails when a file is added without one.
 var fixtures = map[string]expectation{
+	"list-operations-by-tenant.json": {200, operationsPage(false, func(op map[string]any) bool { return op["tenant_id"] == "tenant_acme" })},
+	"list-operations-tenant-token.json": {200, operationsPage(true, func(op map[string]any) bool {
+		return op["tenant_id"] == "tenant_acme" && op["status"] == "FAILED"
+	})},
+	"list-operations-running.json":            {200, operationsPage(false, func(op map[string]any) bool { return op["status"] == "RUNNING" })},
+	"list-operations-needs-attention.json":    {200, operationsPage(false, func(op map[string]any) bool { return op["needs_attention"] == true && op["status"] == "FAILED" })},
+	"list-operations-bad-no-filter.json":      {422, detail("field status", "required without tenant_id", "running, needs_attention, scheduled")},
+	"list-operations-bad-status.json":         {422, detail("field status", "without tenant_id, one of running, needs_attention, scheduled")},
+	"list-operations-bad-other-tenant.json":   {403, detail("tenant_enterprise")},
+	"list-operations-bad-across-tenants.json": {403, detail("across tenants", httpapi.AdminScope)},
+	"list-operations-bad-cursor.json":         {422, detail("field cursor", "not a cursor returned by this API")},
+	"get-operation-steps.json": {200, func(t *testing.T, _ *env, resp events.APIGatewayV2HTTPResponse) {
+		status, steps := stepsOf(t, resp)
+		var names []string
+		for _, s := range steps {
+			names = append(names, s["name"].(string))
+		}
+		if status != "SUCCEEDED" || !slices.Equal(names, []string{"Start", "Validate", "Provision", "Billing", "Commit", "Done"}) {
+			t.Fatalf("steps %s", resp.Body)
+		}
+		p := steps[2]
+		if p["status"] != "SUCCEEDED" || p["attempts"] != 2.0 || p["error"] != "Lambda.ServiceException" || p["cause"] == nil ||
+			p["duration_ms"] != 1250.0 || p["compensation"] != false || p["execution"] != knownOpID {
+			t.Errorf("Provision step %v", p)
+		}
+	}},
+	"get-operation-steps-tenant-token.json": {200, func(t *testing.T, _ *env, resp events.APIGatewayV2HTTPResponse) {
+		_, steps := stepsOf(t, resp)
+		if len(steps) != 6 || steps[2]["error"] != "Lambda.ServiceException" {
+			t.Fatalf("steps %s", resp.Body)
+		}
+		for _, s := range steps {
+			if c, ok := s["cause"]; !ok || c != nil {
+				t.Errorf("a tenant token sees the cause of %v", s)
+			}
+		}
+	}},
+	"get-operation-steps-other-tenant.json": {404, detail("operation " + knownOpID + " not found")},
+	"get-stats.json": {200, func(t *testing.T, e *env, resp events.APIGatewayV2HTTPResponse) {
+		var got httpapi.StatsResponse
+		if err := json.Unmarshal([]byte(resp.Body), &got); err != nil {
+			t.Fatal(err)
+		}
+		if len(got.TenantsByState) != len(tenant.States) || got.Upcoming == nil || got.AsOf.IsZero() {
+			t.Errorf("stats %s", resp.Body)
+		}
+		// Each count equals the listing of its state.
+		for _, s := range tenant.States {
+			n, cursor := 0, ""
+			for {
+				p, err := e.st.ListByState(context.Background(), s, cursor, 100)
+				if err != nil {
+					t.Fatal(err)
+				}
+				n += len(p.Tenants)
+				if cursor = p.Next; cursor == "" {
+					break
+				}
+			}
+			if got.TenantsByState[s] != int64(n) {
+				t.Errorf("%s: %d counted, %d listed", s, got.TenantsByState[s], n)
+			}
+		}
+	}},
+	"get-stats-bad-tenant-token.json": {403, detail("statistics", httpapi.AdminScope)},
 	"create-tenant.json": {201, all(
 		tenantBody("tenant_newco", tenant.Active, tenant.Starter, tenant.Usage{}, starterLimits),
 		func(t *testing.T, e *env, resp events.APIGatewayV2HTTPResponse) {

@@ -72,6 +72,12 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 			t.Fatalf("seed %s: %v", s.ID, err)
 		}
 	}
+	// The operation get-operation.json reads is in the store too, as the local stack
+	// seeds it, so that the listings find it (the fake flows answer GET for it).
+	known := knownOperation()
+	if _, err := st.CreateOperation(ctx, &known); err != nil {
+		t.Fatalf("seed %s: %v", known.ID, err)
+	}
 	cat := tenant.DefaultCatalog()
 	plans := newFakePlans(st, cat)
 	subs := &fakeSubs{}
@@ -81,6 +87,7 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 		Lifecycle: lifecycle.NewStarter(st, plans, cat, tenant.DefaultRetentionDays),
 		Catalog:   cat, Logger: slog.New(slog.NewJSONHandler(logs, nil)),
 		Idempotency: st,
+		Steps:       flow.NewStepReader(knownHistories, &flow.Definition{Kind: tenant.KindUpgrade, StateMachineARN: upgradeMachine}),
 	}
 	// Exports are the real shared/export service on the same table; only the start of
 	// the export flow is recorded instead of run (the export's own tests run it).
@@ -222,13 +229,63 @@ type fakePlans struct {
 	panicMsg string
 }
 
-func newFakePlans(st *store.Store, c *tenant.Catalog) *fakePlans {
+// knownOperation is the operation get-operation.json reads.
+func knownOperation() tenant.Operation {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	return &fakePlans{st: st, catalog: c, ops: map[string]*tenant.Operation{
-		knownOpID: {ID: knownOpID, TenantID: "tenant_acme", Kind: tenant.KindUpgrade, Status: tenant.OpSucceeded,
-			FromPlan: tenant.Free, ToPlan: tenant.Starter, RequestedBy: "alice", CreatedAt: now, UpdatedAt: now},
-	}}
+	return tenant.Operation{ID: knownOpID, TenantID: "tenant_acme", Kind: tenant.KindUpgrade, Status: tenant.OpSucceeded,
+		FromPlan: tenant.Free, ToPlan: tenant.Starter, RequestedBy: "alice", CreatedAt: now, UpdatedAt: now}
 }
+
+func newFakePlans(st *store.Store, c *tenant.Catalog) *fakePlans {
+	known := knownOperation()
+	return &fakePlans{st: st, catalog: c, ops: map[string]*tenant.Operation{knownOpID: &known}}
+}
+
+// upgradeMachine is the state machine of the upgrade flow the step reader follows.
+const upgradeMachine = "arn:aws:states:us-east-1:123456789012:stateMachine:upgrade"
+
+// fakeHistories holds execution histories by execution ARN; others do not exist.
+type fakeHistories map[string][]flow.HistoryEvent
+
+func (f fakeHistories) History(_ context.Context, arn string) ([]flow.HistoryEvent, error) {
+	evs, ok := f[arn]
+	if !ok {
+		return nil, fmt.Errorf("%w: %s (fakeHistories)", flow.ErrNoExecution, arn)
+	}
+	return evs, nil
+}
+
+// knownHistories has the execution of knownOpID: an upgrade whose Provision step was
+// retried once after a service error.
+var knownHistories = func() fakeHistories {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var evs []flow.HistoryEvent
+	add := func(typ, state, errName string) {
+		e := flow.HistoryEvent{ID: int64(len(evs) + 1), PreviousID: int64(len(evs)), Type: typ, State: state, Error: errName,
+			Time: t0.Add(time.Duration(len(evs)) * 250 * time.Millisecond)}
+		if errName != "" {
+			e.Cause = `{"errorType":"` + errName + `","errorMessage":"internal detail"}`
+		}
+		evs = append(evs, e)
+	}
+	add("ExecutionStarted", "", "")
+	add("ChoiceStateEntered", "Start", "")
+	add("ChoiceStateExited", "Start", "")
+	for _, st := range []string{"Validate", "Provision", "Billing", "Commit"} {
+		add("TaskStateEntered", st, "")
+		if st == "Provision" {
+			add("LambdaFunctionScheduled", "", "")
+			add("LambdaFunctionFailed", "", "Lambda.ServiceException")
+		}
+		add("LambdaFunctionScheduled", "", "")
+		add("LambdaFunctionSucceeded", "", "")
+		add("TaskStateExited", st, "")
+	}
+	add("SucceedStateEntered", "Done", "")
+	add("SucceedStateExited", "Done", "")
+	add("ExecutionSucceeded", "", "")
+	return fakeHistories{flow.ExecutionARN(upgradeMachine, knownOpID): evs}
+}()
 
 func (f *fakePlans) record(call string) error {
 	f.mu.Lock()

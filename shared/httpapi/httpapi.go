@@ -85,6 +85,14 @@ type Config struct {
 	// CursorKey signs list cursors (cursor.go); empty means a random key per cold
 	// start, so a cursor then only works within one container.
 	CursorKey []byte
+	// Console serves the operator console's static files (console.go); nil answers
+	// its routes 404.
+	Console Console
+	// Index lists operations and counts for GET /operations and GET /stats; nil
+	// means Store, when it has them (*store.Store does), else those routes answer 404.
+	Index OperationIndex
+	// Steps reads execution histories for GET /operations/{id}/steps; nil: 404.
+	Steps StepReader
 }
 
 // Handler serves the HTTP API. It is safe for concurrent use and built once per cold
@@ -102,6 +110,9 @@ type Handler struct {
 	now     func() time.Time
 	idem    IdempotencyStore
 	cursors cursorSigner
+	console Console
+	index   OperationIndex
+	steps   StepReader
 }
 
 // New checks cfg and returns a Handler. A missing dependency is an error here, at cold
@@ -136,8 +147,13 @@ func New(cfg Config) (*Handler, error) {
 	if now == nil {
 		now = time.Now
 	}
+	index := cfg.Index
+	if ix, ok := cfg.Store.(OperationIndex); ok && index == nil {
+		index = ix
+	}
 	return &Handler{store: cfg.Store, prov: cfg.Provisioner, plans: cfg.PlanChanges, life: cfg.Lifecycle, ops: cfg.Operations, subs: cfg.Subscriptions, exports: cfg.Exports,
-		catalog: cfg.Catalog, log: cfg.Logger, now: now, idem: cfg.Idempotency, cursors: newCursorSigner(cfg.CursorKey)}, nil
+		catalog: cfg.Catalog, log: cfg.Logger, now: now, idem: cfg.Idempotency, cursors: newCursorSigner(cfg.CursorKey),
+		index: index, steps: cfg.Steps, console: cfg.Console}, nil
 }
 
 // request is one call in flight: the event, the caller, and what the log line needs.
@@ -173,6 +189,11 @@ var routes = map[string]route{
 	"GET /operations/{id}":         (*Handler).getOperation,
 	"POST /operations/{id}/retry":  (*Handler).retryOperation,
 
+	// The operator's read routes (opsviews.go).
+	"GET /operations":            (*Handler).listOperations,
+	"GET /operations/{id}/steps": (*Handler).getOperationSteps,
+	"GET /stats":                 (*Handler).getStats,
+
 	// The purge's certificate (certificates.go).
 	"GET /tenants/{id}/deletion-certificate": (*Handler).getDeletionCertificate,
 	"DELETE /tenants/{id}":                   (*Handler).deleteTenant,
@@ -187,10 +208,11 @@ var routes = map[string]route{
 
 // RouteKeys returns the route keys the handler serves, sorted.
 func RouteKeys() []string {
-	keys := make([]string, 0, len(routes))
+	keys := make([]string, 0, len(routes)+len(consoleRoutes))
 	for k := range routes {
 		keys = append(keys, k)
 	}
+	keys = append(keys, consoleRoutes...)
 	slices.Sort(keys)
 	return keys
 }
@@ -200,7 +222,13 @@ func RouteKeys() []string {
 func (h *Handler) Handle(ctx context.Context, ev events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
 	start := h.now()
 	r := &request{ev: &ev, who: principalFrom(&ev)}
-	resp, cause := h.serve(ctx, r)
+	var resp events.APIGatewayV2HTTPResponse
+	var cause error
+	if slices.Contains(consoleRoutes, ev.RouteKey) {
+		resp, cause = h.serveConsole(r)
+	} else {
+		resp, cause = h.serve(ctx, r)
+	}
 	attrs := []any{
 		"route", ev.RouteKey, "status", resp.StatusCode, "latency_ms", float64(h.now().Sub(start).Microseconds()) / 1000,
 		"request_id", ev.RequestContext.RequestID,

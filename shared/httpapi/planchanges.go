@@ -92,25 +92,10 @@ func accepted(r *request, op *tenant.Operation) response {
 // operations cannot be probed. Admins get the whole record; a tenant token gets
 // OperationResponse, which leaves out who asked and the raw cause of a failure.
 func (h *Handler) getOperation(ctx context.Context, r *request) (response, error) {
-	if !r.who.authenticated {
-		return response{}, errUnauthenticated
-	}
-	if !r.who.admin && r.who.tenantID == "" {
-		return response{}, &authError{status: http.StatusForbidden, detail: "reading operations requires the " + AdminScope + " scope or a " + TenantClaim + " claim"}
-	}
-	id := r.pathID()
-	if !validOperationID(id) {
-		return response{}, &malformedIDError{kind: "operation", rule: operationIDRule}
-	}
-	r.operationID = id
-	op, err := h.ops.Get(ctx, id)
+	op, err := h.visibleOperation(ctx, r)
 	if err != nil {
 		return response{}, err
 	}
-	if !r.who.canActOn(op.TenantID) {
-		return response{}, &tenant.NotFoundError{Kind: "operation", ID: id}
-	}
-	r.tenantID = op.TenantID
 	if r.who.admin {
 		// The domain type itself, so that fields added to tenant.Operation reach
 		// operators without a change here.

@@ -29,6 +29,9 @@ var inProcessOnly = map[string]string{
 	"downgrade-acme-period-end.json": "the fake billing's period end",
 	"get-audit.json":                 "the in-process seeds' actor (seed, not system:seed)",
 	"create-export.json":             "the fake export flow starter's executions",
+	// The stack's seeded operation has no execution (NOT_FOUND, no steps).
+	"get-operation-steps.json":              "the fake execution history of the seeded operation",
+	"get-operation-steps-tenant-token.json": "the fake execution history of the seeded operation",
 }
 
 // TestFixturesOnStack plays every events/api fixture through the real api bootstrap on

@@ -201,7 +201,8 @@ type OpUpdate struct {
 // item returns the TransactWriteItem of u. Unless reopening, only a SCHEDULED or
 // RUNNING operation may change, or one already in u.Status (a repeated step). The
 // Open index keys follow the status: set when it becomes RUNNING (a reopened one is
-// open anew from now), kept while it stays RUNNING, removed by any other status.
+// open anew from now), kept while it stays RUNNING, kind ATTENTION when it ends with
+// an incomplete compensation, removed by any other status.
 func (u *OpUpdate) item(table string, now string) types.TransactWriteItem {
 	names := map[string]string{"#st": "status"}
 	vals := map[string]types.AttributeValue{
@@ -241,10 +242,15 @@ func (u *OpUpdate) item(table string, now string) types.TransactWriteItem {
 		} else {
 			remove = append(remove, "compensation_incomplete")
 		}
-		if u.Status == tenant.OpRunning {
+		switch {
+		case u.Status == tenant.OpRunning:
 			vals[":ok"] = &types.AttributeValueMemberS{Value: OpenOperation}
 			set += ", open_kind = :ok, open_at = if_not_exists(open_at, :now)"
-		} else {
+		case len(u.Incomplete) > 0:
+			// Waiting for an operator from now (opsindex.go).
+			vals[":ok"] = &types.AttributeValueMemberS{Value: OpenAttention}
+			set += ", open_kind = :ok, open_at = :now"
+		default:
 			remove = append(remove, "open_kind", "open_at")
 		}
 		cond = "attribute_exists(pk) AND (#st IN (:sched, :run) OR #st = :st)"
@@ -308,11 +314,14 @@ func (s *Store) ResolveOperation(ctx context.Context, op *tenant.Operation, note
 	}
 	items := []types.TransactWriteItem{{Update: &types.Update{
 		TableName: &s.table, Key: opKey(op.ID),
-		UpdateExpression:    aws.String("SET needs_attention = :f, resolution = :r, updated_at = :now"),
-		ConditionExpression: aws.String("needs_attention = :t"),
+		UpdateExpression: aws.String("SET needs_attention = :f, resolution = :r, updated_at = :now REMOVE open_kind, open_at"),
+		// Not while an operator retry runs (open as OP): that run decides whether it
+		// still needs attention. Resolving takes it out of the attention list.
+		ConditionExpression: aws.String("needs_attention = :t AND (attribute_not_exists(open_kind) OR open_kind = :att)"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":f": &types.AttributeValueMemberBOOL{Value: false}, ":t": &types.AttributeValueMemberBOOL{Value: true},
-			":r": &types.AttributeValueMemberS{Value: note}, ":now": &types.AttributeValueMemberS{Value: ts(now)},
+			":att": &types.AttributeValueMemberS{Value: OpenAttention},
+			":r":   &types.AttributeValueMemberS{Value: note}, ":now": &types.AttributeValueMemberS{Value: ts(now)},
 		},
 	}}}
 	if cur.Attention == op.ID {

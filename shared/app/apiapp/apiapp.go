@@ -26,6 +26,9 @@ type API struct {
 	Lifecycle    *lifecycle.Starter
 	Entitlements *provision.Provisioner
 	Billing      billing.Billing
+	// Steps reads the execution histories of the followed flows (nil when the Step
+	// Functions adapter cannot read histories).
+	Steps *flow.StepReader
 }
 
 // Deps are the API's core.Deps, with its export service.
@@ -38,9 +41,15 @@ func (d *Deps) Exports() *export.Service { return exportapp.Service(d.Deps) }
 func NewAPI(logicalID string) *API {
 	d := core.Load(logicalID, sfnapp.Executions, stripeapp.Billing)
 	b := core.Provided[billing.Billing](d)
-	ops := flow.NewOperations(d.Store(), core.Provided[flow.Executions](d), reconcileapp.Followed(d)...)
+	x := core.Provided[flow.Executions](d)
+	followed := reconcileapp.Followed(d)
+	ops := flow.NewOperations(d.Store(), x, followed...)
+	var steps *flow.StepReader
+	if h, ok := x.(flow.Histories); ok {
+		steps = flow.NewStepReader(h, followed...)
+	}
 	return &API{
-		Deps: &Deps{d}, Operations: ops, Billing: b,
+		Deps: &Deps{d}, Operations: ops, Billing: b, Steps: steps,
 		PlanChanges: planchange.NewStarter(d.Store(), ops, planapp.Periods(b), d.Catalog),
 		Lifecycle:   lifecycle.NewStarter(d.Store(), ops, d.Catalog, d.Config.DefaultRetentionDays),
 		// Creating a tenant writes its first entitlements and publishes nothing.

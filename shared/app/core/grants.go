@@ -126,6 +126,9 @@ func (n Needs) Grants() []Grant {
 	for _, sm := range n.Stop {
 		add("", executions(sm), "states:StopExecution")
 	}
+	for _, sm := range n.History {
+		add("", executions(sm), "states:GetExecutionHistory")
+	}
 	// The purge's own ports (shared/purge/sources); purgePorts (purge_test.go) ties
 	// them to these.
 	if n.Data {
@@ -174,7 +177,7 @@ func (n Needs) Grants() []Grant {
 }
 
 // executions is the ARN pattern of every execution of a state machine: the resource
-// IAM authorises DescribeExecution and StopExecution on.
+// IAM authorises DescribeExecution, StopExecution and GetExecutionHistory on.
 func executions(sm string) string {
 	return "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:execution:${" + sm + ".Name}:*"
 }

@@ -26,8 +26,9 @@ type Needs struct {
 	// Stripe reads the Stripe secret and calls Stripe.
 	Stripe bool
 	// Start, Describe and Stop are the state machines (template logical ids) whose
-	// executions the function starts, describes and stops.
-	Start, Describe, Stop []string
+	// executions the function starts, describes and stops; History those whose
+	// execution histories it reads (GetExecutionHistory).
+	Start, Describe, Stop, History []string
 	// Data reads the tenant application data table (Query); DataDelete deletes its
 	// items (BatchWriteItem). Only the purge touches it.
 	Data, DataDelete bool
@@ -81,9 +82,13 @@ var (
 
 // Wirings are the Needs of every function of template.yaml, by logical id.
 var Wirings = map[string]Needs{
-	"ApiFunction": {Tenants: true, Queries: []string{QueryTable, store.StateIndex}, Stripe: true,
+	// The API also reads the histories of the flows whose operations it shows
+	// (GET /operations/{id}/steps), and lists operations and counts by the ByTenant,
+	// Open and Due indexes (GET /operations, GET /stats).
+	"ApiFunction": {Tenants: true, Queries: []string{QueryTable, store.StateIndex, store.ByTenantIndex, store.OpenIndex, store.DueIndex}, Stripe: true,
 		Start:    append(append([]string{}, flowMachines...), ExportStateMachine),
-		Describe: append(append([]string{}, flowMachines...), ExportStateMachine), ExportsRead: true, ExportsAbort: true},
+		Describe: append(append([]string{}, flowMachines...), ExportStateMachine), ExportsRead: true, ExportsAbort: true,
+		History: append([]string{}, flowMachines...)},
 	"PlanValidateFunction":          {Tenants: true},
 	"PlanProvisionFunction":         {Tenants: true, Events: true},
 	"PlanBillingFunction":           {Tenants: true, Stripe: true},
@@ -168,11 +173,11 @@ func StateMachineEnv(logicalID string) string {
 	return strings.ToUpper(camel.ReplaceAllString(logicalID, "${1}_${2}")) + "_ARN"
 }
 
-// Machines lists the state machines whose executions the function starts, describes
-// or stops, each once: it reads their ARNs from the environment.
+// Machines lists the state machines whose executions the function starts, describes,
+// stops or reads the history of, each once: it reads their ARNs from the environment.
 func (n Needs) Machines() []string {
 	var out []string
-	for _, sm := range append(append(append([]string{}, n.Start...), n.Describe...), n.Stop...) {
+	for _, sm := range slices.Concat(n.Start, n.Describe, n.Stop, n.History) {
 		if !slices.Contains(out, sm) {
 			out = append(out, sm)
 		}
