@@ -184,11 +184,11 @@ func TestDevstack(t *testing.T) {
 		if !strings.Contains(logs.String(), r.ConsoleURL) || ep.Console != r.ConsoleURL {
 			t.Errorf("the quickstart or endpoints.json does not name the console %s", r.ConsoleURL)
 		}
-		page := call(t, "GET", r.ConsoleURL+"tenants/tenant_acme", "", "")
+		page := call(t, "GET", r.ConsoleURL+"/tenants/tenant_acme", "", "")
 		if page.status != 200 || !strings.Contains(page.raw, "/console/v/") || page.header.Get("Content-Security-Policy") == "" {
 			t.Fatalf("console page = %d %v %s", page.status, page.header, page.raw)
 		}
-		cfg := call(t, "GET", r.ConsoleURL+"config.json", "", "")
+		cfg := call(t, "GET", r.ConsoleURL+"/config.json", "", "")
 		disco, _ := cfg.body["discovery_url"].(string)
 		if cfg.status != 200 || disco != api+oidc.DiscoveryPath || cfg.body["issuer"] != r.Authority.Issuer() {
 			t.Fatalf("config.json = %d %s", cfg.status, cfg.raw)
@@ -201,7 +201,7 @@ func TestDevstack(t *testing.T) {
 		}
 		verifier := strings.Repeat("v", 50)
 		sum := sha256.Sum256([]byte(verifier))
-		redirect := r.ConsoleURL + "callback"
+		redirect := r.ConsoleURL + "/callback"
 		q := url.Values{"response_type": {"code"}, "client_id": {"tenantflow-console"}, "redirect_uri": {redirect}, "state": {"s"},
 			"code_challenge": {base64.RawURLEncoding.EncodeToString(sum[:])}, "code_challenge_method": {"S256"}, "login_hint": {"tenant:tenant_acme"}}
 		nr := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}

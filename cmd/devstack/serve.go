@@ -55,7 +55,7 @@ type ServeOptions struct {
 type Running struct {
 	// APIURL is the HTTP API's base URL, http://127.0.0.1:PORT.
 	APIURL string
-	// ConsoleURL is the operator console, APIURL/console/: opening it signs in as the
+	// ConsoleURL is the operator console, APIURL/console: opening it signs in as the
 	// operator through the local OpenID provider.
 	ConsoleURL string
 	Endpoints  Endpoints
@@ -252,7 +252,7 @@ func Serve(ctx context.Context, opts ServeOptions) (_ *Running, err error) {
 	rctx, cancel := context.WithCancel(context.Background())
 	r := &Running{
 		APIURL:     apiURL,
-		ConsoleURL: apiURL + "/console/",
+		ConsoleURL: apiURL + "/console",
 		StateDir:   stateDir,
 		Authority:  auth,
 		Stack:      s,
@@ -379,7 +379,7 @@ func printQuickstart(w io.Writer, r *Running, api *APIConfig, plan []planned, to
 	fmt.Fprintf(&b, `
   tenantflow devstack is serving on %[1]s   (ready in %[2]s)
 
-  console          %[8]s   (signs in as the operator; %[8]s?login_hint=tenant:tenant_acme for a tenant's own view)
+  console          %[8]s   (signs in as the operator; %[8]s?login_hint=tenant:tenant_acme signs in as that tenant)
 
   operator token   %[3]s   (other tokens: go run ./cmd/devstack token --tenant tenant_acme)
   endpoints        %[4]s   (lambda %[5]s, stepfunctions %[6]s, moto %[7]s)

@@ -34,7 +34,7 @@ const (
 // other commands (fire, invoke) and tools (curl, the AWS CLI) can reach it.
 type Endpoints struct {
 	API        string `json:"api"`
-	Console    string `json:"console"` // the operator console, API/console/
+	Console    string `json:"console"` // the operator console, API/console
 	Lambda     string `json:"lambda"`
 	SFN        string `json:"sfn"`
 	Moto       string `json:"moto"`

@@ -8,10 +8,13 @@
 //
 // URLs, below the API's base path (the stage prefix, if any):
 //
-//	/console                  redirect to /console/
+//	/console                  index.html: the console's start (its overview)
 //	/console/config.json      the runtime configuration (issuer, client id, bases)
 //	/console/v/<version>/...  the assets, immutable: <version> is a hash of them all
-//	/console/...              anything else is index.html (client-side routes)
+//	/console/...              anything else is index.html too (client-side routes)
+//
+// The start is /console, not /console/: a greedy {proxy+} route needs at least one
+// segment, so /console/ may reach no route at all, and the console never links there.
 //
 // Every answer carries a strict Content-Security-Policy: scripts, styles and images
 // only from the console itself, and connections only to the API and the issuer.
@@ -193,14 +196,6 @@ func (s *Server) Serve(p, base, query string, reqHeader http.Header) Response {
 		return s.notFound(h)
 	}
 	switch {
-	case rest == "":
-		loc := base + Prefix + "/"
-		if query != "" {
-			loc += "?" + query
-		}
-		h.Set("Location", loc)
-		h.Set("Cache-Control", "no-store")
-		return Response{Status: http.StatusFound, Header: h}
 	case rest == "/config.json":
 		body, _ := json.Marshal(map[string]string{
 			"issuer": s.cfg.Issuer, "client_id": s.cfg.ClientID, "discovery_url": s.cfg.DiscoveryURL,

@@ -20,7 +20,7 @@ const routes = [
 ];
 
 /** href turns a console path ("/tenants/x") into a URL path. */
-export function href(p) { return cfg.console_base + p; }
+export function href(p) { return p === '/' ? cfg.console_base : cfg.console_base + p; }
 
 /** navigate shows another console path without reloading the page. */
 export function navigate(p, opts = {}) {
