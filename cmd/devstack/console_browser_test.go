@@ -51,7 +51,7 @@ type consoleSuite struct {
 	r       *Running
 	b       *browser.Browser
 	api     string // the HTTP API's base URL
-	console string // the console's URL, ending in /
+	console string // the console's URL, without a trailing slash (Running.ConsoleURL)
 	admin   string // the operator's token, for the API calls the checks make
 	shots   string // "" unless make console-shots
 }
@@ -72,7 +72,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		}
 	}()
 	stackUp := time.Since(began)
-	s := &consoleSuite{r: r, api: r.APIURL, console: r.APIURL + "/console/", admin: r.OperatorToken, shots: os.Getenv(ShotsEnv)}
+	s := &consoleSuite{r: r, api: r.APIURL, console: r.ConsoleURL, admin: r.OperatorToken, shots: os.Getenv(ShotsEnv)}
 	shotDir := filepath.Join(testenv.RepoRoot(), ".console-shots", "failures")
 	if s.shots != "" {
 		shotDir = filepath.Join(s.shots, "failures")
@@ -100,7 +100,7 @@ func TestConsoleInBrowser(t *testing.T) {
 func (s *consoleSuite) open(t *testing.T, path, view string) *browser.Page {
 	t.Helper()
 	p := s.b.NewPage(t)
-	p.Go(s.console + strings.TrimPrefix(path, "/"))
+	p.Go(s.console + strings.TrimSuffix(path, "/"))
 	waitView(p, view)
 	return p
 }
@@ -226,16 +226,39 @@ func (s *consoleSuite) overviewCounts(t *testing.T) {
 	s.shot(t, p, "overview-dark")
 }
 
-// tenants: the list shows every example tenant, and the state filter keeps only
-// those in that state.
+// tenants: the list shows the tenants the API lists in the selected state, and the
+// state filter changes it.
 func (s *consoleSuite) tenants(t *testing.T) {
 	p := s.open(t, "/tenants", "tenants")
-	for _, id := range []string{"tenant_acme", "tenant_techstart", "tenant_enterprise", "tenant_suspended"} {
-		p.Wait("a row for "+id, fmt.Sprintf(`!!document.querySelector('[data-testid="tenant-row"][data-tenant-id=%q]')`, id))
+	listed := func(state string) []string {
+		var page struct {
+			Tenants []struct {
+				ID string `json:"id"`
+			} `json:"tenants"`
+		}
+		s.apiGet(t, "/tenants?state="+state, &page)
+		var ids []string
+		for _, tn := range page.Tenants {
+			ids = append(ids, tn.ID)
+		}
+		slices.Sort(ids)
+		return ids
 	}
+	rows := `[...document.querySelectorAll('[data-testid="tenant-row"]')].map(r => r.getAttribute('data-tenant-id')).sort().join(' ')`
+	var selected string
+	p.Eval(`(e => e.value)(document.querySelector('[data-testid="tenants-state"]'))`, &selected)
+	want := strings.Join(listed(selected), " ")
+	if want == "" {
+		t.Fatalf("the API lists no %q tenant", selected)
+	}
+	p.Wait("the rows of the API's "+selected+" tenants ("+want+")", fmt.Sprintf(`%s === %q`, rows, want))
 	s.shot(t, p, "tenants")
 	p.Select("State", "SUSPENDED")
-	p.Wait("only SUSPENDED tenants listed", `(rows => rows.length === 1 && rows[0].getAttribute('data-tenant-id') === 'tenant_suspended')([...document.querySelectorAll('[data-testid="tenant-row"]')])`)
+	want = strings.Join(listed("SUSPENDED"), " ")
+	if !strings.Contains(want, "tenant_suspended") {
+		t.Fatalf("the API lists SUSPENDED %q, want tenant_suspended among them", want)
+	}
+	p.Wait("the rows of the API's SUSPENDED tenants ("+want+")", fmt.Sprintf(`%s === %q`, rows, want))
 }
 
 // upgrade: an upgrade confirmed in the console runs, the console follows the
@@ -378,7 +401,9 @@ func (s *consoleSuite) attentionAndRetry(t *testing.T) {
 	if p.Count("action-dialog") > 0 {
 		p.Click("the dialog's confirm", browser.TestID("dialog-confirm"))
 	}
-	p.Wait("the operation to need no attention", `!document.querySelector('[data-testid="op-needs-attention"]') && !document.querySelector('[data-testid="op-live"]')`)
+	p.WaitFor(90*time.Second, "the operation followed to its end, needing no attention", `(m => !!m && m.getAttribute('aria-busy') === 'false'
+	  && !m.querySelector('[data-testid="op-needs-attention"]') && !m.querySelector('[data-testid="op-live"]')
+	  && (st => !!st && !['RUNNING', ''].includes(st.innerText.trim()))(m.querySelector('[data-testid="op-status"]')))(document.querySelector('main[data-view="operation"]'))`)
 	if got := p.Text("op-status"); got != "FAILED" {
 		t.Errorf("after the retry the operation is %q, want FAILED (the upgrade itself failed)", got)
 	}
@@ -432,7 +457,7 @@ func (s *consoleSuite) tenantIsolated(t *testing.T) {
 	if id := attr(p, `main[data-view="tenant"]`, "data-tenant-id"); id != "tenant_acme" {
 		t.Errorf("a tenant session lands on %q, want its own tenant", id)
 	}
-	p.Go(s.console + "tenants/tenant_enterprise")
+	p.Go(s.console + "/tenants/tenant_enterprise")
 	p.WaitTestID("problem")
 	problem := p.Text("problem")
 	var body string
@@ -443,7 +468,7 @@ func (s *consoleSuite) tenantIsolated(t *testing.T) {
 	if strings.Contains(problem, "{") || problem == "" {
 		t.Errorf("the refusal is not a sentence: %q", problem)
 	}
-	p.Go(s.console + "tenants")
+	p.Go(s.console + "/tenants")
 	p.Wait("the tenant list refused or limited to its own tenant", `(rows => rows.every(r => r.getAttribute('data-tenant-id') === 'tenant_acme'))([...document.querySelectorAll('[data-testid="tenant-row"]')])`)
 	if n := p.Count("stat-ACTIVE"); n != 0 {
 		t.Errorf("a tenant session shows the operator's overview counts")
