@@ -121,7 +121,7 @@ func attr(p *browser.Page, css, name string) string {
 func (s *consoleSuite) shot(t *testing.T, p *browser.Page, name string) {
 	t.Helper()
 	if s.shots != "" {
-		t.Logf("view %s: %s", name, p.ShotAs(name+".png"))
+		t.Logf("view %s: %s", name, p.ShotTo(filepath.Join(s.shots, name+".png")))
 	}
 }
 

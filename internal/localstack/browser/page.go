@@ -449,18 +449,17 @@ func (p *Page) Shot(name string) (string, error) {
 	return p.save(unsafeName.ReplaceAllString(p.t.Name(), "_")+"-"+unsafeName.ReplaceAllString(name, "_"), png)
 }
 
-// ShotAs saves a PNG of the whole page as <ShotDir>/<file> and returns its path; for
-// screenshots with fixed names (make console-shots).
-func (p *Page) ShotAs(file string) string {
+// ShotTo saves a PNG of the whole page at path (its directory created) and returns
+// path; for screenshots with fixed names (make console-shots).
+func (p *Page) ShotTo(path string) string {
 	p.t.Helper()
 	ctx, cancel := context.WithTimeout(p.ctx, 20*time.Second)
 	defer cancel()
 	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 	if err != nil {
-		p.t.Fatalf("browser: screenshot %s: %v", file, err)
+		p.t.Fatalf("browser: screenshot %s: %v", path, err)
 	}
-	path := filepath.Join(p.b.opts.ShotDir, file)
-	if err := os.MkdirAll(p.b.opts.ShotDir, 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		p.t.Fatalf("browser: %v", err)
 	}
 	if err := os.WriteFile(path, png, 0o644); err != nil {
