@@ -63,14 +63,19 @@ type Config struct {
 	DiscoveryURL string
 	// Scopes are requested at sign-in, space separated; empty means "openid".
 	Scopes string
+	// TokenOrigin is the origin of the issuer's token endpoint when it is neither the
+	// issuer's nor the discovery document's (Cognito's hosted domain): the browser
+	// POSTs the code there, so connect-src must allow it. Empty adds nothing.
+	TokenOrigin string
 }
 
 // ConfigFromEnv reads Config from CONSOLE_ISSUER, CONSOLE_CLIENT_ID,
-// CONSOLE_DISCOVERY_URL and CONSOLE_SCOPES.
+// CONSOLE_DISCOVERY_URL, CONSOLE_SCOPES and CONSOLE_TOKEN_ORIGIN.
 func ConfigFromEnv(getenv func(string) string) Config {
 	return Config{
 		Issuer: getenv("CONSOLE_ISSUER"), ClientID: getenv("CONSOLE_CLIENT_ID"),
 		DiscoveryURL: getenv("CONSOLE_DISCOVERY_URL"), Scopes: getenv("CONSOLE_SCOPES"),
+		TokenOrigin: getenv("CONSOLE_TOKEN_ORIGIN"),
 	}
 }
 
@@ -103,7 +108,10 @@ func New(cfg Config) (*Server, error) {
 		cfg.Scopes = "openid"
 	}
 	origins := []string{"'self'"}
-	for _, raw := range []string{cfg.Issuer, cfg.DiscoveryURL} {
+	for _, raw := range []string{cfg.Issuer, cfg.DiscoveryURL, cfg.TokenOrigin} {
+		if raw == "" {
+			continue
+		}
 		o, err := origin(raw)
 		if err != nil {
 			return nil, fmt.Errorf("console: %w", err)

@@ -143,6 +143,15 @@ func TestConfigJSON(t *testing.T) {
 	if !strings.Contains(s.CSP(), "connect-src 'self' http://127.0.0.1 http://127.0.0.1:3000;") {
 		t.Errorf("CSP %q", s.CSP())
 	}
+	// A token endpoint on another origin (Cognito's hosted domain) is added when named.
+	c, err := console.New(console.Config{Issuer: "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_x", ClientID: "c",
+		TokenOrigin: "https://tenantflow.auth.eu-west-1.amazoncognito.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(c.CSP(), "connect-src 'self' https://cognito-idp.eu-west-1.amazonaws.com https://tenantflow.auth.eu-west-1.amazoncognito.com;") {
+		t.Errorf("CSP %q", c.CSP())
+	}
 }
 
 // TestCSPIsStrict: no inline script or style, no eval, nothing from elsewhere.
@@ -168,6 +177,7 @@ func TestNewRefusesIncompleteConfig(t *testing.T) {
 		"no client":        {Issuer: "https://i.example"},
 		"relative issuer":  {Issuer: "/devstack", ClientID: "c"},
 		"ftp discovery":    {Issuer: "https://i.example", ClientID: "c", DiscoveryURL: "ftp://x/y"},
+		"bad token origin": {Issuer: "https://i.example", ClientID: "c", TokenOrigin: "not a url"},
 		"issuer no scheme": {Issuer: "i.example", ClientID: "c"},
 	} {
 		if _, err := console.New(cfg); err == nil {

@@ -218,7 +218,7 @@ function tenantBody(ctx, t, audit, ops, ent) {
   out.push(section('Audit trail', audit.error ? problemNote(audit.error) : h('ol', { class: 'timeline', reversed: true },
     (audit.data.entries || []).slice().reverse().map((e) => h('li', { testid: 'audit-entry' },
       h('div', { class: 'when' }, time(e.at)),
-      h('div', {}, badge(e.from), ' → ', badge(e.to), e.operation_id ? [' ', opLink(ctx, e.operation_id)] : null),
+      h('div', {}, e.from ? [badge(e.from), ' → '] : 'created ', badge(e.to), e.operation_id ? [' ', opLink(ctx, e.operation_id)] : null),
       e.who || e.reason ? h('div', { class: 'hint' }, [e.who ? `by ${e.who}` : '', e.reason ? `: ${e.reason}` : ''].join('')) : null)))));
   return out;
 }
