@@ -101,13 +101,21 @@ func (s *consoleSuite) open(t *testing.T, path, view string) *browser.Page {
 	t.Helper()
 	p := s.b.NewPage(t)
 	p.Go(s.console + strings.TrimSuffix(path, "/"))
-	waitView(p, view)
+	waitView(t, p, view)
 	return p
 }
 
-// waitView waits until the console shows view with its data loaded.
-func waitView(p *browser.Page, view string) {
+// waitView waits until the console shows view with its data loaded, and checks the
+// view shows no value a template let through as such ("null", "undefined", ...).
+func waitView(t *testing.T, p *browser.Page, view string) {
+	t.Helper()
 	p.Wait("the "+view+" view, loaded", fmt.Sprintf(`(m => !!m && m.getAttribute('aria-busy') === 'false')(document.querySelector('main[data-view=%q]'))`, view))
+	var junk []string
+	p.Eval(`(m => [m, ...m.querySelectorAll('*')])(document.querySelector('main')).flatMap(e => [...e.childNodes])
+	  .filter(n => n.nodeType === Node.TEXT_NODE && /^\s*(null|undefined|NaN|\[object Object\])\s*$/.test(n.textContent)).map(n => n.parentElement.tagName + ': ' + n.textContent.trim())`, &junk)
+	if len(junk) > 0 {
+		t.Errorf("the %s view shows raw values: %q", view, junk)
+	}
 }
 
 // attr reads an attribute of the first element matching css ("" when absent).
@@ -168,7 +176,7 @@ func (s *consoleSuite) signIn(t *testing.T) {
 		}
 	}()
 	p.Go(s.console)
-	waitView(p, "overview")
+	waitView(t, p, "overview")
 	if who := p.Text("whoami"); who != "operator" {
 		t.Errorf("signed in as %q, want operator", who)
 	}
@@ -222,7 +230,7 @@ func (s *consoleSuite) overviewCounts(t *testing.T) {
 	s.shot(t, p, "overview")
 	p.ColorScheme("dark")
 	p.Go(s.console)
-	waitView(p, "overview")
+	waitView(t, p, "overview")
 	s.shot(t, p, "overview-dark")
 }
 
@@ -273,7 +281,7 @@ func (s *consoleSuite) upgrade(t *testing.T) {
 	p.WaitTestID("action-dialog")
 	p.Select("Plan", "starter")
 	p.Click("the dialog's confirm", browser.TestID("dialog-confirm"))
-	waitView(p, "operation")
+	waitView(t, p, "operation")
 	opID := attr(p, `main[data-view="operation"]`, "data-operation-id")
 	if !strings.HasPrefix(opID, "op_") {
 		t.Fatalf("operation view has operation id %q", opID)
@@ -378,7 +386,7 @@ func (s *consoleSuite) attentionAndRetry(t *testing.T) {
 	p.WaitTestID("action-dialog")
 	p.Select("Plan", "professional")
 	p.Click("the dialog's confirm", browser.TestID("dialog-confirm"))
-	waitView(p, "operation")
+	waitView(t, p, "operation")
 	opID := attr(p, `main[data-view="operation"]`, "data-operation-id")
 	p.WaitTestIDTextFor(90*time.Second, "op-status", "FAILED")
 	p.WaitTestID("op-needs-attention")
@@ -386,7 +394,7 @@ func (s *consoleSuite) attentionAndRetry(t *testing.T) {
 	p.WaitTestIDText("op-compensation-incomplete", "entitlements")
 
 	p.Go(s.console)
-	waitView(p, "overview")
+	waitView(t, p, "overview")
 	p.Wait("the operation in the needs-attention queue", fmt.Sprintf(`!!document.querySelector('[data-testid="attention-row"][data-operation-id=%q]')`, opID))
 	if got := p.Text("stat-ops-needs_attention"); got != "1" {
 		t.Errorf("overview needs_attention = %q, want 1", got)
@@ -395,7 +403,7 @@ func (s *consoleSuite) attentionAndRetry(t *testing.T) {
 
 	lambda.ClearFaults()
 	p.Click("the queued operation", chromedp.JSPath(fmt.Sprintf(`document.querySelector('[data-testid="attention-row"][data-operation-id=%q] a')`, opID)))
-	waitView(p, "operation")
+	waitView(t, p, "operation")
 	s.shot(t, p, "operation-attention")
 	p.Click("Retry", browser.TestID("action-retry"))
 	if p.Count("action-dialog") > 0 {
@@ -413,7 +421,7 @@ func (s *consoleSuite) attentionAndRetry(t *testing.T) {
 		t.Errorf("after the retry the API still says %v", op)
 	}
 	p.Go(s.console)
-	waitView(p, "overview")
+	waitView(t, p, "overview")
 	if n := p.Count("attention-row"); n != 0 {
 		t.Errorf("the needs-attention queue still has %d rows", n)
 	}
@@ -450,7 +458,7 @@ func (s *consoleSuite) exportDownload(t *testing.T) {
 func (s *consoleSuite) tenantIsolated(t *testing.T) {
 	p := s.b.NewPage(t)
 	p.Go(s.console + "?login_hint=" + url.QueryEscape("tenant:tenant_acme"))
-	waitView(p, "tenant")
+	waitView(t, p, "tenant")
 	if who := p.Text("whoami"); who != "tenant tenant_acme" {
 		t.Errorf("signed in as %q, want tenant tenant_acme", who)
 	}

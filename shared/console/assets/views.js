@@ -2,7 +2,7 @@
 // session, navigation) and renders what the API answers; views that show work in
 // progress poll until it ends or the user leaves.
 
-import { h, time, ago, duration, bytes, num, sleep, section, table } from './dom.js';
+import { h, fill, time, ago, duration, bytes, num, sleep, section, table } from './dom.js';
 import { api, Problem } from './api.js';
 import { openAction } from './actions.js';
 
@@ -48,7 +48,7 @@ async function overview(ctx) {
     const key = JSON.stringify([stats, attention, running, steps]);
     if (key !== last) {
       last = key;
-      body.replaceChildren(...overviewBody(ctx, stats, attention.operations || [], runOps, steps));
+      fill(body, ...overviewBody(ctx, stats, attention.operations || [], runOps, steps));
       ctx.done();
     }
     await sleep(10000, signal);
@@ -169,7 +169,7 @@ async function tenant(ctx, id) {
       optional(api('GET', `/tenants/${id}/entitlements`, { signal })),
     ]);
     const focused = document.activeElement && ctx.main.contains(document.activeElement) ? document.activeElement.dataset.testid : null;
-    ctx.main.replaceChildren(...tenantBody(ctx, t, audit, ops, ent));
+    fill(ctx.main, ...tenantBody(ctx, t, audit, ops, ent));
     if (focused) ctx.main.querySelector(`[data-testid="${focused}"]`)?.focus();
     if (first) { ctx.done(); first = false; }
     // A tenant that a flow holds changes soon: follow it.
@@ -244,7 +244,7 @@ async function operation(ctx, id) {
     const op = await api('GET', `/operations/${encodeURIComponent(id)}`, { signal });
     const steps = await optional(api('GET', `/operations/${id}/steps`, { signal }));
     const live = op.status === 'RUNNING';
-    ctx.main.replaceChildren(...operationBody(ctx, op, steps, live));
+    fill(ctx.main, ...operationBody(ctx, op, steps, live));
     if (first) { ctx.done(); first = false; }
     if (!live) return;
     await sleep(1500, signal);
@@ -306,7 +306,13 @@ async function exportsView(ctx, id) {
     const res = await api('GET', `/tenants/${encodeURIComponent(id)}/exports`, { signal });
     const list = res.exports || [];
     const live = list.some((x) => x.status === 'queued' || x.status === 'running');
-    ctx.main.replaceChildren(...head, live ? h('p', { class: 'live', testid: 'exports-live', role: 'status' }, 'Following live…') : null,
+    // The list carries no download link; each completed export's own GET signs a
+    // fresh one (a few, newest first, so a long history costs no flood of requests).
+    await Promise.all(list.filter((x) => x.status === 'completed' && !x.download_url).slice(0, 5).map(async (x) => {
+      const one = await api('GET', `/tenants/${encodeURIComponent(id)}/exports/${encodeURIComponent(x.export_id)}`, { signal }).catch(() => null);
+      if (one) Object.assign(x, { download_url: one.download_url, url_expires_at: one.url_expires_at });
+    }));
+    fill(ctx.main, ...head, live ? h('p', { class: 'live', testid: 'exports-live', role: 'status' }, 'Following live…') : null,
       table('Exports', ['Requested', 'Status', 'Progress', 'Size', 'SHA-256', 'Download'], list.map((x) => exportRow(x)), 'No export yet.'));
     if (first) { ctx.done(); first = false; }
     if (!live) return;
