@@ -392,6 +392,13 @@ func (s *consoleSuite) attentionAndRetry(t *testing.T) {
 	p.WaitTestID("op-needs-attention")
 	p.WaitTestIDText("op-compensation-incomplete", "billing")
 	p.WaitTestIDText("op-compensation-incomplete", "entitlements")
+	// The failed step says what went wrong in words: the Lambda error's message, not
+	// the JSON Step Functions carries it in.
+	var stepErr string
+	p.Eval(`(e => e ? e.innerText : '')(document.querySelector('[data-testid="step-row"][data-step-name="Commit"] [data-testid="step-error"]'))`, &stepErr)
+	if !strings.Contains(stepErr, "injected in PlanCommitFunction") || strings.Contains(stepErr, `"errorMessage"`) {
+		t.Errorf("the Commit step's error reads %q, want the message in words", stepErr)
+	}
 
 	p.Go(s.console)
 	waitView(t, p, "overview")

@@ -283,12 +283,22 @@ function operationBody(ctx, op, steps, live) {
   return out;
 }
 
+// causeText reads a step's cause as a person would: a Lambda error arrives as the
+// JSON {"errorMessage", "errorType", ...}, of which the message is what to show.
+function causeText(cause) {
+  try {
+    const v = JSON.parse(cause);
+    if (v && typeof v.errorMessage === 'string') return v.errorMessage;
+  } catch { /* not JSON: shown as it is */ }
+  return cause;
+}
+
 function stepsTable(st) {
   const rows = (st.steps || []).map((s) => h('tr', { testid: 'step-row', dataset: { stepName: s.name, status: s.status }, class: /fail|timed|abort/i.test(s.status) ? 'failed' : '' },
     h('td', {}, s.name), h('td', { testid: 'step-status' }, s.status), h('td', { testid: 'step-started' }, time(s.started_at)),
     h('td', { testid: 'step-duration' }, s.duration_ms === null || s.duration_ms === undefined ? (s.ended_at ? '—' : 'running') : duration(s.duration_ms)),
     h('td', { testid: 'step-attempts' }, String(s.attempts ?? 1), s.attempts > 1 ? ` (${s.attempts - 1} retr${s.attempts === 2 ? 'y' : 'ies'})` : ''),
-    h('td', { testid: 'step-error' }, s.error ? [h('code', {}, s.error), s.cause ? h('pre', { class: 'cause' }, s.cause) : null] : '—')));
+    h('td', { testid: 'step-error' }, s.error ? [h('code', {}, s.error), s.cause ? h('pre', { class: 'cause' }, causeText(s.cause)) : null] : '—')));
   return [
     st.execution_status ? h('p', { class: 'hint' }, `Step Functions execution: ${st.execution_status}.`) : null,
     table('Steps', ['Step', 'Status', 'Started', 'Duration', 'Attempts', 'Error'], rows, 'No step has run yet.'),
