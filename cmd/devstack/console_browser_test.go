@@ -26,6 +26,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -42,6 +43,8 @@ import (
 	"github.com/tenantflow/tenantflow/internal/localstack/testenv"
 	"github.com/tenantflow/tenantflow/shared/tenant"
 )
+
+var rfc3339 = regexp.MustCompile(`\d{4}-\d\d-\d\dT\d\d:\d\d`)
 
 // ShotsEnv names the directory make console-shots writes the views' PNGs into.
 const ShotsEnv = "TENANTFLOW_CONSOLE_SHOTS"
@@ -521,6 +524,12 @@ func (s *consoleSuite) certificate(t *testing.T) {
 	}
 	if sha, _ := res.body["sha256"].(string); sha == "" || !strings.Contains(p.Text("cert-sha256"), sha) {
 		t.Errorf("certificate sha256 shown %q, API %v", p.Text("cert-sha256"), res.body["sha256"])
+	}
+	// What outlives the purge reads as sentences, its dates as dates, not RFC 3339.
+	for _, r := range p.Texts("cert-retained") {
+		if rfc3339.MatchString(r) || !strings.HasSuffix(r, ".") {
+			t.Errorf("retained item %q: want a sentence with a readable date", r)
+		}
 	}
 	s.shot(t, p, "certificate")
 	d := p.Download(func() { p.Click("Download signed JSON", browser.TestID("cert-download")) })

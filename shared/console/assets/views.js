@@ -346,6 +346,14 @@ function exportRow(x) {
 
 // ---------------------------------------------------------------- certificate
 
+// keptUntil words a retained item's until: an RFC 3339 time as a local date,
+// anything else (the certificate says it in words when no date is known) as a sentence.
+function keptUntil(u) {
+  if (!u) return null;
+  if (/^\d{4}-\d\d-\d\dT/.test(u) && !Number.isNaN(new Date(u).getTime())) return [' Kept until ', time(u), '.'];
+  return ` ${u.charAt(0).toUpperCase()}${u.slice(1)}.`;
+}
+
 async function certificate(ctx, id) {
   const { data: c, text } = await api('GET', `/tenants/${encodeURIComponent(id)}/deletion-certificate`, { signal: ctx.signal, raw: true });
   const verified = await verify(c).catch(() => false);
@@ -372,7 +380,7 @@ async function certificate(ctx, id) {
       Object.entries(c.sources || {}).map(([k, s]) => h('tr', { testid: 'cert-source', dataset: { source: k } },
         h('td', {}, k), h('td', {}, num(s.items_deleted)), h('td', {}, time(s.verified_empty_at)), h('td', {}, s.note || '—'))))),
     section('What remains, and why', h('ul', {}, (c.remains || []).map((r) => h('li', { testid: 'cert-retained' },
-      h('strong', {}, r.what), ` — ${r.why}`, r.until ? ` Until ${r.until}.` : '')))));
+      h('strong', {}, r.what), ` — ${r.why}.`, keptUntil(r.until))))));
 }
 
 /** verify recomputes the certificate's SHA-256 over its canonical JSON (keys sorted, no whitespace). */
