@@ -58,6 +58,15 @@ func FuzzHandle(f *testing.F) {
 	}
 	f.Add("POST /tenants/{id}/upgrade", "tenant_acme", "", `{"plan":"professional"}`, false, true, "admin", "", uint8(1), "k1")
 	f.Add("PUT /tenants/{id}/usage", "tenant_acme", "", `{"users":1,"storage_gb":1e-7,"api_calls_per_month":1}`, false, true, "m", "", uint8(2), "k\x7f")
+	// The operator's read routes: listings with filters, limits and forged cursors,
+	// steps of a followed and of an unknown operation, the statistics.
+	f.Add("GET /operations", "", "status=running&limit=1", "", false, true, "admin", "", uint8(1), "")
+	f.Add("GET /operations", "", "status=scheduled&limit=100", "", false, true, "admin", "", uint8(1), "")
+	f.Add("GET /operations", "", "tenant_id=tenant_acme&status=needs_attention&cursor=eyJsIjoiIiwiYSI6IngifQ.AA", "", false, true, "alice", "tenant_acme", uint8(0), "")
+	f.Add("GET /operations", "", "tenant_id=tenant_acme&limit=99999999999999999999", "", false, true, "admin", "", uint8(1), "")
+	f.Add("GET /operations/{id}/steps", knownOpID, "", "", false, true, "alice", "tenant_acme", uint8(0), "")
+	f.Add("GET /operations/{id}/steps", "op_unknown", "", "", false, true, "admin", "", uint8(1), "")
+	f.Add("GET /stats", "", "", "", false, true, "admin", "", uint8(1), "")
 
 	e := newEnv(f)
 	routes := httpapi.RouteKeys()

@@ -556,6 +556,9 @@ func TestStepFunctions(t *testing.T) {
 		}
 	})
 
+	// The steps the API folds from these histories (steps_test.go).
+	stepsFromHistory(t, c)
+
 	t.Run("StartExecution name idempotency", func(t *testing.T) {
 		t.Parallel()
 		name := "idem-op-1"
