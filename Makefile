@@ -58,6 +58,12 @@ UV_STAMP := $(UV_DIR)/.stamp-$(UV_VERSION)-$(call hash,$(PYTHON) --version)
 NODE_STAMP := $(NODE_DIR)/.stamp-$(NODE_HASH)
 STRIPE_MOCK_STAMP := $(GOBIN_DIR)/.stamp-stripe-mock-$(STRIPE_MOCK_VERSION)-$(GO_VERSION_HASH)
 STATICCHECK_STAMP := $(GOBIN_DIR)/.stamp-staticcheck-$(STATICCHECK_VERSION)-$(GO_VERSION_HASH)
+# Debian's chromium for the console's browser tests (see $(CHROMIUM_STAMP) below). The
+# stamp's name follows where chromium is (nothing, before the install), so the check
+# runs again on a machine where it went missing, and costs nothing once it is there.
+CHROMIUM ?= chromium
+CHROMIUM_DIR := $(TF_CACHE)/chromium
+CHROMIUM_STAMP := $(CHROMIUM_DIR)/.stamp-$(call hash,command -v $(CHROMIUM))
 TOOL_STAMPS := $(PY_STAMP) $(CHECKOV_STAMP) $(SAM_CONFIG) $(NODE_STAMP) $(STRIPE_MOCK_STAMP) $(STATICCHECK_STAMP)
 RUNTIME_STAMPS := $(PY_STAMP) $(NODE_STAMP) $(STRIPE_MOCK_STAMP)
 
@@ -69,7 +75,7 @@ SAM_ENV := env -u AWS_PROFILE -u AWS_DEFAULT_PROFILE -u AWS_SESSION_TOKEN \
 	AWS_DEFAULT_REGION=us-east-1 AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local \
 	AWS_EC2_METADATA_DISABLED=true AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null
 
-.PHONY: help tools runtime-tools tools-lock lint lint-go lint-template lint-asl lint-checkov sam-build test dev invoke sam-local bench soak fuzz-api clean
+.PHONY: help tools runtime-tools tools-lock lint lint-go lint-template lint-asl lint-checkov sam-build test dev invoke sam-local bench soak fuzz-api clean chromium console-shots
 
 help: ## list the targets
 	@echo "usage: make <target>   (tool cache: $(TF_CACHE))"
@@ -132,6 +138,28 @@ $(STATICCHECK_STAMP):
 	rm -f $(GOBIN_DIR)/.stamp-staticcheck-*
 	GOBIN=$(GOBIN_DIR) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 	touch $@
+
+# Installed on first use with apt-get, as tools/sam-local-docker.sh installs docker.io:
+# as root directly, otherwise through sudo when it needs no password (-n: never a
+# prompt in CI), noninteractive, without recommends; anywhere else it stops with what
+# to do instead. chromedp finds it on PATH (or TENANTFLOW_CHROMIUM names another).
+chromium: $(CHROMIUM_STAMP) ## install Debian's chromium for the browser tests (no-op when installed)
+
+$(CHROMIUM_STAMP):
+	@if ! command -v $(CHROMIUM) >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ]; then sudo=; elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then sudo="sudo -n"; \
+	  else echo "chromium: $(CHROMIUM) is not installed and this user can neither apt-get (not root) nor sudo without a password." >&2; \
+	    echo "chromium: install Debian's chromium package (or set TENANTFLOW_CHROMIUM to a Chrome/Chromium binary) and run make again." >&2; exit 1; fi; \
+	  if ! command -v apt-get >/dev/null || [ ! -f /etc/debian_version ]; then \
+	    echo "chromium: $(CHROMIUM) is not installed and this is not Debian (no apt-get): install Chromium yourself (or set TENANTFLOW_CHROMIUM) and run make again." >&2; exit 1; fi; \
+	  echo "==> chromium (Debian package, apt-get)"; \
+	  $$sudo apt-get update -qq; \
+	  $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; \
+	fi
+	@rm -f $(CHROMIUM_DIR)/.stamp-*
+	@mkdir -p $(CHROMIUM_DIR)
+	@$(CHROMIUM) --version 2>/dev/null
+	@touch $(CHROMIUM_DIR)/.stamp-$$(command -v $(CHROMIUM) | cksum | tr -c '0-9\n' '-' | tr -d '\n')
 
 tools-lock: ## re-resolve tools/constraints.txt and tools/package-lock.json after a pin change
 	rm -rf $(TF_CACHE)/lock-venv
@@ -196,9 +224,21 @@ build-%: ## (for sam) build ./functions/foo-bar into ARTIFACTS_DIR/bootstrap for
 	CGO_ENABLED=0 GOOS=linux GOARCH=$(LAMBDA_GOARCH) $(GO) build -tags lambda.norpc -trimpath -buildvcs=false \
 	  -ldflags="-s -w" -o "$(ARTIFACTS_DIR)/bootstrap" ./$(call function_dir,$*)
 
-test: tools lint sam-build ## tools + lint + sam-build, then go test ./...
+# chromium: the console's browser tests (cmd/devstack TestConsoleInBrowser) are part
+# of go test ./..., so a clean clone on a machine without Chromium installs it first.
+test: tools lint sam-build $(CHROMIUM_STAMP) ## tools + lint + sam-build + chromium, then go test ./...
 	@echo "==> go test ./..."
 	$(GO) test -timeout 12m ./...
+
+# The console's browser scenarios against one devstack, saving one PNG per view (and
+# the dark scheme, and a 422 in the action dialog) into .console-shots/.
+console-shots: runtime-tools $(CHROMIUM_STAMP) ## one PNG per console view into .console-shots/ (from the browser tests)
+	@rm -rf .console-shots && mkdir -p .console-shots
+	@echo "==> go test -run TestConsoleInBrowser ./cmd/devstack/ (log: .console-shots/test.log)"
+	@status=0; TENANTFLOW_CONSOLE_SHOTS=$(CURDIR)/.console-shots $(GO) test -count=1 -timeout 10m -v \
+	  -run '^TestConsoleInBrowser$$' ./cmd/devstack/ >.console-shots/test.log 2>&1 || status=$$?; \
+	  grep -E -- '--- (PASS|FAIL)|view [a-z0-9-]+:|suite:' .console-shots/test.log || true; \
+	  echo "==> screenshots:"; ls -1 .console-shots/*.png 2>/dev/null || echo "  none"; exit $$status
 
 # The local stack needs only the emulators (moto in the venv, the Step Functions server in
 # node_modules, stripe-mock), not the linters. CGO off and -trimpath match the flags the
@@ -248,5 +288,5 @@ fuzz-api: runtime-tools ## property-based API test, long run: make fuzz-api PER_
 	  $(if $(SEED),TENANTFLOW_APIFUZZ_SEED=$(SEED)) \
 	  $(GO) test -count=1 -timeout 30m -run TestGeneratedRequests -v ./internal/localstack/apifuzz/
 
-clean: ## remove .aws-sam, .devstack and .soak (the tool cache stays)
-	rm -rf .aws-sam .devstack .soak
+clean: ## remove .aws-sam, .devstack, .soak and .console-shots (the tool cache stays)
+	rm -rf .aws-sam .devstack .soak .console-shots

@@ -21,6 +21,15 @@ export function h(tag, attrs = {}, ...children) {
   return el;
 }
 
+/**
+ * fill replaces el's children as h() adds them: null, undefined and false are
+ * skipped (replaceChildren itself would show them as the text "null").
+ */
+export function fill(el, ...children) {
+  el.replaceChildren();
+  append(el, children);
+}
+
 function append(el, children) {
   for (const c of children) {
     if (c === null || c === undefined || c === false) continue;

@@ -2,7 +2,7 @@
 // session, navigation) and renders what the API answers; views that show work in
 // progress poll until it ends or the user leaves.
 
-import { h, time, ago, duration, bytes, num, sleep, section, table } from './dom.js';
+import { h, fill, time, ago, duration, bytes, num, sleep, section, table } from './dom.js';
 import { api, Problem } from './api.js';
 import { openAction } from './actions.js';
 
@@ -48,7 +48,7 @@ async function overview(ctx) {
     const key = JSON.stringify([stats, attention, running, steps]);
     if (key !== last) {
       last = key;
-      body.replaceChildren(...overviewBody(ctx, stats, attention.operations || [], runOps, steps));
+      fill(body, ...overviewBody(ctx, stats, attention.operations || [], runOps, steps));
       ctx.done();
     }
     await sleep(10000, signal);
@@ -169,7 +169,7 @@ async function tenant(ctx, id) {
       optional(api('GET', `/tenants/${id}/entitlements`, { signal })),
     ]);
     const focused = document.activeElement && ctx.main.contains(document.activeElement) ? document.activeElement.dataset.testid : null;
-    ctx.main.replaceChildren(...tenantBody(ctx, t, audit, ops, ent));
+    fill(ctx.main, ...tenantBody(ctx, t, audit, ops, ent));
     if (focused) ctx.main.querySelector(`[data-testid="${focused}"]`)?.focus();
     if (first) { ctx.done(); first = false; }
     // A tenant that a flow holds changes soon: follow it.
@@ -244,7 +244,7 @@ async function operation(ctx, id) {
     const op = await api('GET', `/operations/${encodeURIComponent(id)}`, { signal });
     const steps = await optional(api('GET', `/operations/${id}/steps`, { signal }));
     const live = op.status === 'RUNNING';
-    ctx.main.replaceChildren(...operationBody(ctx, op, steps, live));
+    fill(ctx.main, ...operationBody(ctx, op, steps, live));
     if (first) { ctx.done(); first = false; }
     if (!live) return;
     await sleep(1500, signal);
@@ -283,12 +283,22 @@ function operationBody(ctx, op, steps, live) {
   return out;
 }
 
+// causeText reads a step's cause as a person would: a Lambda error arrives as the
+// JSON {"errorMessage", "errorType", ...}, of which the message is what to show.
+function causeText(cause) {
+  try {
+    const v = JSON.parse(cause);
+    if (v && typeof v.errorMessage === 'string') return v.errorMessage;
+  } catch { /* not JSON: shown as it is */ }
+  return cause;
+}
+
 function stepsTable(st) {
   const rows = (st.steps || []).map((s) => h('tr', { testid: 'step-row', dataset: { stepName: s.name, status: s.status }, class: /fail|timed|abort/i.test(s.status) ? 'failed' : '' },
     h('td', {}, s.name), h('td', { testid: 'step-status' }, s.status), h('td', { testid: 'step-started' }, time(s.started_at)),
     h('td', { testid: 'step-duration' }, s.duration_ms === null || s.duration_ms === undefined ? (s.ended_at ? '—' : 'running') : duration(s.duration_ms)),
     h('td', { testid: 'step-attempts' }, String(s.attempts ?? 1), s.attempts > 1 ? ` (${s.attempts - 1} retr${s.attempts === 2 ? 'y' : 'ies'})` : ''),
-    h('td', { testid: 'step-error' }, s.error ? [h('code', {}, s.error), s.cause ? h('pre', { class: 'cause' }, s.cause) : null] : '—')));
+    h('td', { testid: 'step-error' }, s.error ? [h('code', {}, s.error), s.cause ? h('pre', { class: 'cause' }, causeText(s.cause)) : null] : '—')));
   return [
     st.execution_status ? h('p', { class: 'hint' }, `Step Functions execution: ${st.execution_status}.`) : null,
     table('Steps', ['Step', 'Status', 'Started', 'Duration', 'Attempts', 'Error'], rows, 'No step has run yet.'),
@@ -306,7 +316,13 @@ async function exportsView(ctx, id) {
     const res = await api('GET', `/tenants/${encodeURIComponent(id)}/exports`, { signal });
     const list = res.exports || [];
     const live = list.some((x) => x.status === 'queued' || x.status === 'running');
-    ctx.main.replaceChildren(...head, live ? h('p', { class: 'live', testid: 'exports-live', role: 'status' }, 'Following live…') : null,
+    // The list carries no download link; each completed export's own GET signs a
+    // fresh one (a few, newest first, so a long history costs no flood of requests).
+    await Promise.all(list.filter((x) => x.status === 'completed' && !x.download_url).slice(0, 5).map(async (x) => {
+      const one = await api('GET', `/tenants/${encodeURIComponent(id)}/exports/${encodeURIComponent(x.export_id)}`, { signal }).catch(() => null);
+      if (one) Object.assign(x, { download_url: one.download_url, url_expires_at: one.url_expires_at });
+    }));
+    fill(ctx.main, ...head, live ? h('p', { class: 'live', testid: 'exports-live', role: 'status' }, 'Following live…') : null,
       table('Exports', ['Requested', 'Status', 'Progress', 'Size', 'SHA-256', 'Download'], list.map((x) => exportRow(x)), 'No export yet.'));
     if (first) { ctx.done(); first = false; }
     if (!live) return;
@@ -329,6 +345,14 @@ function exportRow(x) {
 }
 
 // ---------------------------------------------------------------- certificate
+
+// keptUntil words a retained item's until: an RFC 3339 time as a local date,
+// anything else (the certificate says it in words when no date is known) as a sentence.
+function keptUntil(u) {
+  if (!u) return null;
+  if (/^\d{4}-\d\d-\d\dT/.test(u) && !Number.isNaN(new Date(u).getTime())) return [' Kept until ', time(u), '.'];
+  return ` ${u.charAt(0).toUpperCase()}${u.slice(1)}.`;
+}
 
 async function certificate(ctx, id) {
   const { data: c, text } = await api('GET', `/tenants/${encodeURIComponent(id)}/deletion-certificate`, { signal: ctx.signal, raw: true });
@@ -356,7 +380,7 @@ async function certificate(ctx, id) {
       Object.entries(c.sources || {}).map(([k, s]) => h('tr', { testid: 'cert-source', dataset: { source: k } },
         h('td', {}, k), h('td', {}, num(s.items_deleted)), h('td', {}, time(s.verified_empty_at)), h('td', {}, s.note || '—'))))),
     section('What remains, and why', h('ul', {}, (c.remains || []).map((r) => h('li', { testid: 'cert-retained' },
-      h('strong', {}, r.what), ` — ${r.why}`, r.until ? ` Until ${r.until}.` : '')))));
+      h('strong', {}, r.what), ` — ${r.why}.`, keptUntil(r.until))))));
 }
 
 /** verify recomputes the certificate's SHA-256 over its canonical JSON (keys sorted, no whitespace). */
