@@ -17,7 +17,9 @@ export class Problem extends Error {
   sentence() {
     const b = this.body;
     let s;
-    if (b.detail) s = capital(b.detail);
+    // With violations the list below says each one in words; the detail would
+    // repeat them in the API's terse form ("users 45 > 10").
+    if (b.detail && !this.violations.length) s = capital(b.detail);
     else if (b.title) s = capital(b.title);
     else s = statusSentence(this.status);
     s = period(s);

@@ -337,7 +337,8 @@ function exportRow(x) {
     h('td', {}, time(x.created_at)),
     h('td', { testid: 'export-status' }, x.status, x.error ? [' ', h('code', {}, x.error)] : null, x.cause ? h('pre', { class: 'cause' }, x.cause) : null),
     h('td', {}, h('progress', { testid: 'export-progress', max: 100, value: pct, 'aria-label': `Export progress ${pct}%` }),
-      ` ${num(p.items ?? 0)} of ${p.estimate_complete ? '' : '≥ '}${num(p.estimated_items ?? 0)} items`),
+      x.status === 'completed' ? ` ${num(p.items ?? 0)} items`
+        : ` ${num(p.items ?? 0)} of ${p.estimate_complete ? '' : '≥ '}${num(p.estimated_items ?? 0)} items`),
     h('td', { testid: 'export-size' }, x.size_bytes ? bytes(x.size_bytes) : '—'),
     h('td', {}, x.sha256 ? h('code', { testid: 'export-sha256', class: 'hash' }, x.sha256) : '—'),
     h('td', {}, x.download_url ? [h('a', { href: x.download_url, testid: 'export-download', download: `${x.export_id}.jsonl.gz`, rel: 'noreferrer' }, 'Download'),
