@@ -176,7 +176,7 @@ func TestHookSuccess(t *testing.T) {
 			ev := evs[0]
 			limits, _ := tenant.DefaultCatalog().Limits(f.to)
 			if ev.OperationID != opID || ev.Kind != f.kind || ev.FromPlan != f.from || ev.ToPlan != f.to || ev.Limits != limits ||
-				ev.TimeoutSeconds != 3 || ev.HeartbeatSeconds != 2 || ev.AnswerPath != "/tenants/"+id+"/provisioning/"+ev.RequestID {
+				ev.TimeoutSeconds != 6 || ev.HeartbeatSeconds != 2 || ev.AnswerPath != "/tenants/"+id+"/provisioning/"+ev.RequestID {
 				t.Errorf("request %+v", ev)
 			}
 			// A duplicate answer changes nothing; a different one is refused.
