@@ -158,7 +158,7 @@ func TestHookReactivationTimeoutAndLateAnswer(t *testing.T) {
 
 // TestHookReactivationUndoUnansweredNeedsAttention: neither the apply nor the undo is
 // answered; the tenant is put back, and the operation needs attention for what the
-// app plane may still hold.
+// app plane may still hold, until an operator retry's undo is confirmed.
 func TestHookReactivationUndoUnansweredNeedsAttention(t *testing.T) {
 	s := hookStack(t)
 	id := "hook-re-silent"
@@ -171,5 +171,34 @@ func TestHookReactivationUndoUnansweredNeedsAttention(t *testing.T) {
 	putBack(t, s, id, opID)
 	if evs := requests(t, s, id); count(evs, apphook.ActionApply) != 1 || count(evs, apphook.ActionUndo) != 1 {
 		t.Errorf("requests %+v", evs)
+	}
+
+	// The operator retry runs the compensation again: a new undo (attempt 1), once;
+	// confirmed, the operation no longer needs attention. The apply is not asked again.
+	resp := st.Call(t, s, st.Event(t, "POST", "/operations/"+opID+"/retry", "/operations/{id}/retry", map[string]string{"id": opID}, nil, st.Admin))
+	if resp.StatusCode != 202 {
+		t.Fatalf("retry: %d %s", resp.StatusCode, resp.Body)
+	}
+	op = drive(t, s, id, opID, func(ev apphook.Event) map[string]any {
+		if ev.Action == apphook.ActionUndo && ev.Attempt == 1 {
+			return map[string]any{"status": "succeeded"}
+		}
+		return nil
+	})
+	if op["status"] != "FAILED" || op["needs_attention"] == true || op["compensation_incomplete"] != nil {
+		t.Errorf("after the retry: operation %v", op)
+	}
+	if tn := st.Tenant(t, s, id); tn.State != tenant.Suspended || tn.Operation != "" || tn.Plan != tenant.Starter || tn.Attention != "" {
+		t.Errorf("after the retry: tenant %s held by %q on %s, attention %q", tn.State, tn.Operation, tn.Plan, tn.Attention)
+	}
+	evs := requests(t, s, id)
+	undos := map[int]int{}
+	for _, ev := range evs {
+		if ev.Action == apphook.ActionUndo {
+			undos[ev.Attempt]++
+		}
+	}
+	if count(evs, apphook.ActionApply) != 1 || undos[0] != 1 || undos[1] != 1 || len(undos) != 2 {
+		t.Errorf("requests after the retry %+v, want one apply and one undo per attempt", evs)
 	}
 }
