@@ -306,7 +306,10 @@ func TestHookHeartbeatKeepsWaiting(t *testing.T) {
 			t.Fatal("no provisioning request")
 		}
 	}
-	for begin := time.Now(); time.Since(begin) < 2500*time.Millisecond; time.Sleep(700 * time.Millisecond) {
+	// Heartbeats until 2.3 s after the request: past the 2 s heartbeat timeout, inside
+	// the 3 s timeout. Counted from the request, not from when the test saw its event,
+	// so a slow event delivery cannot push the answer past the timeout.
+	for end := ev.RequestedAt.Add(2300 * time.Millisecond); time.Now().Before(end); time.Sleep(min(600*time.Millisecond, time.Until(end))) {
 		if resp := answer(t, s, ev, map[string]any{"status": "in_progress"}); resp.StatusCode != 200 {
 			t.Fatalf("heartbeat: %d %s", resp.StatusCode, resp.Body)
 		}
