@@ -90,17 +90,19 @@ func TestAppPlaneResponder(t *testing.T) {
 		status, error    string
 		plan             string
 		undos            int
+		flow             string // upgrade, or reactivate (tenant_suspended, answered as by default)
 	}{
-		{"tenant_techstart", "free", "starter", "FAILED", apphook.ErrorFailed, "free", 1},
-		{"tenant_acme", "starter", "professional", "SUCCEEDED", "", "professional", 0},
-		{"tenant_enterprise", "professional", "enterprise", "FAILED", "States.", "professional", 1},
+		{"tenant_techstart", "free", "starter", "FAILED", apphook.ErrorFailed, "free", 1, "upgrade"},
+		{"tenant_acme", "starter", "professional", "SUCCEEDED", "", "professional", 0, "upgrade"},
+		{"tenant_enterprise", "professional", "enterprise", "FAILED", "States.", "professional", 1, "upgrade"},
+		{"tenant_suspended", "", "professional", "SUCCEEDED", "", "professional", 0, "reactivate"},
 	}
 	ops := map[string]string{}
 	for _, c := range cases {
-		res := call(t, "POST", api+"/tenants/"+c.tenant+"/upgrade", admin, fmt.Sprintf(`{"plan":%q}`, c.to))
+		res := call(t, "POST", api+"/tenants/"+c.tenant+"/"+c.flow, admin, fmt.Sprintf(`{"plan":%q}`, c.to))
 		opID, _ := res.body["operation_id"].(string)
 		if res.status != 202 || opID == "" {
-			t.Fatalf("upgrade %s = %d %s", c.tenant, res.status, res.raw)
+			t.Fatalf("%s %s = %d %s", c.flow, c.tenant, res.status, res.raw)
 		}
 		ops[c.tenant] = opID
 	}
@@ -120,7 +122,7 @@ func TestAppPlaneResponder(t *testing.T) {
 			t.Errorf("%s: operation %s, want %s %s without needs_attention", c.tenant, op.raw, c.status, c.error)
 		}
 		if res := call(t, "GET", api+"/tenants/"+c.tenant, admin, ""); res.body["plan"] != c.plan || res.body["state"] != "ACTIVE" {
-			t.Errorf("%s after the upgrade: %s, want ACTIVE on %s", c.tenant, res.raw, c.plan)
+			t.Errorf("%s after the %s: %s, want ACTIVE on %s", c.tenant, c.flow, res.raw, c.plan)
 		}
 	}
 
@@ -155,6 +157,7 @@ func TestAppPlaneResponder(t *testing.T) {
 		"answered succeeded → 200",
 		"not answering (tenant_enterprise is set to never)",
 		"[app-plane] tenant_enterprise undo upgrade professional→enterprise",
+		"[app-plane] tenant_suspended apply reactivation →professional",
 	} {
 		if !strings.Contains(log, want) {
 			t.Errorf("the devstack log has no %q", want)

@@ -1,7 +1,7 @@
-// Command plan-app-hook is the provisioning hook's step of the upgrade and downgrade
-// state machines (a lambda:invoke.waitForTaskToken Task): it records a provisioning
-// request for the app plane, publishes ProvisioningRequested, and hands an answer
-// recorded already to a retried Task.
+// Command plan-app-hook is the provisioning hook's step of the upgrade, downgrade and
+// reactivation state machines (a lambda:invoke.waitForTaskToken Task): it records a
+// provisioning request for the app plane, publishes ProvisioningRequested, and hands an
+// answer recorded already to a retried Task.
 package main
 
 import (
@@ -14,6 +14,6 @@ import (
 )
 
 func main() {
-	d, steps := planapp.HookSteps("PlanAppHookFunction", eventsapp.Publisher, sfnapp.Tasks)
-	lambda.Start(flow.Handler(d.Log, "app-hook", steps.AppHook))
+	d, hook := planapp.Hook("PlanAppHookFunction", eventsapp.Publisher, sfnapp.Tasks)
+	lambda.Start(flow.Handler(d.Log, "app-hook", hook))
 }

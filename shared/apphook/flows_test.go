@@ -51,11 +51,34 @@ var flows = []flowCase{
 	{tenant.KindDowngrade, "tenant_acme", tenant.Starter, tenant.Free},
 }
 
+// reactivation is the fault matrix's reactivation: the seeded suspended tenant (on
+// starter) comes back onto professional.
+var reactivation = flowCase{tenant.KindReactivation, "tenant_suspended", "", tenant.Professional}
+
 func start(t *testing.T, s *stack.Stack, f flowCase, id string) string {
 	t.Helper()
 	body := map[string]any{"plan": f.to}
-	resp := st.Call(t, s, st.Event(t, "POST", "/tenants/"+id+"/"+f.kind, "/tenants/{id}/"+f.kind, map[string]string{"id": id}, body, st.Admin))
+	action := f.kind
+	if f.kind == tenant.KindReactivation {
+		action = "reactivate"
+	}
+	resp := st.Call(t, s, st.Event(t, "POST", "/tenants/"+id+"/"+action, "/tenants/{id}/"+action, map[string]string{"id": id}, body, st.Admin))
 	return st.OperationID(t, resp)
+}
+
+// ended asserts the tenant ended consistent after flow f: committed, ACTIVE on the
+// target plan; otherwise back where it was (a plan change: ACTIVE on its plan; a
+// reactivation: SUSPENDED, as putBack checks).
+func ended(t *testing.T, s *stack.Stack, f flowCase, id, opID string, committed bool) {
+	t.Helper()
+	switch {
+	case committed:
+		settled(t, s, id, f.to)
+	case f.kind == tenant.KindReactivation:
+		putBack(t, s, id, opID)
+	default:
+		settled(t, s, id, f.from)
+	}
 }
 
 // requests are the ProvisioningRequested events published for tenant id.
@@ -285,7 +308,10 @@ func TestHookHeartbeatKeepsWaiting(t *testing.T) {
 			t.Fatal("no provisioning request")
 		}
 	}
-	for begin := time.Now(); time.Since(begin) < 2500*time.Millisecond; time.Sleep(700 * time.Millisecond) {
+	// Heartbeats until 2.3 s after the request: past the 2 s heartbeat timeout, inside
+	// the 3 s timeout. Counted from the request, not from when the test saw its event,
+	// so a slow event delivery cannot push the answer past the timeout.
+	for end := ev.RequestedAt.Add(2300 * time.Millisecond); time.Now().Before(end); time.Sleep(min(600*time.Millisecond, time.Until(end))) {
 		if resp := answer(t, s, ev, map[string]any{"status": "in_progress"}); resp.StatusCode != 200 {
 			t.Fatalf("heartbeat: %d %s", resp.StatusCode, resp.Body)
 		}
@@ -319,8 +345,9 @@ func TestHookUndoUnansweredNeedsAttention(t *testing.T) {
 	}
 }
 
-// TestHookFaultMatrix fails the hook's step under each fault mode, the app plane
-// answering success to everything: the tenant always ends consistent, the apply and
+// TestHookFaultMatrix fails the hook's step under each fault mode, for the upgrade,
+// the downgrade and the reactivation, the app plane answering success to everything:
+// the tenant always ends consistent, the apply and
 // the undo are each requested at most once, and the operation says what happened.
 func TestHookFaultMatrix(t *testing.T) {
 	s := hookStack(t)
@@ -335,7 +362,7 @@ func TestHookFaultMatrix(t *testing.T) {
 		{"after-once", lambdasvc.FaultSpec{Function: step, After: true, Count: 1, ErrorType: "Sandbox.Timedout", Message: "injected timeout after " + step}, true},
 		{"after-always", lambdasvc.FaultSpec{Function: step, After: true, Count: -1, ErrorType: "Sandbox.Timedout", Message: "injected timeout after " + step}, false},
 	}
-	for i, f := range flows {
+	for i, f := range append(slices.Clone(flows), reactivation) {
 		for j, m := range modes {
 			t.Run(f.kind+"/"+m.name, func(t *testing.T) {
 				id := fmt.Sprintf("hook-fm-%d-%d", i, j)
@@ -357,13 +384,13 @@ func TestHookFaultMatrix(t *testing.T) {
 					if op["status"] != "SUCCEEDED" || applies != 1 || undos != 0 {
 						t.Errorf("operation %v with %d/%d requests", op["status"], applies, undos)
 					}
-					settled(t, s, id, f.to)
+					ended(t, s, f, id, opID, true)
 				case !m.spec.After:
 					// The step never ran: nothing was asked, nothing to undo.
 					if op["status"] != "FAILED" || op["error"] != "InjectedFault" || op["needs_attention"] == true || applies != 0 || undos != 0 {
 						t.Errorf("operation %v with %d/%d requests", op, applies, undos)
 					}
-					settled(t, s, id, f.from)
+					ended(t, s, f, id, opID, false)
 				case op["status"] == "SUCCEEDED":
 					// Every invoke's answer is lost, but the app plane's answer reached
 					// a retried attempt of the Task (recorded while the attempts
@@ -371,7 +398,7 @@ func TestHookFaultMatrix(t *testing.T) {
 					if applies != 1 || undos != 0 {
 						t.Errorf("operation %v with %d/%d requests", op, applies, undos)
 					}
-					settled(t, s, id, f.to)
+					ended(t, s, f, id, opID, true)
 				default:
 					// Every answer of the step is lost and the attempts ran out before
 					// the app plane's answer: the apply was asked once; the undo too,
@@ -381,7 +408,7 @@ func TestHookFaultMatrix(t *testing.T) {
 					if op["status"] != "FAILED" || op["error"] != "Sandbox.Timedout" || applies != 1 || undos != 1 {
 						t.Errorf("operation %v with %d/%d requests", op, applies, undos)
 					}
-					settled(t, s, id, f.from)
+					ended(t, s, f, id, opID, false)
 					var undo apphook.Event
 					for _, ev := range evs {
 						if ev.Action == apphook.ActionUndo {

@@ -145,3 +145,17 @@ func failureCause(r *Request) string {
 	}
 	return r.Error + ": " + r.Cause
 }
+
+// Undo is the compensation's ask, shared by the flows: a still pending apply of the
+// operation is expired first (its late answer then changes nothing), and the undo r
+// is asked only if the apply was requested; otherwise the Task is answered at once.
+func (q *Requester) Undo(ctx context.Context, operationID string, r Request, token string) error {
+	apply, err := q.Expire(ctx, r.TenantID, RequestID(operationID, 0, ActionApply))
+	if err != nil {
+		return err
+	}
+	if apply == nil {
+		return q.Skip(ctx, token, "the app plane was not asked to provision")
+	}
+	return q.Request(ctx, r, token)
+}

@@ -4,13 +4,16 @@ import (
 	"context"
 	"errors"
 
+	"github.com/tenantflow/tenantflow/shared/apphook"
 	"github.com/tenantflow/tenantflow/shared/flow"
 	"github.com/tenantflow/tenantflow/shared/tenant"
 )
 
-// EntitlementsReader reads what the access step wrote.
+// EntitlementsReader reads what the access step wrote, and the reactivation's
+// provisioning hook requests to the app plane.
 type EntitlementsReader interface {
 	GetEntitlements(ctx context.Context, id string) (*tenant.Entitlements, error)
+	GetProvisioning(ctx context.Context, tenantID, id string) (*apphook.Request, error)
 }
 
 // Definitions returns the flow-kit definitions of deletion, reactivation and
@@ -122,6 +125,17 @@ func settle(ctx context.Context, ents EntitlementsReader, t *tenant.Tenant, op *
 		}
 		if e.OperationID == op.ID {
 			s.Incomplete = append(s.Incomplete, "entitlements")
+		}
+		// A reactivation asked the app plane to provision and the undo of this
+		// attempt was not confirmed: the app plane may still hold what it made.
+		if op.Kind == tenant.KindReactivation {
+			open, err := apphook.Unconfirmed(ctx, ents, op)
+			if err != nil {
+				return flow.Settlement{}, err
+			}
+			if open {
+				s.Incomplete = append(s.Incomplete, apphook.Incomplete)
+			}
 		}
 	}
 	if op.Actor == tenant.ActorStripe {

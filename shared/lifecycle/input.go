@@ -10,6 +10,7 @@ package lifecycle
 import (
 	"time"
 
+	"github.com/tenantflow/tenantflow/shared/apphook"
 	"github.com/tenantflow/tenantflow/shared/flow"
 	"github.com/tenantflow/tenantflow/shared/tenant"
 )
@@ -40,7 +41,22 @@ type Input struct {
 	Resume bool `json:"resume,omitempty"`
 	// Error is set by the state machine's Catch (ResultPath $.error).
 	Error *flow.CaughtError `json:"error,omitempty"`
+	// AppHook is the provisioning hook's configuration, set by the reactivation
+	// machine's first state from the template (absent in the other flows and in
+	// executions started before the hook).
+	AppHook *apphook.Config `json:"app_hook,omitempty"`
 }
+
+// HookInput is the Payload of the reactivation's provisioning hook Tasks
+// (lambda:invoke.waitForTaskToken): the state, what to ask, and the task token.
+type HookInput struct {
+	Input     Input  `json:"input"`
+	Action    string `json:"action"`
+	TaskToken string `json:"task_token"`
+}
+
+// FlowRef names the operation (flow.Input).
+func (h HookInput) FlowRef() flow.Ref { return h.Input.Ref }
 
 // inputOf rebuilds the execution input of an operation (operator retries).
 func inputOf(op *tenant.Operation) Input {

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/tenantflow/tenantflow/shared/apphook"
 	"github.com/tenantflow/tenantflow/shared/tenant"
 )
 
@@ -13,6 +14,59 @@ type entsOf string
 
 func (op entsOf) GetEntitlements(_ context.Context, id string) (*tenant.Entitlements, error) {
 	return &tenant.Entitlements{TenantID: id, OperationID: string(op)}, nil
+}
+
+// No provisioning hook requests.
+func (op entsOf) GetProvisioning(_ context.Context, _, id string) (*apphook.Request, error) {
+	return nil, &tenant.NotFoundError{Kind: "provisioning request", ID: id}
+}
+
+// hookRequests answers no entitlements written by the operation, and the
+// provisioning requests it holds (by request id).
+type hookRequests map[string]*apphook.Request
+
+func (hookRequests) GetEntitlements(_ context.Context, id string) (*tenant.Entitlements, error) {
+	return &tenant.Entitlements{TenantID: id}, nil
+}
+
+func (h hookRequests) GetProvisioning(_ context.Context, _, id string) (*apphook.Request, error) {
+	if r, ok := h[id]; ok {
+		return r, nil
+	}
+	return nil, &tenant.NotFoundError{Kind: "provisioning request", ID: id}
+}
+
+// TestSettleReactivationAppProvisioning: a reactivation that asked the app plane to
+// provision is incomplete for "app-provisioning" unless the undo of the attempt that
+// compensated was confirmed; a reactivation that never asked is not.
+func TestSettleReactivationAppProvisioning(t *testing.T) {
+	op := &tenant.Operation{ID: "op_1", TenantID: "t1", Kind: tenant.KindReactivation, Actor: tenant.ActorOperator,
+		PreviousState: tenant.Suspended, ToPlan: tenant.Starter, Attempt: 1}
+	apply := apphook.RequestID(op.ID, 0, apphook.ActionApply)
+	undo := func(attempt int) string { return apphook.RequestID(op.ID, attempt, apphook.ActionUndo) }
+	cases := []struct {
+		name string
+		reqs hookRequests
+		want []string
+	}{
+		{"never asked", hookRequests{}, nil},
+		{"asked, no undo", hookRequests{apply: {Status: apphook.StatusExpired}}, []string{"app-provisioning"}},
+		{"asked, undo pending", hookRequests{apply: {Status: apphook.StatusSucceeded}, undo(1): {Status: apphook.StatusExpired}}, []string{"app-provisioning"}},
+		{"asked, undo failed", hookRequests{apply: {Status: apphook.StatusSucceeded}, undo(1): {Status: apphook.StatusFailed}}, []string{"app-provisioning"}},
+		{"asked, only an earlier attempt's undo confirmed", hookRequests{apply: {Status: apphook.StatusSucceeded}, undo(0): {Status: apphook.StatusSucceeded}}, []string{"app-provisioning"}},
+		{"asked, undo confirmed", hookRequests{apply: {Status: apphook.StatusSucceeded}, undo(1): {Status: apphook.StatusSucceeded}}, nil},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			s, err := settle(context.Background(), c.reqs, &tenant.Tenant{ID: "t1", State: tenant.Reactivating, Operation: op.ID}, op)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s.To != tenant.Suspended || !slices.Equal(s.Incomplete, c.want) {
+				t.Fatalf("settles to %s with %v incomplete, want SUSPENDED with %v", s.To, s.Incomplete, c.want)
+			}
+		})
+	}
 }
 
 // TestSettleStripeEvent: a failed operation the Stripe webhook started needs attention

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tenantflow/tenantflow/shared/apphook"
 	"github.com/tenantflow/tenantflow/shared/billing"
 	"github.com/tenantflow/tenantflow/shared/events"
 	"github.com/tenantflow/tenantflow/shared/flow"
@@ -40,6 +41,7 @@ type Steps struct {
 	catalog *tenant.Catalog
 	flows   map[string]*flow.Definition
 	now     func() time.Time
+	hook    *apphook.Requester
 }
 
 // NewSteps wires the handlers. access and billing may be nil in functions that do not

@@ -18,7 +18,7 @@ type EntitlementsReader interface {
 
 // IncompleteAppProvisioning is what compensation_incomplete names when the app plane
 // was asked to provision for the operation and did not confirm the undo.
-const IncompleteAppProvisioning = "app-provisioning"
+const IncompleteAppProvisioning = apphook.Incomplete
 
 // Definitions returns the flow-kit definitions of the upgrade and downgrade flows.
 func Definitions(ents EntitlementsReader, upgradeARN, downgradeARN string) (upgrade, downgrade *flow.Definition) {
@@ -53,22 +53,14 @@ func settle(ctx context.Context, ents EntitlementsReader, op *tenant.Operation) 
 	if op.Marked(markBilling) && !op.Marked(markBillingReverted) {
 		s.Incomplete = append(s.Incomplete, "billing")
 	}
-	var nf *tenant.NotFoundError
 	// The app plane was asked to provision and has not confirmed the undo of this
 	// attempt (the undo timed out, failed, or never ran).
-	if _, err := ents.GetProvisioning(ctx, op.TenantID, apphook.RequestID(op.ID, 0, apphook.ActionApply)); err == nil {
-		undo, err := ents.GetProvisioning(ctx, op.TenantID, apphook.RequestID(op.ID, op.Attempt, apphook.ActionUndo))
-		switch {
-		case errors.As(err, &nf):
-			s.Incomplete = append(s.Incomplete, IncompleteAppProvisioning)
-		case err != nil:
-			return s, err
-		case undo.Status != apphook.StatusSucceeded:
-			s.Incomplete = append(s.Incomplete, IncompleteAppProvisioning)
-		}
-	} else if !errors.As(err, &nf) {
+	if open, err := apphook.Unconfirmed(ctx, ents, op); err != nil {
 		return s, err
+	} else if open {
+		s.Incomplete = append(s.Incomplete, IncompleteAppProvisioning)
 	}
+	var nf *tenant.NotFoundError
 	e, err := ents.GetEntitlements(ctx, op.TenantID)
 	switch {
 	case errors.As(err, &nf):

@@ -15,6 +15,9 @@ func (s *Steps) WithHook(q *apphook.Requester) *Steps {
 	return s
 }
 
+// Hook is the requester WithHook gave (nil without it).
+func (s *Steps) Hook() *apphook.Requester { return s.hook }
+
 // AppHook is the provisioning hook's step, a Task that waits for its token's answer:
 //   - apply (forward, after Provision): asks the app plane to provision the target
 //     plan, once per operation; the answer (or its absence) decides whether the flow
@@ -55,14 +58,7 @@ func (s *Steps) AppHook(ctx context.Context, in HookInput) (struct{}, error) {
 		if !ok {
 			return struct{}{}, s.hook.Skip(ctx, in.TaskToken, "nothing to compensate")
 		}
-		apply, err := s.hook.Expire(ctx, ref.TenantID, apphook.RequestID(op.ID, 0, apphook.ActionApply))
-		if err != nil {
-			return struct{}{}, err
-		}
-		if apply == nil {
-			return struct{}{}, s.hook.Skip(ctx, in.TaskToken, "the app plane was not asked to provision")
-		}
-		return struct{}{}, s.hook.Request(ctx, s.request(op, apphook.ActionUndo, op.Attempt, cfg), in.TaskToken)
+		return struct{}{}, s.hook.Undo(ctx, op.ID, s.request(op, apphook.ActionUndo, op.Attempt, cfg), in.TaskToken)
 	default:
 		return struct{}{}, &tenant.ValidationError{Field: "action", Reason: fmt.Sprintf("must be %s or %s", apphook.ActionApply, apphook.ActionUndo)}
 	}

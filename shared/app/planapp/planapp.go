@@ -1,4 +1,5 @@
-// Package planapp wires the upgrade and downgrade functions (shared/planchange). It
+// Package planapp wires the upgrade and downgrade functions (shared/planchange), and
+// the provisioning hook's function, which the reactivation shares. It
 // links no client beyond the tenants table: the steps that publish or call Stripe, and
 // the sweep, get theirs from the adapters their main.go passes (eventsapp.Publisher,
 // stripeapp.Billing, sfnapp.Executions).
@@ -6,6 +7,7 @@ package planapp
 
 import (
 	"context"
+	"encoding/json"
 	"time"
 
 	"github.com/tenantflow/tenantflow/shared/app/core"
@@ -13,6 +15,7 @@ import (
 	"github.com/tenantflow/tenantflow/shared/billing"
 	"github.com/tenantflow/tenantflow/shared/events"
 	"github.com/tenantflow/tenantflow/shared/flow"
+	"github.com/tenantflow/tenantflow/shared/lifecycle"
 	"github.com/tenantflow/tenantflow/shared/planchange"
 	"github.com/tenantflow/tenantflow/shared/provision"
 	"github.com/tenantflow/tenantflow/shared/tenant"
@@ -47,6 +50,50 @@ func HookSteps(logicalID string, adapters ...core.Adapter) (*core.Deps, *plancha
 	q := &apphook.Requester{Store: d.Store(), Tasks: core.Provided[apphook.Tasks](d), Events: core.Provided[events.Publisher](d), Log: d.Log}
 	return d, steps.WithHook(q)
 }
+
+// Hook is the provisioning hook function's handler, one for every flow that asks the
+// app plane: the upgrade's and downgrade's Tasks (planchange.Steps.AppHook) and the
+// reactivation's (lifecycle.Steps.AppHook), told apart by the operation kind in the
+// Payload's input. Both share one requester, so they ask and answer alike.
+func Hook(logicalID string, adapters ...core.Adapter) (*core.Deps, func(context.Context, HookPayload) (struct{}, error)) {
+	d, plan := HookSteps(logicalID, adapters...)
+	life := lifecycle.NewSteps(d.Kit(), d.Store(), nil, nil, d.Catalog).WithHook(plan.Hook())
+	return d, func(ctx context.Context, p HookPayload) (struct{}, error) {
+		if p.ref.Kind == tenant.KindReactivation {
+			var in lifecycle.HookInput
+			if err := json.Unmarshal(p.raw, &in); err != nil {
+				return struct{}{}, &tenant.ValidationError{Field: "payload", Reason: err.Error()}
+			}
+			return life.AppHook(ctx, in)
+		}
+		var in planchange.HookInput
+		if err := json.Unmarshal(p.raw, &in); err != nil {
+			return struct{}{}, &tenant.ValidationError{Field: "payload", Reason: err.Error()}
+		}
+		return plan.AppHook(ctx, in)
+	}
+}
+
+// HookPayload is the Payload of a hook Task, kept whole until its kind is known.
+type HookPayload struct {
+	raw json.RawMessage
+	ref flow.Ref
+}
+
+// UnmarshalJSON keeps the payload and reads the operation it is about.
+func (p *HookPayload) UnmarshalJSON(b []byte) error {
+	var peek struct {
+		Input flow.Ref `json:"input"`
+	}
+	if err := json.Unmarshal(b, &peek); err != nil {
+		return err
+	}
+	p.raw, p.ref = append(json.RawMessage(nil), b...), peek.Input
+	return nil
+}
+
+// FlowRef names the operation (flow.Input).
+func (p HookPayload) FlowRef() flow.Ref { return p.ref }
 
 // Sweeper builds the scheduled period-end downgrade sweep (adapters: Stripe and Step
 // Functions).
