@@ -1,3 +1,5 @@
+//go:build browser
+
 package main
 
 // The operator console in a real browser: headless Chromium (internal/localstack/

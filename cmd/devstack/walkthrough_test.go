@@ -64,6 +64,7 @@ var walkthroughSteps = []walkStep{
 	{"tenantctl tenants show tenant_acme", 0, contains("tenant_acme", "ACTIVE", "starter")},
 	{"tenantctl upgrade tenant_techstart --plan starter --wait", 0, contains("upgrade tenant_techstart: SUCCEEDED", "free → starter")},
 	{"tenantctl tenants audit tenant_techstart", 0, contains("UPGRADING")},
+	{"tenantctl entitlements tenant_techstart", 0, contains("starter", "ACTIVE")},
 	{"tenantctl downgrade tenant_enterprise --plan starter", 1, contains("422", "users 45 > 10")},
 	{"OP=$(tenantctl downgrade tenant_acme --plan free --at-period-end --quiet)", 0, matches("OP", `^op_[a-z0-9_]+$`)},
 	{"go run ./cmd/devstack fire DowngradeSweepFunction --time 2099-01-01T00:00:00Z", 0, nil},

@@ -33,9 +33,15 @@ func TestMain(m *testing.M) { os.Exit(testenv.Run(m)) }
 // test (2.5 s of heartbeats, then the answer) room on a loaded machine.
 func hookStack(t *testing.T) *stack.Stack {
 	return st.SharedWith(t, st.Options{Params: map[string]string{
-		"ProvisioningHook": "eventbridge", "ProvisioningTimeoutSeconds": "6", "ProvisioningHeartbeatSeconds": "2",
+		"ProvisioningHook": "eventbridge", "ProvisioningTimeoutSeconds": fmt.Sprint(hookTimeout), "ProvisioningHeartbeatSeconds": fmt.Sprint(hookHeartbeat),
 	}})
 }
+
+// The hook stack's wait bounds, in seconds (every request names them).
+const (
+	hookTimeout   = 6
+	hookHeartbeat = 2
+)
 
 // appPlaneClaims are the claims of the app plane's provisioning service.
 var appPlaneClaims = map[string]string{"sub": "app-plane", "scope": "tenants/provisioning"}
@@ -199,7 +205,7 @@ func TestHookSuccess(t *testing.T) {
 			ev := evs[0]
 			limits, _ := tenant.DefaultCatalog().Limits(f.to)
 			if ev.OperationID != opID || ev.Kind != f.kind || ev.FromPlan != f.from || ev.ToPlan != f.to || ev.Limits != limits ||
-				ev.TimeoutSeconds != 6 || ev.HeartbeatSeconds != 2 || ev.AnswerPath != "/tenants/"+id+"/provisioning/"+ev.RequestID {
+				ev.TimeoutSeconds != hookTimeout || ev.HeartbeatSeconds != hookHeartbeat || ev.AnswerPath != "/tenants/"+id+"/provisioning/"+ev.RequestID {
 				t.Errorf("request %+v", ev)
 			}
 			// A duplicate answer changes nothing; a different one is refused.

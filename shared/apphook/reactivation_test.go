@@ -63,7 +63,7 @@ func TestHookReactivationSuccess(t *testing.T) {
 	ev := evs[0]
 	limits, _ := tenant.DefaultCatalog().Limits(tenant.Professional)
 	if ev.OperationID != opID || ev.Kind != tenant.KindReactivation || ev.FromPlan != "" || ev.ToPlan != tenant.Professional || ev.Limits != limits ||
-		ev.RequestID != apphook.RequestID(opID, 0, apphook.ActionApply) || ev.TimeoutSeconds != 3 || ev.HeartbeatSeconds != 2 {
+		ev.RequestID != apphook.RequestID(opID, 0, apphook.ActionApply) || ev.TimeoutSeconds != hookTimeout || ev.HeartbeatSeconds != hookHeartbeat {
 		t.Errorf("request %+v", ev)
 	}
 	// The apply comes after access is restored: TenantReactivated is published first.
