@@ -54,7 +54,7 @@ func (i invoker) Invoke(ctx context.Context, function string, payload []byte) ([
 func TestGeneratedRequests(t *testing.T) {
 	doc := loadSpec(t)
 	s := st.Shared(t)
-	routes, err := templateRoutes(s)
+	routes, err := stack.HTTPRoutes(s.Template)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,30 +129,4 @@ func TestGeneratedRequests(t *testing.T) {
 	if len(rep.Failures) > 0 {
 		t.Logf("%d failing answers of %d (seed %d)", len(rep.Failures), rep.Sent, cfg.Seed)
 	}
-}
-
-// templateRoutes are the HttpApi events of every function: behind the JWT
-// authorizer unless the event says Authorizer: NONE.
-func templateRoutes(s *stack.Stack) ([]gateway.Route, error) {
-	fns, err := s.Template.Functions()
-	if err != nil {
-		return nil, err
-	}
-	var out []gateway.Route
-	for _, f := range fns {
-		for _, ev := range f.Events {
-			method, path, ok := ev.HttpRoute()
-			if !ok || ev.Type != "HttpApi" {
-				continue
-			}
-			auth := true
-			if p, _ := ev.Properties["Auth"].(map[string]any); p != nil {
-				if name, _ := p["Authorizer"].(string); name == "NONE" {
-					auth = false
-				}
-			}
-			out = append(out, gateway.Route{Method: method, Path: path, Function: f.LogicalID, Auth: auth})
-		}
-	}
-	return out, nil
 }

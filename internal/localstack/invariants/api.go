@@ -15,7 +15,6 @@ import (
 
 	"github.com/tenantflow/tenantflow/internal/localstack/gateway"
 	"github.com/tenantflow/tenantflow/internal/localstack/jwtauth"
-	"github.com/tenantflow/tenantflow/internal/localstack/samtemplate"
 	"github.com/tenantflow/tenantflow/internal/localstack/stack"
 )
 
@@ -36,7 +35,7 @@ var signingKey = sync.OnceValues(func() (*rsa.PrivateKey, error) { return rsa.Ge
 
 // startAPI serves the template's HTTP API routes on a free 127.0.0.1 port.
 func startAPI(s *stack.Stack) (*api, error) {
-	routes, err := httpRoutes(s.Template)
+	routes, err := stack.HTTPRoutes(s.Template)
 	if err != nil {
 		return nil, err
 	}
@@ -65,35 +64,6 @@ func startAPI(s *stack.Stack) (*api, error) {
 func (a *api) close() {
 	_ = a.srv.Close()
 	a.client.CloseIdleConnections()
-}
-
-// httpRoutes reads the HttpApi events of every function: a route is behind the JWT
-// authorizer (the API's default) unless its event says Authorizer: NONE.
-func httpRoutes(t *samtemplate.Template) ([]gateway.Route, error) {
-	fns, err := t.Functions()
-	if err != nil {
-		return nil, err
-	}
-	var out []gateway.Route
-	for _, f := range fns {
-		for _, ev := range f.Events {
-			method, path, ok := ev.HttpRoute()
-			if !ok || ev.Type != "HttpApi" {
-				continue
-			}
-			auth := true
-			if p, _ := ev.Properties["Auth"].(map[string]any); p != nil {
-				if name, _ := p["Authorizer"].(string); name == "NONE" {
-					auth = false
-				}
-			}
-			out = append(out, gateway.Route{Method: method, Path: path, Function: f.LogicalID, Auth: auth})
-		}
-	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("%s: no HttpApi route", t.Path)
-	}
-	return out, nil
 }
 
 // invoker runs the gateway's invocations on the stack's Lambda service.
