@@ -297,7 +297,9 @@ function stepsTable(st) {
   const rows = (st.steps || []).map((s) => h('tr', { testid: 'step-row', dataset: { stepName: s.name, status: s.status }, class: /fail|timed|abort/i.test(s.status) ? 'failed' : '' },
     h('td', {}, s.name), h('td', { testid: 'step-status' }, s.status), h('td', { testid: 'step-started' }, time(s.started_at)),
     h('td', { testid: 'step-duration' }, s.duration_ms === null || s.duration_ms === undefined ? (s.ended_at ? '—' : 'running') : duration(s.duration_ms)),
-    h('td', { testid: 'step-attempts' }, String(s.attempts ?? 1), s.attempts > 1 ? ` (${s.attempts - 1} retr${s.attempts === 2 ? 'y' : 'ies'})` : ''),
+    // Only Task states are attempted (and retried); a Choice or Pass has no attempts.
+    h('td', { testid: 'step-attempts' }, s.type && s.type !== 'Task' ? '—' : String(s.attempts ?? 1),
+      s.attempts > 1 ? ` (${s.attempts - 1} retr${s.attempts === 2 ? 'y' : 'ies'})` : ''),
     h('td', { testid: 'step-error' }, s.error ? [h('code', {}, s.error), s.cause ? h('pre', { class: 'cause' }, causeText(s.cause)) : null] : '—')));
   return [
     st.execution_status ? h('p', { class: 'hint' }, `Step Functions execution: ${st.execution_status}.`) : null,
