@@ -102,7 +102,7 @@ async function tenants(ctx) {
     STATES.map((s) => h('option', { value: s, selected: s === state }, s)));
   const find = h('input', { id: 'f-find', testid: 'tenant-find', name: 'id', required: true, autocomplete: 'off', pattern: '[a-z0-9][a-z0-9_\\-]{2,63}', placeholder: 'tenant_acme' });
   ctx.main.append(h('div', { class: 'toolbar' },
-    h('div', { class: 'field' }, h('label', { for: 'f-state' }, 'State'), select),
+    h('div', { class: 'field inline' }, h('label', { for: 'f-state' }, 'State'), select),
     h('form', { class: 'field inline', on: { submit: (e) => { e.preventDefault(); if (find.reportValidity()) ctx.navigate(`/tenants/${find.value.trim()}`); } } },
       h('label', { for: 'f-find' }, 'Find tenant by id'), find, h('button', { type: 'submit', testid: 'tenant-find-submit' }, 'Open'))));
   const tbody = h('tbody');
