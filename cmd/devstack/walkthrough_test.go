@@ -158,9 +158,6 @@ func words(line string, vars map[string]string) []string {
 }
 
 func TestREADMEWalkthroughWithTenantctl(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts the whole stack")
-	}
 	// First the cheap check: the README's block is the steps below.
 	readme := readmeWalkthrough(t)
 	var want []string
