@@ -41,6 +41,8 @@ const (
 	Resolve Kind = "resolve"
 	// ReportUsage is a usage report.
 	ReportUsage Kind = "usage"
+	// Override is an operator's per-tenant override of the users limit (or its removal).
+	Override Kind = "override"
 	// The Stripe events, about the tenant's current subscription.
 	SubUnpaid   Kind = "customer.subscription.updated unpaid"
 	SubActive   Kind = "customer.subscription.updated active"
@@ -70,6 +72,8 @@ type Action struct {
 	AtPeriodEnd bool
 	// Usage is what a usage report says.
 	Usage tenant.Usage
+	// Users is an override's users limit; nil removes the tenant's overrides.
+	Users *int64
 	// Event numbers a Stripe event within the sequence (its id is derived from it): an
 	// action repeating an earlier one's number is a redelivery of that event.
 	Event int
@@ -114,6 +118,12 @@ func (a Action) String() string {
 		}
 	case Reactivate:
 		fmt.Fprintf(&b, " onto %s", a.Plan)
+	case Override:
+		if a.Users == nil {
+			b.WriteString(" removed")
+		} else {
+			fmt.Fprintf(&b, " users=%d", *a.Users)
+		}
 	case ReportUsage:
 		fmt.Fprintf(&b, " users=%d storage_gb=%g api_calls=%d", a.Usage.Users, a.Usage.StorageGB, a.Usage.APICallsPerMonth)
 	case SubUnpaid, SubActive, SubDeleted, InvoicePaid:

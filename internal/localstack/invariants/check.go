@@ -1,8 +1,10 @@
 package invariants
 
 import (
+	"encoding/json"
 	"fmt"
 	"maps"
+	"net/http"
 	"slices"
 	"strings"
 
@@ -38,6 +40,14 @@ const (
 	// I6: no subscription still bills (live, not canceling at period end) for a
 	// DELETED or PURGED tenant, unless an operation of the tenant needs attention.
 	I6 = "I6"
+	// I7: a downgrade or reactivation is never refused for usage that fits the target
+	// plan's limits as the operator's override left them (overrides are respected by
+	// every usage check, in both directions).
+	I7 = "I7"
+	// I8: once no operation holds a tenant, the entitlements document the app plane
+	// reads (GET /tenants/{id}/entitlements) names the tenant's plan and its users
+	// limit is the plan's, or the operator's override when one is set.
+	I8 = "I8"
 )
 
 // Invariants lists them with one line each, for reports.
@@ -48,6 +58,8 @@ var Invariants = map[string]string{
 	I4:  "the audit trail replays to the state; every transition is allowed, and by whom",
 	I5:  "at most one operation holds a tenant",
 	I6:  "no subscription bills a DELETED/PURGED tenant without needs_attention",
+	I7:  "a plan change is not refused for usage that fits the limits with the override",
+	I8:  "the entitlements document shows the plan and the override once the tenant is settled",
 	"Q": "the tenant becomes quiescent (no operation left RUNNING)",
 }
 
@@ -261,7 +273,8 @@ func (q *seqRun) causesOf(i int, t *tstate, id string) map[string]bool {
 
 // checkPlans is I2: an operation entering a plan that succeeded since the last check
 // left the tenant on a plan its usage fits (as metering last reported it before the
-// step, or during it).
+// step, or during it), with the users limit the operator's override set when the
+// operation was accepted or since.
 func (q *seqRun) checkPlans(t *tstate) {
 	for id, op := range t.ops {
 		if op.Status != tenant.OpSucceeded || t.status[id] == tenant.OpSucceeded {
@@ -271,15 +284,105 @@ func (q *seqRun) checkPlans(t *tstate) {
 		if a == nil || a.Kind != Downgrade && a.Kind != Reactivate {
 			continue
 		}
-		limits, ok := q.r.catalog.Limits(a.Plan)
-		if !ok {
-			continue
+		fits := false
+		var after []tenant.Violation
+		for _, o := range []*int64{a.Override, t.override} {
+			limits, ok := q.r.catalog.Limits(a.Plan)
+			if !ok {
+				fits = true
+				break
+			}
+			limits = withUsers(limits, o)
+			before := tenant.CheckUsage(t.before, limits)
+			after = tenant.CheckUsage(t.usage, limits)
+			fits = fits || len(before) == 0 || len(after) == 0
 		}
-		before, after := tenant.CheckUsage(t.before, limits), tenant.CheckUsage(t.usage, limits)
-		if len(before) > 0 && len(after) > 0 {
-			q.violate(I2, t, id, "%s %s onto %s succeeded (%s) with usage users=%d storage_gb=%g api_calls=%d: %v",
-				describeActor(a.Actor), a.Kind, a.Plan, id, t.usage.Users, t.usage.StorageGB, t.usage.APICallsPerMonth, after)
+		if !fits {
+			q.violate(I2, t, id, "%s %s onto %s succeeded (%s) with usage users=%d storage_gb=%g api_calls=%d (users override %s): %v",
+				describeActor(a.Actor), a.Kind, a.Plan, id, t.usage.Users, t.usage.StorageGB, t.usage.APICallsPerMonth, describeOverride(t.override), after)
 		}
+	}
+}
+
+// withUsers is l with the users limit an operator's override set (nil: none).
+func withUsers(l tenant.Limits, users *int64) tenant.Limits {
+	if users != nil {
+		l.Users = *users
+	}
+	return l
+}
+
+func describeOverride(users *int64) string {
+	if users == nil {
+		return "none"
+	}
+	return fmt.Sprint(*users)
+}
+
+// checkRefusal is I7: the API refused a downgrade or reactivation with
+// usage-exceeds-limit although the usage metering last reported fits the target
+// plan with the override in force. Usage reported in the same step (a race) may
+// explain a refusal, so only a step without a usage report is judged.
+func (q *seqRun) checkRefusal(a Action, t *tstate, ans answer) {
+	if a.Kind != Downgrade && a.Kind != Reactivate || ans.Status != http.StatusUnprocessableEntity ||
+		ans.field("type") != "urn:tenantflow:problem:usage-exceeds-limit" {
+		return
+	}
+	q.mu.Lock()
+	usage, before, override := t.usage, t.before, t.override
+	q.mu.Unlock()
+	limits, ok := q.r.catalog.Limits(a.Plan)
+	if !ok || usage != before {
+		return
+	}
+	if v := tenant.CheckUsage(usage, withUsers(limits, override)); len(v) == 0 {
+		q.violate(I7, t, "", "%s: refused (%s) although usage users=%d storage_gb=%g api_calls=%d fits %s with users override %s",
+			a, ans, usage.Users, usage.StorageGB, usage.APICallsPerMonth, a.Plan, describeOverride(override))
+	}
+}
+
+// checkEntitlements is I8, as docs/api.md promises the document: a settled tenant's
+// entitlements document names its state and plan; an ACTIVE tenant's users limit is
+// its plan's, or the operator's override when one is set (null: unlimited), and any
+// other state's is 0. A tenant held by an operation, waiting for an operator, or
+// PURGED is not judged.
+func (q *seqRun) checkEntitlements(t *tstate) {
+	v := t.view
+	if v == nil || v.Operation != "" || exempt(t) || v.State != tenant.Active && v.State != tenant.Suspended && v.State != tenant.Deleted {
+		return
+	}
+	ans, err := q.r.api.call(q.ctx, http.MethodGet, "/tenants/"+t.id+"/entitlements", q.r.operator, nil, nil)
+	if err != nil || ans.Status != http.StatusOK {
+		q.violate(I8, t, "read", "GET entitlements of a %s tenant: %v %s", v.State, err, ans)
+		return
+	}
+	var doc struct {
+		State  tenant.State `json:"state"`
+		Plan   tenant.Plan  `json:"plan"`
+		Limits struct {
+			Users *int64 `json:"users"`
+		} `json:"limits"`
+	}
+	if err := json.Unmarshal(ans.Body, &doc); err != nil {
+		q.violate(I8, t, "read", "entitlements document: %v", err)
+		return
+	}
+	limits, ok := q.r.catalog.Limits(v.Plan)
+	if !ok {
+		return
+	}
+	want := int64(0)
+	if v.State == tenant.Active {
+		want = withUsers(limits, t.override).Users
+	}
+	got := int64(tenant.Unlimited)
+	if doc.Limits.Users != nil {
+		got = *doc.Limits.Users
+	}
+	if doc.State != v.State || doc.Plan != v.Plan || got != want {
+		q.violate(I8, t, fmt.Sprintf("%s|%s|%d|%d", v.State, v.Plan, want, v.Version),
+			"%s on %s (users override %s): the entitlements document says %s on %s, users %d; want users %d",
+			v.State, v.Plan, describeOverride(t.override), doc.State, doc.Plan, got, want)
 	}
 }
 

@@ -27,6 +27,7 @@ const (
 	ClassRace       = "stripe-race" // two events of one subscription delivered at once
 	ClassSweep      = "sweep"
 	ClassReconcile  = "reconcile"
+	ClassOverride   = "override" // an operator's override of the users limit
 )
 
 // Mix weighs the classes of action (see the Class constants).
@@ -41,6 +42,9 @@ var Focuses = map[string]Mix{
 	"winback": {ClassUsage: 3, ClassDelete: 3, ClassLower: 6, ClassDowngrade: 2, ClassSuspend: 0, ClassUnpaid: 0.2, ClassPaid: 0.2, ClassCanceled: 0.2, ClassRace: 0.2},
 	// Stripe canceling subscriptions, operators reactivating.
 	"canceled": {ClassCanceled: 8, ClassReactivate: 5, ClassLower: 0, ClassUsage: 0.3, ClassSuspend: 0.3, ClassDelete: 0.3, ClassUnpaid: 0.3, ClassRace: 0.2},
+	// Operators' overrides of the users limit around the usage, and plan changes and
+	// reactivations that must respect them.
+	"overrides": {ClassOverride: 6, ClassDowngrade: 4, ClassLower: 4, ClassUsage: 2, ClassDelete: 1, ClassSuspend: 1, ClassUnpaid: 0.3, ClassPaid: 0.3, ClassCanceled: 0.2, ClassRace: 0.2},
 	// Concurrent deliveries of an unpaid and a paid event.
 	"race": {ClassRace: 12, ClassPaid: 2, ClassSuspend: 0.2, ClassDelete: 0.2, ClassCanceled: 0.2, ClassWinBack: 0.3, ClassLower: 0, ClassUsage: 0.3},
 }
@@ -111,6 +115,22 @@ func (g *generator) usage(cur tenant.Plan) tenant.Usage {
 	return u
 }
 
+// override draws an operator's override of the users limit around the tenant's
+// usage: below it (a plan change must then be refused), at or above it (a smaller
+// plan then fits), or none.
+func (g *generator) override(i int, v view) Action {
+	a := Action{Actor: Operator, Kind: Override, Tenant: i}
+	if g.rng.IntN(4) == 0 {
+		return a
+	}
+	n := v.Usage.Users + g.rng.Int64N(4)
+	if g.rng.IntN(3) == 0 {
+		n = max(v.Usage.Users-1-g.rng.Int64N(3), 0)
+	}
+	a.Users = &n
+	return a
+}
+
 func (g *generator) plan() tenant.Plan {
 	ps := g.catalog.Plans()
 	return ps[g.rng.IntN(len(ps))]
@@ -163,6 +183,9 @@ func (g *generator) candidates(i int, v view) []candidate {
 	stripe := func(k Kind) func() []Action { return func() []Action { return []Action{g.stripeEvent(i, k)} } }
 	usage := func() []Action {
 		return []Action{{Actor: Metering, Kind: ReportUsage, Tenant: i, Usage: g.usage(v.Plan)}}
+	}
+	if v.State == tenant.Active || v.State == tenant.Suspended || v.State == tenant.Deleted {
+		add(ClassOverride, 1.5, func() []Action { return []Action{g.override(i, v)} })
 	}
 	if v.Attention {
 		add(ClassAttention, 4, one(Action{Actor: Operator, Kind: Retry, Tenant: i}))

@@ -315,3 +315,31 @@ func TestDropIdleTenants(t *testing.T) {
 		t.Error("the original sequence changed")
 	}
 }
+
+// TestRefusalJudgement: I7 judges a usage refusal against the plan's limits with the
+// operator's users override, in both directions.
+func TestRefusalJudgement(t *testing.T) {
+	refused := answer{Status: 422, Body: []byte(`{"type":"urn:tenantflow:problem:usage-exceeds-limit"}`)}
+	n := func(v int64) *int64 { return &v }
+	for name, c := range map[string]struct {
+		users    int64
+		override *int64
+		want     bool
+	}{
+		"over the plan, no override":     {users: 12, want: false},
+		"within the plan":                {users: 2, want: true},
+		"over the plan, within override": {users: 12, override: n(20), want: true},
+		"within the plan, over override": {users: 5, override: n(3), want: false},
+		"at the override exactly":        {users: 3, override: n(3), want: true},
+	} {
+		t.Run(name, func(t *testing.T) {
+			q := &seqRun{r: &runner{catalog: tenant.DefaultCatalog()}, seen: map[string]bool{}}
+			u := tenant.Usage{Users: c.users, StorageGB: 1, APICallsPerMonth: 1}
+			ts := &tstate{id: "t0", usage: u, before: u, override: c.override}
+			q.checkRefusal(Action{Actor: Operator, Kind: Downgrade, Plan: tenant.Starter}, ts, refused)
+			if got := len(q.violations) == 1 && q.violations[0].Invariant == I7; got != c.want {
+				t.Errorf("violation %v, want %v (%v)", got, c.want, q.violations)
+			}
+		})
+	}
+}

@@ -70,6 +70,8 @@ type apiOp struct {
 	// Status is what the 202 said: RUNNING, or SCHEDULED for a period-end change.
 	Status string
 	Step   int
+	// Override is the tenant's users override when the API accepted the operation.
+	Override *int64
 }
 
 // tstate is what the sequence knows of one tenant: what it sent and what it saw.
@@ -89,6 +91,8 @@ type tstate struct {
 	// counted are the Stripe deliveries whose suspension is already accounted for,
 	// so one that started a suspension long ago does not explain a new one.
 	counted map[string]bool
+	// override is the users limit an operator's accepted override set (nil: none).
+	override *int64
 	// resolved is set once an operator resolved an operation of the tenant by hand:
 	// billing is then whatever the operator made it, which the sequence cannot see.
 	resolved bool
@@ -188,6 +192,11 @@ func (r *runner) run(ctx context.Context, seq Sequence, gen *generator, n int) (
 			return nil, err
 		}
 		q.check()
+		// I8 reads the API (the document the app plane reads), so it is judged here,
+		// on the settled stack, rather than in check.
+		for _, t := range q.tenants {
+			q.checkEntitlements(t)
+		}
 	}
 	steps := q.step - 1
 	return &result{seq: *q.seq, steps: steps, violations: q.violations, transcript: q.transcript}, nil
@@ -335,6 +344,17 @@ func (q *seqRun) do(a Action) {
 			t.usage = a.Usage
 			q.mu.Unlock()
 		}
+	case Override:
+		body := map[string]any{"reason": "enterprise deal (invariants)"}
+		if a.Users != nil {
+			body["limits"] = map[string]any{tenant.LimitUsers: *a.Users}
+		}
+		ans, err = q.r.api.call(q.ctx, http.MethodPut, base+"/overrides", tok, body, nil)
+		if err == nil && ans.Status == http.StatusOK {
+			q.mu.Lock()
+			t.override = a.Users
+			q.mu.Unlock()
+		}
 	case Retry, Resolve:
 		cur, gerr := q.r.s.Store().GetTenant(q.ctx, t.id)
 		if gerr != nil || cur.Attention == "" {
@@ -363,10 +383,11 @@ func (q *seqRun) do(a Action) {
 	if ans.Status == http.StatusAccepted {
 		if id := ans.field("operation_id"); id != "" && a.Kind != Retry {
 			q.mu.Lock()
-			q.ops[id] = &apiOp{ID: id, Actor: a.Actor, Kind: a.Kind, Tenant: a.Tenant, Plan: a.Plan, Status: ans.field("status"), Step: q.step}
+			q.ops[id] = &apiOp{ID: id, Actor: a.Actor, Kind: a.Kind, Tenant: a.Tenant, Plan: a.Plan, Status: ans.field("status"), Step: q.step, Override: t.override}
 			q.mu.Unlock()
 		}
 	}
+	q.checkRefusal(a, t, ans)
 }
 
 // schedule fires a scheduled function with an event dated now + a.At, as EventBridge
